@@ -1,0 +1,46 @@
+//! Engine configuration: command-line flags, each with an `OXVIRT_*` environment variable.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "oxvirt-engine", version, about = "The oxvirt engine (central manager)")]
+pub struct EngineConfig {
+    /// Where the engine keeps its database, PKI and logs.
+    #[arg(long, env = "OXVIRT_DATA_DIR", default_value = "/var/lib/oxvirt")]
+    pub data_dir: PathBuf,
+
+    /// HTTPS port of the API.
+    #[arg(long, env = "OXVIRT_HTTPS_PORT", default_value_t = 8443)]
+    pub https_port: u16,
+
+    /// Address to listen on.
+    #[arg(long, env = "OXVIRT_LISTEN_ADDRESS", default_value = "0.0.0.0")]
+    pub listen_address: IpAddr,
+
+    /// Extra DNS names or IP addresses the server certificate must cover (comma separated).
+    /// `localhost`, `127.0.0.1` and this machine's hostname are always covered.
+    #[arg(long, env = "OXVIRT_SERVER_NAMES", value_delimiter = ',')]
+    pub server_names: Vec<String>,
+}
+
+impl EngineConfig {
+    /// All names the server certificate covers, de-duplicated, in a stable order.
+    pub fn server_names(&self) -> Vec<String> {
+        let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        if let Some(host) = hostname() {
+            names.push(host);
+        }
+        names.extend(self.server_names.iter().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()));
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        names
+    }
+}
+
+fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}

@@ -1,0 +1,165 @@
+//! The engine's certificate authority.
+//!
+//! Why the engine runs its own CA (as ovirt-engine does): hosts and engine authenticate each
+//! other with certificates it issues (mTLS to the agents), and clients fetch the CA once from
+//! `pki-resource` to verify the API. The CA is created at first start and kept in
+//! `<data-dir>/pki`; later starts load it. Private keys are written with mode 0600, every file
+//! atomically (write to a temporary name, then rename), so a crash never leaves half a key.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
+};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+/// Errors of the PKI boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("cannot read or write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("certificate operation failed: {0}")]
+    Cert(#[from] rcgen::Error),
+    #[error("'{0}' is neither a DNS name nor an IP address usable in a certificate")]
+    BadName(String),
+}
+
+/// The CA certificate and the HTTPS server's certificate and key, as PEM text.
+#[derive(Clone)]
+pub struct EnginePki {
+    pub ca_cert_pem: String,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+}
+
+impl std::fmt::Debug for EnginePki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnginePki").finish_non_exhaustive()
+    }
+}
+
+const CA_CERT: &str = "ca.pem";
+const CA_KEY: &str = "ca.key";
+const SERVER_CERT: &str = "server.pem";
+const SERVER_KEY: &str = "server.key";
+
+impl EnginePki {
+    /// Loads the PKI from `dir`, creating the CA and/or the server certificate when missing.
+    /// The server certificate is re-issued when it is missing (e.g. deleted to add names).
+    pub fn load_or_create(dir: &Path, server_names: &[String]) -> Result<Self, PkiError> {
+        std::fs::create_dir_all(dir).map_err(|source| PkiError::Io { path: dir.to_owned(), source })?;
+        let (issuer, ca_cert_pem) = match (read(dir, CA_CERT)?, read(dir, CA_KEY)?) {
+            (Some(cert), Some(key)) => (Issuer::from_ca_cert_pem(&cert, KeyPair::from_pem(&key)?)?, cert),
+            _ => {
+                let (params, key, cert_pem) = new_ca()?;
+                write_atomic(dir, CA_KEY, &key.serialize_pem(), 0o600)?;
+                write_atomic(dir, CA_CERT, &cert_pem, 0o644)?;
+                tracing::info!(dir = %dir.display(), "created the engine certificate authority");
+                (Issuer::new(params, key), cert_pem)
+            }
+        };
+        let (server_cert_pem, server_key_pem) = match (read(dir, SERVER_CERT)?, read(dir, SERVER_KEY)?) {
+            (Some(cert), Some(key)) => (cert, key),
+            _ => {
+                let (cert, key) = new_server_cert(&issuer, server_names)?;
+                write_atomic(dir, SERVER_KEY, &key, 0o600)?;
+                write_atomic(dir, SERVER_CERT, &cert, 0o644)?;
+                tracing::info!(names = ?server_names, "issued the engine's HTTPS certificate");
+                (cert, key)
+            }
+        };
+        Ok(Self { ca_cert_pem, server_cert_pem, server_key_pem })
+    }
+}
+
+fn new_ca() -> Result<(CertificateParams, KeyPair, String), PkiError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::OrganizationName, "oxvirt");
+    params.distinguished_name.push(DnType::CommonName, format!("oxvirt engine CA {}", short_random()));
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2124, 1, 1);
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((params, key, cert.pem()))
+}
+
+fn new_server_cert(issuer: &Issuer<'_, KeyPair>, names: &[String]) -> Result<(String, String), PkiError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::OrganizationName, "oxvirt");
+    params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+    for name in names {
+        let san = match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(name.clone().try_into().map_err(|_| PkiError::BadName(name.clone()))?),
+        };
+        params.subject_alt_names.push(san);
+    }
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2074, 1, 1);
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+fn short_random() -> String {
+    // Distinguishes CAs of different installations in a browser's certificate store.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:08x}", (nanos as u64) ^ u64::from(std::process::id()))
+}
+
+fn read(dir: &Path, name: &str) -> Result<Option<String>, PkiError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(PkiError::Io { path, source }),
+    }
+}
+
+fn write_atomic(dir: &Path, name: &str, contents: &str, mode: u32) -> Result<(), PkiError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let io = |source| PkiError::Io { path: path.clone(), source };
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp).map_err(io)?;
+    file.write_all(contents.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pki_is_created_once_then_loaded_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let first = EnginePki::load_or_create(dir.path(), &names).expect("create");
+        assert!(first.ca_cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(first.server_key_pem.contains("PRIVATE KEY"));
+        let key_mode = std::fs::metadata(dir.path().join(CA_KEY)).expect("ca key").permissions();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&key_mode) & 0o777, 0o600);
+
+        let second = EnginePki::load_or_create(dir.path(), &names).expect("load");
+        assert_eq!(first.ca_cert_pem, second.ca_cert_pem, "the CA must survive restarts");
+        assert_eq!(first.server_cert_pem, second.server_cert_pem);
+    }
+
+    #[test]
+    fn missing_server_cert_is_reissued_by_the_same_ca() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names = vec!["localhost".to_owned()];
+        let first = EnginePki::load_or_create(dir.path(), &names).expect("create");
+        std::fs::remove_file(dir.path().join(SERVER_CERT)).expect("remove");
+        let second = EnginePki::load_or_create(dir.path(), &names).expect("reissue");
+        assert_eq!(first.ca_cert_pem, second.ca_cert_pem);
+        assert_ne!(first.server_cert_pem, second.server_cert_pem);
+    }
+}
