@@ -24,14 +24,24 @@ fn link_exists(name: &str) -> bool {
     Command::new("ip").args(["link", "show", name]).output().expect("ip link show").status.success()
 }
 
-/// The machine's own libvirtd, if one runs: it must be the same process after the test.
-fn system_libvirtd_pid() -> Option<i32> {
-    std::fs::read_to_string("/run/libvirtd.pid").ok()?.trim().parse().ok().filter(|p| pid_alive(*p))
+/// The machine's own libvirtd/virtlogd (those in our mount namespace; test hosts' daemons
+/// live in their own): they must be the very same processes after the test.
+fn machine_libvirt_daemons() -> Vec<i32> {
+    let own_mnt = std::fs::read_link("/proc/self/ns/mnt").expect("own mount ns");
+    let entries = std::fs::read_dir("/proc").expect("/proc");
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            matches!(comm.trim(), "libvirtd" | "virtlogd")
+                && std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok().as_ref() == Some(&own_mnt)
+        })
+        .collect()
 }
 
 #[test]
 fn two_hosts_boot_a_guest_and_live_migrate_it_then_leave_nothing_behind() {
-    let system_libvirtd = system_libvirtd_pid();
+    let machine_daemons = machine_libvirt_daemons();
     let guest = TestGuest::get().expect("test guest");
     let net = TestNetwork::new().expect("test network");
     let bridge = net.bridge();
@@ -91,8 +101,8 @@ fn two_hosts_boot_a_guest_and_live_migrate_it_then_leave_nothing_behind() {
     assert!(!names.contains(&netns_a) && !names.contains(&netns_b), "namespaces left: {names:?}");
     assert!(!link_exists(&bridge), "bridge {bridge} left behind");
     assert!(!dir_a.exists() && !dir_b.exists(), "state dirs of a passing test are removed");
-    if let Some(pid) = system_libvirtd {
-        assert!(pid_alive(pid), "the machine's own libvirtd (pid {pid}) must be untouched");
+    for pid in machine_daemons {
+        assert!(pid_alive(pid), "the machine's own libvirt daemon (pid {pid}) must be untouched");
     }
 }
 

@@ -1,0 +1,17 @@
+# The two commands of the README, plus their helpers. Each script says what it does.
+.PHONY: up down test guest build
+
+up:        ## install what is missing, build, start libvirtd (if none answers), engine and agent
+	@scripts/up.sh
+
+down:      ## stop what `make up` started, by PID; VMs' disks and all state stay
+	@scripts/down.sh
+
+test:      ## install what the tests need, then run the whole suite; exit status is the verdict
+	@scripts/test.sh
+
+guest:     ## build (or find cached) the test guest
+	@guest/build.sh
+
+build:
+	cargo build --release --bin oxvirt-engine --bin oxvirt-agent

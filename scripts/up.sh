@@ -1,0 +1,52 @@
+#!/bin/bash
+# `make up`: an all-in-one oxvirt on this machine.
+# Installs missing packages, builds release binaries, starts libvirtd/virtlogd if none
+# answers (recording their PIDs so `make down` stops only those), then the engine and a local
+# agent in the background, and returns once both answer their health endpoints.
+# Honours OXVIRT_DATA_DIR (default /var/lib/oxvirt), OXVIRT_HTTPS_PORT (8443),
+# OXVIRT_AGENT_PORT (54321).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+"$repo/scripts/install-deps.sh" run
+echo "== building release binaries"
+(cd "$repo" && cargo build --release --locked --bin oxvirt-engine --bin oxvirt-agent)
+
+mkdir -p "$run_dir" "$log_dir" "$data_dir/agent"
+
+# libvirt: use the machine's if one answers, else start our own and remember it.
+if virsh -c qemu:///system version >/dev/null 2>&1; then
+  echo "== libvirtd: using the running one"
+else
+  echo "== libvirtd: none answers; starting virtlogd and libvirtd"
+  [ -n "$(pid_of virtlogd)" ] || { virtlogd -d -p "$run_dir/virtlogd.pid"; }
+  [ -n "$(pid_of libvirtd)" ] || { libvirtd -d -p "$run_dir/libvirtd.pid"; }
+  wait_for "libvirtd to answer" 60 virsh -c qemu:///system version
+fi
+
+start_bg() { # NAME CMD...: starts CMD in the background unless NAME already runs
+  local name=$1; shift
+  if [ -n "$(pid_of "$name")" ]; then echo "== $name: already running (pid $(pid_of "$name"))"; return; fi
+  nohup "$@" >>"$log_dir/$name.log" 2>&1 </dev/null &
+  echo $! > "$run_dir/$name.pid"
+  echo "== $name: started (pid $!), log $log_dir/$name.log"
+}
+bin=$repo/target/release
+start_bg oxvirt-engine "$bin/oxvirt-engine" --data-dir "$data_dir" --https-port "$https_port"
+start_bg oxvirt-agent "$bin/oxvirt-agent" --listen "127.0.0.1:$agent_port" --state-dir "$data_dir/agent"
+
+engine_health=https://127.0.0.1:$https_port/ovirt-engine/services/health
+agent_health=http://127.0.0.1:$agent_port/v1/health
+wait_for "the engine ($engine_health; see $log_dir/oxvirt-engine.log)" 60 curl -fsk "$engine_health"
+wait_for "the agent ($agent_health; see $log_dir/oxvirt-agent.log)" 60 curl -fs "$agent_health"
+
+host=$(hostname -f 2>/dev/null || hostname)
+cat <<MSG
+
+oxvirt is up.
+  Engine:        https://$host:$https_port/ovirt-engine/   (health: $engine_health)
+  CA certificate: https://$host:$https_port/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA
+  Agent:         $agent_health
+  Data dir:      $data_dir   (logs in $log_dir)
+Stop it with: make down
+MSG
