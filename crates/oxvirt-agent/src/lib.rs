@@ -7,6 +7,12 @@
 
 pub mod api;
 pub mod config;
+pub mod hooks;
+pub mod host;
+pub mod hypervisor;
+pub mod network;
+pub mod storage;
+pub mod tls;
 
 use anyhow::Context as _;
 use config::AgentConfig;

@@ -1,0 +1,1 @@
+//! VDSM-style hook scripts (to be written: see the host agent issue, item 8).

@@ -1,0 +1,3 @@
+//! The only module that speaks libvirt (to be written).
+
+pub mod xml;

@@ -1,0 +1,1 @@
+//! Rendering libvirt domain XML from a VM spec (to be written).

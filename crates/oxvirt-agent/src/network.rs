@@ -1,0 +1,1 @@
+//! Host networking over netlink (to be written: bridges for logical networks).

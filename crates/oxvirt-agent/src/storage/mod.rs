@@ -1,0 +1,1 @@
+//! File storage domains and volumes (to be written).

@@ -1,0 +1,1 @@
+//! The agent's identity, enrollment and the mTLS transport (to be written).
