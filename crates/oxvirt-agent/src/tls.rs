@@ -1,1 +1,0 @@
-//! The agent's identity, enrollment and the mTLS transport (to be written).
