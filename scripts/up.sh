@@ -36,9 +36,9 @@ start_bg oxvirt-engine "$bin/oxvirt-engine" --data-dir "$data_dir" --https-port 
 start_bg oxvirt-agent "$bin/oxvirt-agent" --listen "127.0.0.1:$agent_port" --state-dir "$data_dir/agent"
 
 engine_health=https://127.0.0.1:$https_port/ovirt-engine/services/health
-agent_health=http://127.0.0.1:$agent_port/v1/health
+agent_health=https://127.0.0.1:$agent_port/v1/health
 wait_for "the engine ($engine_health; see $log_dir/oxvirt-engine.log)" 60 curl -fsk "$engine_health"
-wait_for "the agent ($agent_health; see $log_dir/oxvirt-agent.log)" 60 curl -fs "$agent_health"
+wait_for "the agent ($agent_health; see $log_dir/oxvirt-agent.log)" 60 curl -fsk "$agent_health"
 
 host=$(hostname -f 2>/dev/null || hostname)
 cat <<MSG

@@ -1,9 +1,11 @@
 //! The oxvirt host agent: the only part of oxvirt that touches libvirt, QEMU, disk images and
 //! host networking on a host (VDSM's role in oVirt).
 //!
-//! Today it serves the unauthenticated health endpoint of the agent API ([`api`]); the VM
-//! lifecycle over libvirt, storage, networks, hooks and the mTLS transport come with the host
-//! agent issue and slot in as sibling modules of `api`.
+//! Layers: [`api`] (HTTP: parse, call, render) → [`vms`] (VM lifecycle: the agent's
+//! application layer) and [`storage`] → the modules that touch the system: [`hypervisor`]
+//! (the only libvirt code), [`network`] (netlink), [`hooks`] (scripts), [`host`] (/proc,
+//! /sys, the KVM probe). [`registry`] holds the VM states and their event stream; [`stats`]
+//! samples counters; [`tls`] is the agent's identity, enrollment and mTLS transport.
 
 pub mod api;
 pub mod config;
@@ -11,26 +13,170 @@ pub mod hooks;
 pub mod host;
 pub mod hypervisor;
 pub mod network;
+pub mod registry;
+pub mod stats;
 pub mod storage;
 pub mod tls;
+pub mod vms;
 
-use anyhow::Context as _;
 use config::AgentConfig;
+use oxvirt_agent_api::v1::{Capabilities, Virtualization};
+use oxvirt_types::{ErrorKind, HostId};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long the KVM probe's test guest may take before KVM counts as unusable.
+const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Errors while starting the agent or answering whole-host questions.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot use the state dir {path}: {source}")]
+    StateDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source} (is another agent running? see --listen)")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Vm(#[from] vms::VmError),
+    #[error(transparent)]
+    Hypervisor(#[from] hypervisor::HypervisorError),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Host(#[from] host::HostError),
+    #[error("agent API server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+impl AgentError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AgentError::Vm(e) => e.kind(),
+            AgentError::Hypervisor(e) => e.kind(),
+            AgentError::Storage(e) => e.kind(),
+            AgentError::Tls(e) => e.kind(),
+            AgentError::Host(e) => e.kind(),
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Everything the API handlers reach.
+#[derive(Debug)]
+pub struct Agent {
+    pub identity: Arc<tls::AgentIdentity>,
+    pub vms: Arc<vms::VmService>,
+    pub storage: Arc<storage::StorageManager>,
+    pub stats: Arc<stats::StatsService>,
+    pub hooks: hooks::Hooks,
+    pub hostname: String,
+    pub host_id: HostId,
+    pub virtualization: Virtualization,
+}
+
+impl Agent {
+    /// Brings up every part of the agent (without the listener).
+    pub async fn start(config: &AgentConfig) -> Result<Arc<Self>, AgentError> {
+        let state = &config.state_dir;
+        std::fs::create_dir_all(state).map_err(|source| AgentError::StateDir { path: state.clone(), source })?;
+        let mount_root = config.mount_root.clone().unwrap_or_else(|| state.join("mnt"));
+        let storage = Arc::new(storage::StorageManager::open(state, &mount_root)?);
+        let virtualization = kvm_probe_cached(state, &config.qemu_binary).await;
+        if let Some(reason) = &virtualization.kvm_unusable_reason {
+            tracing::warn!(%reason, "KVM is not usable here: guests run under TCG (software emulation)");
+        }
+        let registry = Arc::new(registry::VmRegistry::new(registry::DEFAULT_EVENT_LOG_CAPACITY));
+        let vms = vms::VmService::start(
+            &config.libvirt_uri,
+            storage.clone(),
+            hooks::Hooks::new(config.hooks_dir.clone()),
+            registry,
+            state.join("console"),
+            virtualization.domain_type,
+            Duration::from_secs(config.reconcile_interval_secs.max(1)),
+        )
+        .await?;
+        let host_id = vms.hypervisor().host_uuid().await?;
+        let identity = Arc::new(tls::AgentIdentity::load_or_init(state, host_id, config.enrollment_secret.clone())?);
+        if !identity.is_enrolled() {
+            match identity.enrollment_secret_path() {
+                Some(p) => {
+                    tracing::info!(secret_file = %p.display(), "not enrolled: add this host to an engine with the secret in this file")
+                }
+                None => {
+                    tracing::info!("not enrolled: add this host to an engine with the configured enrollment secret")
+                }
+            }
+        }
+        let stats =
+            stats::StatsService::start(vms.clone(), Duration::from_secs(config.stats_interval_secs.max(1))).await;
+        Ok(Arc::new(Self {
+            identity,
+            vms,
+            storage,
+            stats,
+            hooks: hooks::Hooks::new(config.hooks_dir.clone()),
+            hostname: host::hostname(),
+            host_id,
+            virtualization,
+        }))
+    }
+
+    /// What this host is and can do.
+    pub async fn capabilities(&self) -> Result<Capabilities, AgentError> {
+        let (libvirt_version, qemu_version) = self.vms.hypervisor().versions().await?;
+        Ok(Capabilities {
+            host_id: self.host_id,
+            hostname: self.hostname.clone(),
+            cpu: host::cpu_info()?,
+            memory: host::memory_total()?,
+            virtualization: self.virtualization.clone(),
+            libvirt_version,
+            qemu_version,
+            nics: host::nics().await?,
+            bridges: host::bridges().await?,
+            hooks: self.hooks.installed(),
+            storage_domains: self.storage.domain_ids(),
+        })
+    }
+}
 
 /// Serves the agent API until SIGTERM or Ctrl-C.
-pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.state_dir)
-        .with_context(|| format!("cannot create the state dir {}", config.state_dir.display()))?;
+pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
+    let agent = Agent::start(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {} (is another agent running? see --listen)", config.listen))?;
-    tracing::info!(addr = %config.listen, state_dir = %config.state_dir.display(), "agent listening");
-    axum::serve(listener, api::router())
-        .with_graceful_shutdown(shutdown_signal())
+        .map_err(|source| AgentError::Listen { addr: config.listen, source })?;
+    tracing::info!(addr = %config.listen, state_dir = %config.state_dir.display(), host_id = %agent.host_id, "agent listening (HTTPS)");
+    tls::serve(listener, agent.identity.clone(), api::router(agent.clone()), shutdown_signal())
         .await
-        .context("agent API server failed")?;
+        .map_err(AgentError::Serve)?;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// The KVM probe boots a tiny guest, which takes seconds when KVM is broken; its verdict is
+/// kept per boot of the machine (`/proc/sys/kernel/random/boot_id`) in `<state>/kvm-probe.json`.
+async fn kvm_probe_cached(state_dir: &Path, qemu: &Path) -> Virtualization {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_owned();
+    let cache = state_dir.join("kvm-probe.json");
+    if let Ok(text) = std::fs::read_to_string(&cache)
+        && let Ok((cached_boot, verdict)) = serde_json::from_str::<(String, Virtualization)>(&text)
+        && cached_boot == boot_id
+        && !boot_id.is_empty()
+    {
+        return verdict;
+    }
+    let verdict = host::kvm_probe(qemu, KVM_PROBE_TIMEOUT).await;
+    if let Ok(text) = serde_json::to_string(&(boot_id, &verdict)) {
+        let tmp = state_dir.join(".kvm-probe.json.tmp");
+        if std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &cache)).is_err() {
+            tracing::warn!(path = %cache.display(), "cannot cache the KVM probe's verdict");
+        }
+    }
+    verdict
 }
 
 async fn shutdown_signal() {

@@ -9,5 +9,6 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OXVIRT_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    oxvirt_agent::run(AgentConfig::parse()).await
+    oxvirt_agent::run(AgentConfig::parse()).await?;
+    Ok(())
 }

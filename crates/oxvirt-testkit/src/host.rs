@@ -157,10 +157,14 @@ impl TestHost {
     }
 
     /// Starts a long-running process on this host (e.g. an agent), tracked and stopped by PID
-    /// at teardown. Its stdout and stderr go to `<dir>/<label>.log`.
+    /// at teardown. Its stdout and stderr are appended to `<dir>/<label>.log`.
     pub fn spawn(&mut self, label: &str, mut command: Command) -> Result<u32> {
         let log = self.dir.join(format!("{label}.log"));
-        let out = std::fs::File::create(&log).map_err(|source| TestkitError::Io { path: log.clone(), source })?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|source| TestkitError::Io { path: log.clone(), source })?;
         let err = out.try_clone().map_err(|source| TestkitError::Io { path: log.clone(), source })?;
         let child = command
             .stdin(Stdio::null())
@@ -171,6 +175,20 @@ impl TestHost {
         let pid = child.id();
         self.spawned.push((label.to_owned(), child));
         Ok(pid)
+    }
+
+    /// Stops the spawned process(es) labelled `label` (SIGTERM, then SIGKILL after a grace
+    /// period), by PID; other processes of the host are untouched.
+    pub fn stop_spawned(&mut self, label: &str) {
+        let mut kept = Vec::new();
+        for (l, mut child) in self.spawned.drain(..) {
+            if l == label {
+                stop_child(&mut child, STOP_GRACE);
+            } else {
+                kept.push((l, child));
+            }
+        }
+        self.spawned = kept;
     }
 
     /// PIDs of every process this host runs: those inside its network namespace (anchor,

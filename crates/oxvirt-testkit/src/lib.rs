@@ -16,12 +16,15 @@
 //!
 //! Requires root and the packages `scripts/install-deps.sh test` installs.
 
+pub mod agent;
 pub mod guest;
 pub mod host;
 pub mod net;
+pub mod pki;
 mod proc;
 pub mod wait;
 
+pub use agent::TestAgent;
 pub use guest::{ConsoleLog, TestGuest};
 pub use host::{HostOptions, TestHost};
 pub use net::TestNetwork;

@@ -33,3 +33,21 @@ pub fn until_ok<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Res
         std::thread::sleep(POLL_INTERVAL);
     }
 }
+
+/// Async form of [`until`], for checks that call async APIs.
+pub async fn until_async<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if start.elapsed() >= timeout {
+            return Err(TestkitError::Timeout { what: what.to_owned(), seconds: timeout.as_secs_f64() });
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}

@@ -3,7 +3,6 @@
 use super::{AgentIdentity, Peer, TlsError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -103,7 +102,7 @@ fn bad_body(rejection: JsonRejection) -> Response {
     api_error(ErrorKind::InvalidInput, format!("the enrollment request body is not valid: {}", rejection.body_text()))
 }
 
+/// Rendered by the API layer's one error renderer, like every other agent error.
 fn api_error(kind: ErrorKind, message: impl Into<String>) -> Response {
-    let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(v1::ApiError { kind, message: message.into() })).into_response()
+    crate::api::ApiFailure::new(kind, message).into_response()
 }

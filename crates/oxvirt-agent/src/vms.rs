@@ -1,0 +1,403 @@
+//! VM lifecycle on this host: the agent's application layer between the API and the modules
+//! that touch the system (storage, network, hooks, hypervisor).
+//!
+//! Why a layer of its own: starting a VM is several steps over several modules — resolve each
+//! disk to its volume file, make sure each NIC's bridge exists, render the domain XML, let
+//! `before_vm_start` hooks edit it, create the transient domain, run `after_vm_start` hooks —
+//! and the API handlers must stay thin. Every fact learned about a VM (from an action, a
+//! libvirt event or a reconcile pass) goes into the [`VmRegistry`], whose generation-numbered
+//! log is what the engine sees.
+//!
+//! The reconcile pass ([`VmService::reconcile`]) is the one code path that makes the registry
+//! match libvirt: it runs at start (rediscovering running VMs by our metadata, so an agent
+//! restart never disturbs them), periodically, and before every full-state answer.
+
+use crate::hooks::{HookError, HookPoint, HookVm, Hooks};
+use crate::hypervisor::xml::{self, RenderOptions, ResolvedDisk, XmlError};
+use crate::hypervisor::{DomainEvent, DomainStatus, Hypervisor, HypervisorError, Lifecycle};
+use crate::network::{self, NetworkError};
+use crate::registry::{Observation, VmRegistry};
+use crate::storage::{StorageError, StorageManager};
+use oxvirt_agent_api::v1::{
+    ConsoleTail, DiskSource, DomainType, DownReason, VmAction, VmActionRequest, VmRunState, VmSpec, VmState,
+    VmStateList,
+};
+use oxvirt_types::{ErrorKind, VmId};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long `shutdown` waits for the guest by default before destroying it.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Errors of the VM layer: its own, plus those of the modules it drives.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("VM {id} is not known on this host")]
+    NotFound { id: VmId },
+    #[error("VM {name} ({id}) is already running on this host ({state:?}); stop it first")]
+    AlreadyRunning { id: VmId, name: String, state: VmRunState },
+    #[error("disk {disk} of VM {vm}: the file {path} does not exist")]
+    MissingFile { vm: String, disk: oxvirt_types::DiskId, path: PathBuf },
+    #[error("cannot read the console log of VM {id}: {source}")]
+    Console { id: VmId, source: std::io::Error },
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    #[error(transparent)]
+    Xml(#[from] XmlError),
+    #[error("hook refused: {0}")]
+    Hook(#[from] HookError),
+}
+
+impl VmError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            VmError::NotFound { .. } => ErrorKind::NotFound,
+            VmError::AlreadyRunning { .. } => ErrorKind::Conflict,
+            VmError::MissingFile { .. } => ErrorKind::InvalidInput,
+            VmError::Console { .. } => ErrorKind::Internal,
+            VmError::Hypervisor(e) => e.kind(),
+            VmError::Storage(e) => e.kind(),
+            VmError::Network(e) => e.kind(),
+            VmError::Xml(e) => e.kind(),
+            VmError::Hook(e) => e.kind(),
+        }
+    }
+}
+
+type Result<T, E = VmError> = std::result::Result<T, E>;
+
+pub struct VmService {
+    hypervisor: Hypervisor,
+    storage: Arc<StorageManager>,
+    hooks: Hooks,
+    registry: Arc<VmRegistry>,
+    console_dir: PathBuf,
+    domain_type: DomainType,
+    /// Specs of the VMs this agent run started, for hooks at stop time (custom properties).
+    specs: Mutex<HashMap<VmId, VmSpec>>,
+    /// VMs asked to shut down over ACPI whose guest has not powered off yet: libvirt still
+    /// calls them running, but they are `powering_down` until they are down.
+    powering_down: Mutex<HashSet<VmId>>,
+}
+
+impl std::fmt::Debug for VmService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VmService").field("hypervisor", &self.hypervisor).finish_non_exhaustive()
+    }
+}
+
+impl VmService {
+    /// Connects to libvirt, rediscovers running VMs, and starts following libvirt's events
+    /// and a periodic reconcile every `reconcile_every`.
+    pub async fn start(
+        libvirt_uri: &str,
+        storage: Arc<StorageManager>,
+        hooks: Hooks,
+        registry: Arc<VmRegistry>,
+        console_dir: PathBuf,
+        domain_type: DomainType,
+        reconcile_every: Duration,
+    ) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(&console_dir)
+            .map_err(|source| VmError::Console { id: VmId::from_uuid(uuid::Uuid::nil()), source })?;
+        let (hypervisor, mut events) = Hypervisor::connect(libvirt_uri).await?;
+        let service = Arc::new(Self {
+            hypervisor,
+            storage,
+            hooks,
+            registry,
+            console_dir,
+            domain_type,
+            specs: Mutex::new(HashMap::new()),
+            powering_down: Mutex::new(HashSet::new()),
+        });
+        service.reconcile().await?;
+        let weak = Arc::downgrade(&service);
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Some(service) = weak.upgrade() else { break };
+                service.on_domain_event(event).await;
+            }
+        });
+        let weak = Arc::downgrade(&service);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(reconcile_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(service) = weak.upgrade() else { break };
+                if let Err(e) = service.reconcile().await {
+                    tracing::warn!(error = %e, "periodic VM reconcile failed");
+                }
+            }
+        });
+        Ok(service)
+    }
+
+    pub fn hypervisor(&self) -> &Hypervisor {
+        &self.hypervisor
+    }
+
+    pub fn registry(&self) -> &Arc<VmRegistry> {
+        &self.registry
+    }
+
+    pub fn domain_type(&self) -> DomainType {
+        self.domain_type
+    }
+
+    /// Where VM `id`'s serial console is logged.
+    pub fn console_log_path(&self, id: VmId) -> PathBuf {
+        self.console_dir.join(format!("{id}.log"))
+    }
+
+    /// Creates and starts VM `spec` as a transient domain.
+    pub async fn vm_create(&self, spec: VmSpec) -> Result<VmState> {
+        if let Some(known) = self.registry.get(spec.id).filter(|v| v.state != VmRunState::Down) {
+            return Err(VmError::AlreadyRunning { id: spec.id, name: known.name, state: known.state });
+        }
+        let disks = self.disks_resolve(&spec).await?;
+        self.powering_down_lock().remove(&spec.id);
+        for nic in &spec.nics {
+            network::bridge_ensure(&nic.network).await?;
+        }
+        let console_log = self.console_log_path(spec.id);
+        rotate(&console_log);
+        let domxml = xml::domain_xml(&spec, &disks, &RenderOptions { domain_type: self.domain_type, console_log })?;
+        let hook_vm = HookVm { id: spec.id, name: &spec.name, custom_properties: &spec.custom_properties };
+        let before = self.hooks.run(HookPoint::BeforeVmStart, &hook_vm, &domxml).await?;
+        for w in &before.warnings {
+            tracing::warn!(vm = %spec.name, warning = %w, "before_vm_start hook");
+        }
+        let status = self.hypervisor.domain_create(spec.id, &spec.name, before.domxml).await?;
+        self.observe(&status);
+        match self.hooks.run(HookPoint::AfterVmStart, &hook_vm, &status.xml).await {
+            Ok(after) => {
+                after.warnings.iter().for_each(|w| tracing::warn!(vm = %spec.name, warning = %w, "after_vm_start hook"))
+            }
+            Err(e) => tracing::warn!(vm = %spec.name, error = %e, "after_vm_start hook failed; the VM runs"),
+        }
+        tracing::info!(vm = %spec.name, id = %spec.id, "VM started");
+        self.specs_lock().insert(spec.id, spec.clone());
+        self.vm_get(spec.id)
+    }
+
+    /// What the registry knows about VM `id`.
+    pub fn vm_get(&self, id: VmId) -> Result<VmState> {
+        self.registry.get(id).ok_or(VmError::NotFound { id })
+    }
+
+    /// Full state after a fresh reconcile with libvirt.
+    pub async fn vm_list(&self) -> Result<VmStateList> {
+        self.reconcile().await?;
+        Ok(self.registry.snapshot())
+    }
+
+    /// Runs `action` on VM `id`.
+    pub async fn vm_action(self: &Arc<Self>, id: VmId, action: VmAction, req: VmActionRequest) -> Result<VmState> {
+        let known = self.vm_get(id)?;
+        if known.state == VmRunState::Down {
+            return Err(VmError::Hypervisor(HypervisorError::NoSuchVm { id }));
+        }
+        match action {
+            VmAction::Destroy => self.vm_destroy(id, &known.name).await?,
+            VmAction::Shutdown => {
+                self.hypervisor.domain_shutdown(id).await?;
+                self.powering_down_lock().insert(id);
+                let timeout = req.timeout_secs.map(Duration::from_secs).unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+                let service = Arc::downgrade(self);
+                let name = known.name.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(timeout).await; // the shutdown grace period itself
+                    let Some(service) = service.upgrade() else { return };
+                    if let Ok(Some(_)) = service.hypervisor.domain_status(id).await {
+                        tracing::warn!(vm = %name, ?timeout, "guest did not power off in time; destroying it");
+                        if let Err(e) = service.vm_destroy(id, &name).await {
+                            tracing::error!(vm = %name, error = %e, "cannot destroy VM after shutdown timeout");
+                        }
+                    }
+                });
+            }
+            VmAction::Reboot => self.hypervisor.domain_reboot(id).await?,
+            VmAction::Reset => self.hypervisor.domain_reset(id).await?,
+            VmAction::Pause => self.hypervisor.domain_pause(id).await?,
+            VmAction::Resume => self.hypervisor.domain_resume(id).await?,
+        }
+        if let Some(status) = self.hypervisor.domain_status(id).await? {
+            self.observe(&status);
+        }
+        self.vm_get(id)
+    }
+
+    async fn vm_destroy(&self, id: VmId, name: &str) -> Result<()> {
+        let spec = self.specs_lock().get(&id).cloned();
+        let props = spec.map(|s| s.custom_properties).unwrap_or_default();
+        let hook_vm = HookVm { id, name, custom_properties: &props };
+        let domxml = match self.hypervisor.domain_status(id).await? {
+            Some(s) => s.xml,
+            None => return Err(VmError::Hypervisor(HypervisorError::NoSuchVm { id })),
+        };
+        if let Err(e) = self.hooks.run(HookPoint::BeforeVmDestroy, &hook_vm, &domxml).await {
+            tracing::warn!(vm = %name, error = %e, "before_vm_destroy hook failed; destroying anyway");
+        }
+        match self.hypervisor.domain_destroy(id).await {
+            Ok(()) | Err(HypervisorError::NoSuchVm { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(known) = self.registry.get(id) {
+            self.record_down(&known, DownReason::Destroyed);
+        }
+        if let Err(e) = self.hooks.run(HookPoint::AfterVmDestroy, &hook_vm, &domxml).await {
+            tracing::warn!(vm = %name, error = %e, "after_vm_destroy hook failed");
+        }
+        Ok(())
+    }
+
+    /// The last `tail_bytes` of VM `id`'s serial console log.
+    pub async fn console_tail(&self, id: VmId, tail_bytes: u64) -> Result<ConsoleTail> {
+        self.vm_get(id)?;
+        let path = self.console_log_path(id);
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => return Err(VmError::Console { id, source }),
+        };
+        let start = bytes.len().saturating_sub(usize::try_from(tail_bytes).unwrap_or(usize::MAX));
+        Ok(ConsoleTail {
+            vm_id: id,
+            total_bytes: bytes.len() as u64,
+            text: String::from_utf8_lossy(&bytes[start..]).into_owned(),
+        })
+    }
+
+    /// Makes the registry match libvirt: our running domains are recorded as they are; VMs
+    /// the registry believes alive but libvirt does not have are down (reason unknown).
+    pub async fn reconcile(&self) -> Result<()> {
+        let domains = self.hypervisor.domains().await?;
+        let ours: Vec<&DomainStatus> =
+            domains.iter().filter(|d| xml::vm_id_from_domain_xml(&d.xml) == Some(d.id)).collect();
+        for status in &ours {
+            self.observe(status);
+        }
+        for id in self.registry.live_ids() {
+            if !ours.iter().any(|d| d.id == id)
+                && let Some(known) = self.registry.get(id)
+            {
+                self.record_down(&known, DownReason::Unknown);
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_domain_event(&self, event: DomainEvent) {
+        let ours = self.registry.get(event.id).is_some();
+        match event.lifecycle {
+            Lifecycle::Stopped(reason) => {
+                // A destroy we did ourselves was already recorded with its reason; a reconcile
+                // that saw the domain gone before this event only knew "unknown".
+                if let Some(known) = self.registry.get(event.id)
+                    && (known.state != VmRunState::Down || known.down_reason == Some(DownReason::Unknown))
+                {
+                    self.record_down(&known, reason);
+                }
+            }
+            Lifecycle::Other => {}
+            Lifecycle::Started | Lifecycle::Paused | Lifecycle::Resumed | Lifecycle::ShuttingDown => {
+                match self.hypervisor.domain_status(event.id).await {
+                    Ok(Some(status)) if ours || xml::vm_id_from_domain_xml(&status.xml) == Some(status.id) => {
+                        self.observe(&status)
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(vm = %event.name, error = %e, "cannot read VM state after a libvirt event")
+                    }
+                }
+            }
+        }
+    }
+
+    fn observe(&self, status: &DomainStatus) {
+        let down_reason = (status.state == VmRunState::Down).then_some(DownReason::Unknown);
+        let state = match status.state {
+            VmRunState::Running if self.powering_down_lock().contains(&status.id) => VmRunState::PoweringDown,
+            other => other,
+        };
+        self.registry.record(Observation {
+            id: status.id,
+            name: status.name.clone(),
+            state,
+            down_reason,
+            pid: status.pid,
+            vnc_port: status.vnc_port,
+        });
+    }
+
+    async fn disks_resolve(&self, spec: &VmSpec) -> Result<Vec<ResolvedDisk>> {
+        let mut out = Vec::with_capacity(spec.disks.len());
+        for disk in &spec.disks {
+            let (path, format) = match &disk.source {
+                DiskSource::Volume { storage_domain_id, image_id, volume_id } => {
+                    let vol = oxvirt_agent_api::v1::VolumeRef { image_id: *image_id, volume_id: *volume_id };
+                    self.storage.volume_path(*storage_domain_id, vol).await?
+                }
+                DiskSource::File { path, format } => {
+                    if !Path::new(path).exists() {
+                        return Err(VmError::MissingFile { vm: spec.name.clone(), disk: disk.id, path: path.clone() });
+                    }
+                    (path.clone(), *format)
+                }
+            };
+            out.push(ResolvedDisk { spec: disk.clone(), path, format });
+        }
+        Ok(out)
+    }
+
+    fn powering_down_lock(&self) -> std::sync::MutexGuard<'_, HashSet<VmId>> {
+        self.powering_down.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that VM `id` is down (and so no longer powering down).
+    fn record_down(&self, known: &VmState, reason: DownReason) {
+        self.powering_down_lock().remove(&known.id);
+        self.registry.record(Observation {
+            state: VmRunState::Down,
+            down_reason: Some(reason),
+            pid: None,
+            vnc_port: None,
+            ..observation_of(known)
+        });
+    }
+
+    fn specs_lock(&self) -> std::sync::MutexGuard<'_, HashMap<VmId, VmSpec>> {
+        self.specs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn observation_of(v: &VmState) -> Observation {
+    Observation {
+        id: v.id,
+        name: v.name.clone(),
+        state: v.state,
+        down_reason: v.down_reason,
+        pid: v.pid,
+        vnc_port: v.vnc_port,
+    }
+}
+
+/// Keeps the previous run's console log as `<log>.1`, so a new boot starts a fresh file.
+fn rotate(log: &Path) {
+    if log.exists() {
+        let mut old = log.as_os_str().to_owned();
+        old.push(".1");
+        if let Err(e) = std::fs::rename(log, &old) {
+            tracing::warn!(log = %log.display(), error = %e, "cannot rotate console log; appending");
+        }
+    }
+}

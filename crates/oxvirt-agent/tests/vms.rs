@@ -1,0 +1,314 @@
+//! The agent against a real libvirtd in a test host: boot the test guest from a VM spec with a
+//! qcow2 disk on a file storage domain, follow its events, shut it down over ACPI, destroy it,
+//! restart the agent under a running VM, run start hooks, and refuse bad input.
+//!
+//! Needs root and `make test`'s packages. Each test has its own test host.
+
+use oxvirt_agent_api::v1::*;
+use oxvirt_testkit::agent::CallError;
+use oxvirt_testkit::{ConsoleLog, HostOptions, TestAgent, TestGuest, TestHost, TestNetwork};
+use oxvirt_types::{ByteSize, DiskId, NicId, StorageDomainId, VmId, VolumeId};
+use std::time::Duration;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_oxvirt-agent");
+const BOOT: Duration = Duration::from_secs(120);
+
+struct Rig {
+    // Field order = drop order: the agent's host (and its VMs) go before the network.
+    host: TestHost,
+    agent: TestAgent,
+    _net: std::sync::Arc<TestNetwork>,
+    sd: StorageDomainId,
+}
+
+async fn rig(name: &str) -> Rig {
+    let net = TestNetwork::new().expect("test network");
+    let mut host = TestHost::start(&net, HostOptions::named(name)).expect("test host");
+    let agent =
+        TestAgent::start(&mut host, std::path::Path::new(AGENT), &["--stats-interval-secs=1"]).await.expect("agent");
+    let sd = StorageDomainId::new_random();
+    let domain_dir = host.dir().join("data-domain");
+    std::fs::create_dir_all(&domain_dir).expect("domain dir");
+    let _: StorageDomainInfo = agent
+        .post(
+            "/v1/storage-domains",
+            &StorageDomainCreate {
+                id: sd,
+                name: "data1".into(),
+                domain_type: StorageDomainType::Data,
+                connection: StorageDomainConnection::Localfs { path: domain_dir },
+            },
+        )
+        .await
+        .expect("create storage domain");
+    Rig { host, agent, _net: net, sd }
+}
+
+impl Rig {
+    async fn volume(&self, size_mib: u64) -> (DiskId, VolumeId) {
+        let (image_id, volume_id) = (DiskId::new_random(), VolumeId::new_random());
+        let _: VolumeInfo = self
+            .agent
+            .post(
+                &format!("/v1/storage-domains/{}/volumes", self.sd),
+                &VolumeCreate {
+                    image_id,
+                    volume_id,
+                    format: VolumeFormat::Cow,
+                    size: Some(ByteSize::from_mib(size_mib)),
+                    sparse: true,
+                    parent: None,
+                    description: "test disk".into(),
+                },
+            )
+            .await
+            .expect("create volume");
+        (image_id, volume_id)
+    }
+
+    async fn spec(&self, name: &str) -> VmSpec {
+        let guest = TestGuest::get().expect("test guest");
+        let (image_id, volume_id) = self.volume(64).await;
+        VmSpec {
+            id: VmId::new_random(),
+            name: name.into(),
+            cpu: CpuTopology { sockets: 1, cores: 1, threads: 1 },
+            memory: ByteSize::from_mib(192),
+            machine: None,
+            boot: Boot::Kernel {
+                kernel: guest.kernel.clone(),
+                initrd: Some(guest.initrd.clone()),
+                cmdline: guest.cmdline.clone(),
+            },
+            disks: vec![DiskSpec {
+                id: image_id,
+                interface: DiskInterface::Virtio,
+                source: DiskSource::Volume { storage_domain_id: self.sd, image_id, volume_id },
+                bootable: true,
+                read_only: false,
+            }],
+            nics: vec![NicSpec {
+                id: NicId::new_random(),
+                mac: "52:54:00:aa:bb:01".into(),
+                model: NicModel::Virtio,
+                network: "ovirtmgmt".into(),
+            }],
+            graphics: Some(Graphics { kind: GraphicsKind::Vnc, listen: None, password: None }),
+            custom_properties: Default::default(),
+        }
+    }
+
+    fn console(&self, id: VmId) -> ConsoleLog {
+        ConsoleLog::new(self.agent.state_dir.join("console").join(format!("{id}.log")))
+    }
+
+    async fn wait_state(&self, id: VmId, want: VmRunState, timeout: Duration) -> VmState {
+        oxvirt_testkit::wait::until_async(&format!("VM {id} to be {want:?}"), timeout, || async {
+            self.agent.get::<VmState>(&format!("/v1/vms/{id}")).await.ok().filter(|s| s.state == want)
+        })
+        .await
+        .expect("VM state")
+    }
+}
+
+/// Reads the event stream from `from` until `n` VM events arrived (or the deadline).
+async fn vm_events(agent: &TestAgent, from: u64, n: usize, timeout: Duration) -> Vec<(u64, VmState)> {
+    use futures::StreamExt as _;
+    let resp = agent.client.get(format!("{}/v1/events?from={from}", agent.base)).send().await.expect("events");
+    assert!(resp.status().is_success());
+    let mut body = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while out.len() < n {
+        let chunk = tokio::time::timeout_at(deadline, body.next()).await.expect("events before the deadline");
+        buf.push_str(&String::from_utf8_lossy(&chunk.expect("stream open").expect("chunk")));
+        while let Some(nl) = buf.find('\n') {
+            let line: String = buf.drain(..=nl).collect();
+            if let Ok(EventEnvelope::Vm { generation, vm, .. }) = serde_json::from_str(line.trim()) {
+                out.push((generation, vm));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_boots_from_a_qcow2_volume_reports_events_and_powers_off_over_acpi() {
+    let rig = rig("agent-life").await;
+    let caps: Capabilities = rig.agent.get("/v1/capabilities").await.expect("capabilities");
+    assert_eq!(caps.host_id.to_string(), rig.host.host_uuid().to_string(), "host id = libvirt host_uuid");
+    assert_eq!(caps.virtualization.domain_type, DomainType::Qemu, "KVM is not usable on these machines");
+    assert!(caps.virtualization.kvm_unusable_reason.is_some());
+    assert_eq!(caps.storage_domains, vec![rig.sd]);
+
+    let spec = rig.spec("life-vm").await;
+    let id = spec.id;
+    let from = rig.agent.get::<VmStateList>("/v1/vms").await.expect("list").generation;
+    let created: VmState = rig.agent.post("/v1/vms", &spec).await.expect("create VM");
+    assert_eq!(created.state, VmRunState::Running);
+    assert!(created.pid.is_some(), "the QEMU pid is reported");
+    assert!(created.vnc_port.is_some(), "VNC got a port");
+    assert_eq!(rig.host.running_domains().expect("virsh -r list"), vec!["life-vm"], "virsh -r shows the VM by name");
+
+    let console = rig.console(id);
+    let marker = console.wait_for_marker(BOOT).expect("guest boots");
+    assert_eq!(marker.disks, vec!["vda"]);
+    assert_eq!(marker.nics, vec!["eth0"]);
+    let disk_line = console.wait_for_line("disk line", BOOT, |l| l.starts_with("OXVIRT-DISK name=vda")).expect("disk");
+    assert!(disk_line.contains(&format!("size_bytes={}", 64 * 1024 * 1024)), "{disk_line}");
+    assert!(disk_line.contains(&spec.disks[0].id.to_string()[..20]), "the disk serial is the disk id: {disk_line}");
+    let nic_line = console.wait_for_line("nic line", BOOT, |l| l.starts_with("OXVIRT-NIC")).expect("nic");
+    assert!(nic_line.contains("mac=52:54:00:aa:bb:01"), "{nic_line}");
+    let tail: ConsoleTail =
+        rig.agent.get(&format!("/v1/vms/{id}/console?tail_bytes=100000")).await.expect("console tail");
+    assert!(tail.text.contains("OXVIRT-GUEST-UP"), "the agent serves the console log");
+
+    let stats = oxvirt_testkit::wait::until_async("VM stats", Duration::from_secs(30), || async {
+        rig.agent.get::<VmStats>(&format!("/v1/vms/{id}/stats")).await.ok().filter(|s| s.cpu_time_ns > 0)
+    })
+    .await
+    .expect("stats");
+    assert_eq!(stats.disks.first().map(|d| d.target.as_str()), Some("vda"));
+    let host_stats: HostStats = rig.agent.get("/v1/stats/host").await.expect("host stats");
+    assert!(host_stats.memory_used <= host_stats.memory_total);
+
+    // ACPI shutdown: the guest powers itself off; events arrive in order.
+    let down: VmState = rig
+        .agent
+        .post(&format!("/v1/vms/{id}/shutdown"), &VmActionRequest { timeout_secs: Some(60) })
+        .await
+        .expect("shutdown");
+    assert!(matches!(down.state, VmRunState::PoweringDown | VmRunState::Down), "{down:?}");
+    console
+        .wait_for_line("power off", BOOT, |l| l.starts_with("OXVIRT-GUEST-POWEROFF"))
+        .expect("guest saw the power button");
+    let final_state = rig.wait_state(id, VmRunState::Down, Duration::from_secs(60)).await;
+    assert_eq!(final_state.down_reason, Some(DownReason::Shutdown));
+    let events = vm_events(&rig.agent, from, 3, Duration::from_secs(10)).await;
+    let states: Vec<VmRunState> = events.iter().filter(|(_, v)| v.id == id).map(|(_, v)| v.state).collect();
+    assert_eq!(states.first(), Some(&VmRunState::Running));
+    assert_eq!(states.last(), Some(&VmRunState::Down));
+    assert!(states.contains(&VmRunState::PoweringDown), "{states:?}");
+    let gens: Vec<u64> = events.iter().map(|(g, _)| *g).collect();
+    assert!(gens.windows(2).all(|w| w[1] == w[0] + 1), "generations increase by one: {gens:?}");
+    assert!(rig.host.running_domains().expect("list").is_empty());
+
+    // Start again, then destroy.
+    let again: VmState = rig.agent.post("/v1/vms", &spec).await.expect("start again");
+    assert_eq!(again.state, VmRunState::Running);
+    let destroyed: VmState =
+        rig.agent.post(&format!("/v1/vms/{id}/destroy"), &VmActionRequest::default()).await.expect("destroy");
+    assert_eq!(destroyed.state, VmRunState::Down);
+    assert_eq!(destroyed.down_reason, Some(DownReason::Destroyed));
+    assert!(rig.host.running_domains().expect("list").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_restart_rediscovers_a_running_vm_without_disturbing_it() {
+    let mut rig = rig("agent-restart").await;
+    let spec = rig.spec("keep-vm").await;
+    let id = spec.id;
+    let before: VmState = rig.agent.post("/v1/vms", &spec).await.expect("create");
+    let console = rig.console(id);
+    console.wait_for_marker(BOOT).expect("boot");
+    let old_stream = rig.agent.get::<VmStateList>("/v1/vms").await.expect("list").stream_id;
+
+    let Rig { host, agent, .. } = &mut rig;
+    agent.restart(host).await.expect("agent restarts");
+
+    let list: VmStateList = rig.agent.get("/v1/vms").await.expect("list after restart");
+    assert_ne!(list.stream_id, old_stream, "a new agent run is a new event stream");
+    let vm = list.vms.iter().find(|v| v.id == id).expect("the running VM is rediscovered");
+    assert_eq!(vm.state, VmRunState::Running);
+    assert_eq!(vm.pid, before.pid, "the same QEMU process: the VM was not restarted");
+    let tick = console.last_tick().unwrap_or(0);
+    console.wait_for_tick_after(tick, Duration::from_secs(30)).expect("the guest keeps running");
+    let boots = console.lines().iter().filter(|l| l.starts_with("OXVIRT-GUEST-UP")).count();
+    assert_eq!(boots, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_vm_start_hooks_edit_the_domain_or_abort_the_start() {
+    let rig = rig("agent-hooks").await;
+    let hook_dir = rig.agent.hooks_dir.join("before_vm_start");
+    std::fs::create_dir_all(&hook_dir).expect("hook dir");
+    let write_hook = |name: &str, body: &str| {
+        let path = hook_dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("hook");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    };
+    write_hook(
+        "10_describe",
+        r#"sed -i "s|</name>|</name><description>hooked by $oxvirt_tag</description>|" "$_hook_domxml""#,
+    );
+
+    let mut spec = rig.spec("hook-vm").await;
+    spec.custom_properties.insert("oxvirt_tag".into(), "custom-42".into());
+    let _: VmState = rig.agent.post("/v1/vms", &spec).await.expect("create with hook");
+    let live = rig.host.virsh(&["dumpxml", "hook-vm"]).expect("dumpxml");
+    assert!(
+        live.contains("<description>hooked by custom-42</description>"),
+        "the hook's edit and the custom property took effect"
+    );
+    let caps: Capabilities = rig.agent.get("/v1/capabilities").await.expect("caps");
+    assert_eq!(caps.hooks.get("before_vm_start"), Some(&vec!["10_describe".to_owned()]));
+
+    write_hook("20_refuse", "echo 'no VMs on Fridays' >&2; exit 2");
+    let refused = rig.spec("refused-vm").await;
+    let err = rig.agent.post::<VmState>("/v1/vms", &refused).await.expect_err("the hook aborts the start");
+    assert!((400..500).contains(&err.status), "a refused start is the caller's problem: {err}");
+    assert!(err.text.contains("no VMs on Fridays"), "the hook's message reaches the caller: {err}");
+    assert_eq!(rig.host.running_domains().expect("list"), vec!["hook-vm"], "no domain was created for the refused VM");
+    let unknown = rig.agent.get::<VmState>(&format!("/v1/vms/{}", refused.id)).await.expect_err("not known");
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let rig = rig("agent-bad").await;
+    let expect_err = |r: Result<VmState, CallError>, status: u16, needle: &str| {
+        let e = r.expect_err("must fail");
+        assert_eq!(e.status, status, "{e}");
+        let message = e.error.as_ref().map(|a| a.message.clone()).unwrap_or_default();
+        assert!(message.contains(needle), "message '{message}' should mention '{needle}'");
+    };
+    let unknown = VmId::new_random();
+    expect_err(rig.agent.get(&format!("/v1/vms/{unknown}")).await, 404, &unknown.to_string());
+    expect_err(
+        rig.agent.post(&format!("/v1/vms/{unknown}/destroy"), &VmActionRequest::default()).await,
+        404,
+        &unknown.to_string(),
+    );
+    expect_err(rig.agent.get("/v1/vms/not-a-uuid").await, 400, "not a valid vm id");
+    expect_err(rig.agent.post_raw("/v1/vms", "{\"id\": 42").await, 400, "malformed");
+    expect_err(rig.agent.post_raw("/v1/vms", "{\"name\": \"x\"}").await, 400, "missing field");
+
+    let mut missing_volume = rig.spec("ghost-disk-vm").await;
+    missing_volume.disks[0].source = DiskSource::Volume {
+        storage_domain_id: rig.sd,
+        image_id: DiskId::new_random(),
+        volume_id: VolumeId::new_random(),
+    };
+    let e = rig.agent.post::<VmState>("/v1/vms", &missing_volume).await.expect_err("missing volume");
+    assert_eq!(e.status, 404, "{e}");
+
+    let not_a_mount = StorageDomainConnection::Posixfs {
+        spec: rig.host.dir().join("nothing-here").display().to_string(),
+        vfs_type: "ext4".into(),
+        mount_options: None,
+    };
+    let e = rig
+        .agent
+        .post::<StorageDomainInfo>(
+            &format!("/v1/storage-domains/{}/attach", StorageDomainId::new_random()),
+            &not_a_mount,
+        )
+        .await
+        .expect_err("cannot mount");
+    assert!((400..600).contains(&e.status) && e.error.is_some(), "{e}");
+
+    assert!(rig.host.running_domains().expect("list").is_empty(), "nothing was started");
+    let list: VmStateList = rig.agent.get("/v1/vms").await.expect("list");
+    assert!(list.vms.is_empty(), "nothing was recorded: {:?}", list.vms);
+}
