@@ -143,6 +143,28 @@ impl Agent {
     }
 }
 
+/// Runs `work` on `target` every `every` (first run after one period) for as long as
+/// `target` lives elsewhere: the task holds only a weak reference, so dropping the service
+/// ends its loop. Overrun periods are delayed, not bunched.
+pub(crate) fn spawn_periodic<T, F, Fut>(target: &Arc<T>, every: Duration, work: F)
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let weak = Arc::downgrade(target);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(target) = weak.upgrade() else { break };
+            work(target).await;
+        }
+    });
+}
+
 /// Serves the agent API until SIGTERM or Ctrl-C.
 pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     let agent = Agent::start(&config).await?;

@@ -33,17 +33,7 @@ impl StatsService {
     pub async fn start(vms: Arc<VmService>, interval: Duration) -> Arc<Self> {
         let service = Arc::new(Self { vms, sampler: Mutex::new(HostStatsSampler::new()), latest: Mutex::default() });
         service.sample().await;
-        let weak = Arc::downgrade(&service);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(service) = weak.upgrade() else { break };
-                service.sample().await;
-            }
-        });
+        crate::spawn_periodic(&service, interval, |service: Arc<Self>| async move { service.sample().await });
         service
     }
 

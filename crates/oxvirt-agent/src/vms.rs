@@ -125,17 +125,9 @@ impl VmService {
                 service.on_domain_event(event).await;
             }
         });
-        let weak = Arc::downgrade(&service);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(reconcile_every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(service) = weak.upgrade() else { break };
-                if let Err(e) = service.reconcile().await {
-                    tracing::warn!(error = %e, "periodic VM reconcile failed");
-                }
+        crate::spawn_periodic(&service, reconcile_every, |service: Arc<Self>| async move {
+            if let Err(e) = service.reconcile().await {
+                tracing::warn!(error = %e, "periodic VM reconcile failed");
             }
         });
         Ok(service)
