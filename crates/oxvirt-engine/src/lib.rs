@@ -4,6 +4,7 @@
 //! (business rules) and the store (the only SQL) come with the engine issue and slot in
 //! beneath it. Today the engine owns its PKI ([`pki`]) and answers health and CA requests.
 
+pub mod agent_client;
 pub mod config;
 pub mod http;
 pub mod pki;

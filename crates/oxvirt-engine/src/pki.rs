@@ -23,14 +23,20 @@ pub enum PkiError {
     Cert(#[from] rcgen::Error),
     #[error("'{0}' is neither a DNS name nor an IP address usable in a certificate")]
     BadName(String),
+    #[error("the host's certificate signing request is not acceptable: {0}")]
+    BadCsr(String),
 }
 
-/// The CA certificate and the HTTPS server's certificate and key, as PEM text.
+/// The CA (certificate, and its key to sign with), the HTTPS server's certificate and key,
+/// and the client identity the engine presents to agents — all PEM text.
 #[derive(Clone)]
 pub struct EnginePki {
     pub ca_cert_pem: String,
     pub server_cert_pem: String,
     pub server_key_pem: String,
+    /// Certificate + key the engine presents to agents (mTLS), one PEM bundle.
+    pub client_identity_pem: String,
+    issuer: std::sync::Arc<Issuer<'static, KeyPair>>,
 }
 
 impl std::fmt::Debug for EnginePki {
@@ -43,6 +49,8 @@ const CA_CERT: &str = "ca.pem";
 const CA_KEY: &str = "ca.key";
 const SERVER_CERT: &str = "server.pem";
 const SERVER_KEY: &str = "server.key";
+const CLIENT_CERT: &str = "engine-client.pem";
+const CLIENT_KEY: &str = "engine-client.key";
 
 impl EnginePki {
     /// Loads the PKI from `dir`, creating the CA and/or the server certificate when missing.
@@ -69,8 +77,53 @@ impl EnginePki {
                 (cert, key)
             }
         };
-        Ok(Self { ca_cert_pem, server_cert_pem, server_key_pem })
+        let client_identity_pem = match (read(dir, CLIENT_CERT)?, read(dir, CLIENT_KEY)?) {
+            (Some(cert), Some(key)) => format!("{cert}{key}"),
+            _ => {
+                let (cert, key) = new_client_cert(&issuer)?;
+                write_atomic(dir, CLIENT_KEY, &key, 0o600)?;
+                write_atomic(dir, CLIENT_CERT, &cert, 0o644)?;
+                tracing::info!("issued the engine's client certificate for agents");
+                format!("{cert}{key}")
+            }
+        };
+        Ok(Self {
+            ca_cert_pem,
+            server_cert_pem,
+            server_key_pem,
+            client_identity_pem,
+            issuer: std::sync::Arc::new(issuer),
+        })
     }
+
+    /// Signs an agent's certificate signing request (from its enrollment answer): a server
+    /// certificate for the names the CSR carries, valid 5 years.
+    pub fn sign_agent_csr(&self, csr_pem: &str) -> Result<String, PkiError> {
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
+        if csr.params.subject_alt_names.is_empty() {
+            return Err(PkiError::BadCsr("it names no host (no subject alternative names)".into()));
+        }
+        csr.params.is_ca = IsCa::ExplicitNoCa;
+        csr.params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let now = std::time::SystemTime::now();
+        csr.params.not_before = now.into();
+        csr.params.not_after = (now + std::time::Duration::from_secs(5 * 365 * 24 * 3600)).into();
+        Ok(csr.signed_by(&self.issuer)?.pem())
+    }
+}
+
+fn new_client_cert(issuer: &Issuer<'_, KeyPair>) -> Result<(String, String), PkiError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::OrganizationName, "oxvirt");
+    params.distinguished_name.push(DnType::CommonName, "oxvirt engine");
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2074, 1, 1);
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 fn new_ca() -> Result<(CertificateParams, KeyPair, String), PkiError> {

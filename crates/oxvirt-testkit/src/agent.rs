@@ -44,6 +44,14 @@ impl TestAgent {
     /// Starts `binary` (the `oxvirt-agent` under test) inside `host`, waits for its health
     /// endpoint, and enrolls it with a fresh [`TestCa`].
     pub async fn start(host: &mut TestHost, binary: &Path, extra_args: &[&str]) -> Result<Self> {
+        let mut agent = Self::start_unenrolled(host, binary, extra_args).await?;
+        agent.enroll(host).await?;
+        Ok(agent)
+    }
+
+    /// Like [`TestAgent::start`] but leaves enrollment to the test (e.g. to the real engine);
+    /// `client` is then a plain HTTPS client that accepts the agent's bootstrap certificate.
+    pub async fn start_unenrolled(host: &mut TestHost, binary: &Path, extra_args: &[&str]) -> Result<Self> {
         let state_dir = host.dir().join("agent");
         let hooks_dir = host.dir().join("hooks");
         std::fs::create_dir_all(&hooks_dir).map_err(|source| TestkitError::Io { path: hooks_dir.clone(), source })?;
@@ -66,7 +74,7 @@ impl TestAgent {
             args,
         };
         agent.launch(host).await?;
-        agent.enroll(host).await?;
+        agent.client = anonymous_client()?;
         Ok(agent)
     }
 
@@ -148,6 +156,20 @@ impl TestAgent {
 
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
         json(self.client.delete(format!("{}{path}", self.base))).await
+    }
+}
+
+/// The `oxvirt-agent` binary of this build, for tests outside the agent crate (which get
+/// `CARGO_BIN_EXE_oxvirt-agent` instead): `target/<profile>/oxvirt-agent`, next to the
+/// test executable's `deps/` folder. `cargo test --workspace` builds it.
+pub fn agent_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| TestkitError::Setup(format!("current_exe: {e}")))?;
+    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("oxvirt-agent"));
+    match bin {
+        Some(b) if b.exists() => Ok(b),
+        _ => Err(TestkitError::Setup(
+            "the oxvirt-agent binary is not built next to this test: run `cargo build -p oxvirt-agent` first".into(),
+        )),
     }
 }
 
