@@ -5,6 +5,7 @@
 //! beneath it. Today the engine owns its PKI ([`pki`]) and answers health and CA requests.
 
 pub mod agent_client;
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod pki;
