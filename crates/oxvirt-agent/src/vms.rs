@@ -28,6 +28,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How often the libvirt connection is checked (and re-opened after a libvirtd restart).
+const LIBVIRT_CHECK_EVERY: Duration = Duration::from_secs(2);
+
 /// How long `shutdown` waits for the guest by default before destroying it.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -123,6 +126,17 @@ impl VmService {
             while let Some(event) = events.recv().await {
                 let Some(service) = weak.upgrade() else { break };
                 service.on_domain_event(event).await;
+            }
+        });
+        crate::spawn_periodic(&service, LIBVIRT_CHECK_EVERY, |service: Arc<Self>| async move {
+            match service.hypervisor.connection_ensure().await {
+                Ok(true) => {
+                    if let Err(e) = service.reconcile().await {
+                        tracing::warn!(error = %e, "reconcile after reconnecting to libvirt failed");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "libvirt is unreachable; retrying"),
             }
         });
         crate::spawn_periodic(&service, reconcile_every, |service: Arc<Self>| async move {

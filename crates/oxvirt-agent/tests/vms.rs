@@ -383,3 +383,38 @@ async fn pause_resume_reset_reboot_and_a_shutdown_that_times_out() {
     assert_eq!(gone.down_reason, Some(DownReason::Destroyed), "destroyed after the shutdown timeout");
     assert!(rig.host.running_domains().expect("list").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_libvirtd_restart_is_survived_by_running_vms_and_by_the_agent() {
+    let mut rig = rig("agent-libvirtd").await;
+    let spec = rig.spec("survivor").await;
+    let before: VmState = rig.agent.post("/v1/vms", &spec).await.expect("create");
+    let console = rig.console(spec.id);
+    console.wait_for_marker(BOOT).expect("boot");
+
+    rig.host.libvirtd_restart().expect("libvirtd restarts");
+
+    // The agent reconnects by itself: a new VM can be created through the new connection.
+    let second = rig.spec("after-restart").await;
+    let created = oxvirt_testkit::wait::until_async(
+        "the agent to work after the libvirtd restart",
+        Duration::from_secs(60),
+        || async { rig.agent.post::<VmState>("/v1/vms", &second).await.ok() },
+    )
+    .await
+    .expect("create after restart");
+    assert_eq!(created.state, VmRunState::Running);
+    let survivor = rig.wait_state(spec.id, VmRunState::Running, Duration::from_secs(5)).await;
+    assert_eq!(survivor.pid, before.pid, "the running VM was not disturbed");
+
+    // Events flow on the new connection: the guest's own power-off is reported as a shutdown
+    // (a reconcile alone could only say "unknown").
+    rig.console(second.id).wait_for_marker(BOOT).expect("second VM boots");
+    let _: VmState = rig
+        .agent
+        .post(&format!("/v1/vms/{}/shutdown", second.id), &VmActionRequest { timeout_secs: Some(60) })
+        .await
+        .expect("shutdown");
+    let down = rig.wait_state(second.id, VmRunState::Down, Duration::from_secs(60)).await;
+    assert_eq!(down.down_reason, Some(DownReason::Shutdown));
+}

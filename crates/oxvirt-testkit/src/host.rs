@@ -356,6 +356,19 @@ exec sleep infinity
             Ok(sock.exists().then_some(()))
         })?;
 
+        self.start_libvirtd()
+    }
+
+    /// Stops this host's libvirtd (SIGTERM, by PID) and starts it again, as a package upgrade
+    /// would; guests keep running. Returns once the new libvirtd answers.
+    pub fn libvirtd_restart(&mut self) -> Result<()> {
+        if let Some(mut old) = self.libvirtd.take() {
+            stop_child(&mut old, STOP_GRACE);
+        }
+        self.start_libvirtd()
+    }
+
+    fn start_libvirtd(&mut self) -> Result<()> {
         let mut libvirtd = self.command("libvirtd")?;
         libvirtd.args(["--listen", "-f", "/etc/libvirt/libvirtd.conf"]);
         self.libvirtd = Some(self.spawn_daemon("libvirtd", libvirtd)?);

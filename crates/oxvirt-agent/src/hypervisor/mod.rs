@@ -101,10 +101,13 @@ pub struct DomainCounters {
     pub nics: Vec<(String, u64, u64, u64, u64)>,
 }
 
-/// One libvirt connection plus its event subscription.
+/// One libvirt connection plus its event subscription, replaced by a fresh one when libvirtd
+/// restarts (running guests survive a libvirtd restart; the agent must too).
 pub struct Hypervisor {
-    conn: Arc<Connect>,
+    conn: std::sync::RwLock<Arc<Connect>>,
     uri: String,
+    /// Where every connection's lifecycle callback sends (survives reconnections).
+    raw_events: tokio::sync::mpsc::UnboundedSender<events::RawLifecycleEvent>,
 }
 
 impl std::fmt::Debug for Hypervisor {
@@ -117,19 +120,8 @@ impl Hypervisor {
     /// Connects to libvirt at `uri` and subscribes to lifecycle events of all domains.
     pub async fn connect(uri: &str) -> Result<(Self, UnboundedReceiver<DomainEvent>)> {
         events::event_loop_start();
-        let uri_owned = uri.to_owned();
-        let conn = blocking(move || Connect::open(Some(&uri_owned)))
-            .await?
-            .map_err(|source| HypervisorError::Connect { uri: uri.to_owned(), source })?;
-        // Notice a dead libvirtd within ~15 s rather than at the next call.
-        if let Err(e) = conn.set_keep_alive(5, 3) {
-            tracing::debug!(error = %e, "libvirt keepalive not available");
-        }
         let (raw_tx, mut raw_rx) = tokio::sync::mpsc::unbounded_channel();
-        events::lifecycle_events_register(&conn, raw_tx).map_err(|e| HypervisorError::Libvirt {
-            action: "subscribe to domain events".into(),
-            message: e.to_string(),
-        })?;
+        let conn = open_subscribed(uri, raw_tx.clone()).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(raw) = raw_rx.recv().await {
@@ -139,7 +131,26 @@ impl Hypervisor {
                 }
             }
         });
-        Ok((Self { conn: Arc::new(conn), uri: uri.to_owned() }, rx))
+        Ok((Self { conn: std::sync::RwLock::new(Arc::new(conn)), uri: uri.to_owned(), raw_events: raw_tx }, rx))
+    }
+
+    /// Checks the connection and, when libvirtd went away, opens and subscribes a new one.
+    /// Returns `Ok(true)` when it reconnected (the caller should reconcile: events may have
+    /// been missed), `Ok(false)` when the connection was fine.
+    pub async fn connection_ensure(&self) -> Result<bool> {
+        let conn = self.conn();
+        if blocking(move || conn.is_alive().unwrap_or(false)).await? {
+            return Ok(false);
+        }
+        tracing::warn!(uri = %self.uri, "lost the libvirt connection; reconnecting");
+        let fresh = open_subscribed(&self.uri, self.raw_events.clone()).await?;
+        *self.conn.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        tracing::info!(uri = %self.uri, "reconnected to libvirt");
+        Ok(true)
+    }
+
+    fn conn(&self) -> Arc<Connect> {
+        self.conn.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn uri(&self) -> &str {
@@ -148,7 +159,7 @@ impl Hypervisor {
 
     /// Creates and starts a transient domain from `xml`.
     pub async fn domain_create(&self, id: VmId, name: &str, xml: String) -> Result<DomainStatus> {
-        let conn = self.conn.clone();
+        let conn = self.conn();
         let name = name.to_owned();
         blocking(move || {
             let dom = conn.create_domain_xml(&xml, sys::VIR_DOMAIN_NONE).map_err(|e| match e.code() {
@@ -169,7 +180,7 @@ impl Hypervisor {
 
     /// The domain of VM `id`, or `None` when no such domain runs.
     pub async fn domain_status(&self, id: VmId) -> Result<Option<DomainStatus>> {
-        let conn = self.conn.clone();
+        let conn = self.conn();
         blocking(move || match lookup(&conn, id) {
             Ok(dom) => status_of(&dom, id).map(Some),
             Err(HypervisorError::NoSuchVm { .. }) => Ok(None),
@@ -180,7 +191,7 @@ impl Hypervisor {
 
     /// Every active domain (ours or not: the caller filters by metadata).
     pub async fn domains(&self) -> Result<Vec<DomainStatus>> {
-        let conn = self.conn.clone();
+        let conn = self.conn();
         blocking(move || {
             let doms = conn
                 .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
@@ -230,7 +241,7 @@ impl Hypervisor {
 
     /// CPU, memory, disk and NIC counters of VM `id`.
     pub async fn domain_counters(&self, id: VmId) -> Result<DomainCounters> {
-        let conn = self.conn.clone();
+        let conn = self.conn();
         blocking(move || {
             let dom = lookup(&conn, id)?;
             let info = dom.info().map_err(|e| libvirt_err(id, "read stats of", e))?;
@@ -257,7 +268,7 @@ impl Hypervisor {
 
     /// libvirt's and the hypervisor's (QEMU's) versions, as `major.minor.release`.
     pub async fn versions(&self) -> Result<(String, String)> {
-        let conn = self.conn.clone();
+        let conn = self.conn();
         blocking(move || {
             let lib = conn.lib_version().map_err(|e| HypervisorError::Libvirt {
                 action: "read libvirt's version".into(),
@@ -274,7 +285,7 @@ impl Hypervisor {
 
     /// The host's identity: libvirt's `host_uuid` (from its capabilities).
     pub async fn host_uuid(&self) -> Result<HostId> {
-        let conn = self.conn.clone();
+        let conn = self.conn();
         blocking(move || {
             let caps = conn
                 .capabilities()
@@ -299,7 +310,7 @@ impl Hypervisor {
     /// Whether libvirt can run `kvm` domains here, according to its domain capabilities. The
     /// real proof that KVM works is the host module's probe; this only says libvirt agrees.
     pub async fn supports_domain_type(&self, domain_type: DomainType) -> bool {
-        let conn = self.conn.clone();
+        let conn = self.conn();
         let virttype = match domain_type {
             DomainType::Kvm => "kvm",
             DomainType::Qemu => "qemu",
@@ -313,7 +324,7 @@ impl Hypervisor {
         action: &'static str,
         op: impl FnOnce(&Domain) -> Result<(), virt::error::Error> + Send + 'static,
     ) -> Result<()> {
-        let conn = self.conn.clone();
+        let conn = self.conn();
         blocking(move || {
             let dom = lookup(&conn, id)?;
             op(&dom).map_err(|e| match e.code() {
@@ -326,6 +337,26 @@ impl Hypervisor {
         })
         .await?
     }
+}
+
+/// Opens `uri` with keepalive and subscribes `raw_tx` to its lifecycle events.
+async fn open_subscribed(
+    uri: &str,
+    raw_tx: tokio::sync::mpsc::UnboundedSender<events::RawLifecycleEvent>,
+) -> Result<Connect> {
+    let uri_owned = uri.to_owned();
+    let conn = blocking(move || Connect::open(Some(&uri_owned)))
+        .await?
+        .map_err(|source| HypervisorError::Connect { uri: uri.to_owned(), source })?;
+    // Notice a dead libvirtd within ~15 s even when its socket does not close.
+    if let Err(e) = conn.set_keep_alive(5, 3) {
+        tracing::debug!(error = %e, "libvirt keepalive not available");
+    }
+    events::lifecycle_events_register(&conn, raw_tx).map_err(|e| HypervisorError::Libvirt {
+        action: "subscribe to domain events".into(),
+        message: e.to_string(),
+    })?;
+    Ok(conn)
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
