@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod http;
+pub mod ovirt;
 pub mod pki;
 
 use anyhow::Context as _;
