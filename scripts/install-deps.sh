@@ -13,7 +13,8 @@ run_pkgs=(qemu-system-x86 qemu-utils seabios ipxe-qemu libvirt-daemon libvirt-da
           libvirt-clients libvirt-dev pkg-config gcc libc6-dev make curl ca-certificates
           iproute2 util-linux procps)
 test_pkgs=(busybox-static cpio mtools syslinux syslinux-common dosfstools kmod gzip
-           postgresql)
+           postgresql
+           python3-venv python3-dev libxml2-dev libcurl4-openssl-dev libssl-dev)
 pkgs=("${run_pkgs[@]}")
 [ "$profile" = test ] && pkgs+=("${test_pkgs[@]}")
 

@@ -8,6 +8,7 @@ pub mod agent_client;
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod ovirt;
 pub mod pki;
 
 use anyhow::Context as _;

@@ -1,0 +1,49 @@
+#!/bin/bash
+# Creates (once) target/sdk-venv: a Python venv with oVirt's published Python SDK, the client
+# our oVirt API v4 layer must serve unchanged. Tests run the SDK's own readers and writers over
+# our XML. Idempotent: a second run only checks the stamp and exits.
+#   scripts/sdk-venv.sh          -> prints the venv's python path on stdout
+# Building needs (scripts/install-deps.sh test installs them): python3-venv, python3-dev, gcc and
+# libxml2-dev for the SDK's C XML extension, and libcurl4-openssl-dev + libssl-dev for pycurl
+# when pip finds no binary wheel for it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sdk_version=4.6.3
+pycurl_version=7.49.0
+venv=${OXVIRT_SDK_VENV:-$PWD/target/sdk-venv}
+stamp=$venv/.oxvirt-sdk-$sdk_version-pycurl-$pycurl_version
+# Debian's interpreter, whose headers python3-dev provides (a pyenv shim may shadow python3)
+python=${OXVIRT_SDK_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
+
+if [ -e "$stamp" ] && [ -x "$venv/bin/python" ]; then
+  echo "$venv/bin/python"
+  exit 0
+fi
+
+# Test processes run in parallel (nextest: one process per test): one builds, the others wait.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
+if [ -e "$stamp" ] && [ -x "$venv/bin/python" ]; then
+  echo "$venv/bin/python"
+  exit 0
+fi
+
+rm -rf "$venv"
+"$python" -m venv "$venv" >&2 || {
+  echo "sdk-venv: '$python -m venv' failed: install python3-venv (scripts/install-deps.sh test)" >&2
+  exit 1
+}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+"$venv/bin/pip" install -q "ovirt-engine-sdk-python==$sdk_version" "pycurl==$pycurl_version" >&2 || {
+  echo "sdk-venv: pip could not install ovirt-engine-sdk-python==$sdk_version: building it needs" \
+       "python3-dev, gcc, libxml2-dev, libcurl4-openssl-dev and libssl-dev (scripts/install-deps.sh test)" >&2
+  rm -rf "$venv"
+  exit 1
+}
+# byte-compile once: tests start the SDK's python dozens of times (60k lines: 0.9 s -> 0.25 s)
+"$venv/bin/python" -m compileall -q "$venv/lib" >&2 || true
+"$venv/bin/python" -c 'import ovirtsdk4, ovirtsdk4.readers, ovirtsdk4.writers' >&2
+touch "$stamp"
+echo "$venv/bin/python"
