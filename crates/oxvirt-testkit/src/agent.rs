@@ -163,13 +163,18 @@ impl TestAgent {
 /// `CARGO_BIN_EXE_oxvirt-agent` instead): `target/<profile>/oxvirt-agent`, next to the
 /// test executable's `deps/` folder. `cargo test --workspace` builds it.
 pub fn agent_binary() -> Result<PathBuf> {
+    sibling_binary("oxvirt-agent")
+}
+
+/// `target/<profile>/<name>` for the test executable running now.
+pub(crate) fn sibling_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().map_err(|e| TestkitError::Setup(format!("current_exe: {e}")))?;
-    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("oxvirt-agent"));
+    let bin = exe.parent().and_then(Path::parent).map(|d| d.join(name));
     match bin {
         Some(b) if b.exists() => Ok(b),
-        _ => Err(TestkitError::Setup(
-            "the oxvirt-agent binary is not built next to this test: run `cargo build -p oxvirt-agent` first".into(),
-        )),
+        _ => Err(TestkitError::Setup(format!(
+            "the {name} binary is not built next to this test: run `cargo build -p {name}` first"
+        ))),
     }
 }
 

@@ -17,6 +17,7 @@
 //! Requires root and the packages `scripts/install-deps.sh test` installs.
 
 pub mod agent;
+pub mod engine;
 pub mod guest;
 pub mod host;
 pub mod net;
@@ -25,6 +26,7 @@ mod proc;
 pub mod wait;
 
 pub use agent::TestAgent;
+pub use engine::TestEngine;
 pub use guest::{ConsoleLog, TestGuest};
 pub use host::{HostOptions, TestHost};
 pub use net::TestNetwork;
