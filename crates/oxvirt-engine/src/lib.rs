@@ -6,7 +6,9 @@
 
 pub mod config;
 pub mod http;
+pub mod model;
 pub mod pki;
+pub mod store;
 
 use anyhow::Context as _;
 use config::EngineConfig;
