@@ -8,8 +8,10 @@ pub mod agent_client;
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod model;
 pub mod ovirt;
 pub mod pki;
+pub mod store;
 
 use anyhow::Context as _;
 use config::EngineConfig;

@@ -22,6 +22,7 @@ pub mod guest;
 pub mod host;
 pub mod net;
 pub mod pki;
+pub mod postgres;
 mod proc;
 pub mod wait;
 

@@ -1,0 +1,193 @@
+//! List filters: what a search layer (oVirt's `?search=name=web* and status=up`) can ask the
+//! store for without writing SQL. Every filter has sensible defaults (`Default`: everything,
+//! sorted by name ascending, no paging), so callers set only what they need.
+
+use crate::model::{EventSeq, JobStatus, Severity, StorageDomainType};
+use oxvirt_types::{
+    ClusterId, DataCenterId, DataCenterStatus, HostId, HostStatus, StorageDomainId, StorageDomainStatus, TemplateId,
+    VmId, VmStatus,
+};
+
+/// A name pattern in oVirt's search syntax: `*` matches any run of characters, everything
+/// else matches itself (`%`, `_` and `\` included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePattern {
+    pub pattern: String,
+    /// oVirt's search is case-insensitive; set this to match case exactly.
+    pub case_sensitive: bool,
+}
+
+impl NamePattern {
+    /// A case-insensitive pattern (oVirt's default).
+    pub fn new(pattern: impl Into<String>) -> Self {
+        Self { pattern: pattern.into(), case_sensitive: false }
+    }
+
+    pub fn case_sensitive(pattern: impl Into<String>) -> Self {
+        Self { pattern: pattern.into(), case_sensitive: true }
+    }
+
+    /// The SQL `LIKE` pattern, with `\` as the escape character.
+    pub(crate) fn to_like(&self) -> String {
+        let mut out = String::with_capacity(self.pattern.len());
+        for c in self.pattern.chars() {
+            match c {
+                '*' => out.push('%'),
+                '%' | '_' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+}
+
+/// Sort key of named objects that have a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    #[default]
+    Name,
+    Status,
+    /// Creation time (objects without one sort by name).
+    Created,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataCenterFilter {
+    pub name: Option<NamePattern>,
+    pub status: Option<DataCenterStatus>,
+    pub sort_by: SortBy,
+    pub descending: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterFilter {
+    pub name: Option<NamePattern>,
+    pub data_center_id: Option<DataCenterId>,
+    pub descending: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFilter {
+    pub name: Option<NamePattern>,
+    pub status: Option<HostStatus>,
+    pub cluster_id: Option<ClusterId>,
+    pub sort_by: SortBy,
+    pub descending: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageDomainFilter {
+    pub name: Option<NamePattern>,
+    pub status: Option<StorageDomainStatus>,
+    pub domain_type: Option<StorageDomainType>,
+    /// Only domains attached to this data center.
+    pub data_center_id: Option<DataCenterId>,
+    pub sort_by: SortBy,
+    pub descending: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkFilter {
+    pub name: Option<NamePattern>,
+    pub data_center_id: Option<DataCenterId>,
+    pub descending: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateFilter {
+    pub name: Option<NamePattern>,
+    pub cluster_id: Option<ClusterId>,
+    pub sort_by: SortBy,
+    pub descending: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmFilter {
+    pub name: Option<NamePattern>,
+    pub status: Option<VmStatus>,
+    pub cluster_id: Option<ClusterId>,
+    /// Only VMs running on this host.
+    pub host_id: Option<HostId>,
+    pub template_id: Option<TemplateId>,
+    pub sort_by: SortBy,
+    pub descending: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskFilter {
+    /// Matches the disk's alias.
+    pub name: Option<NamePattern>,
+    pub status: Option<crate::model::DiskStatus>,
+    pub storage_domain_id: Option<StorageDomainId>,
+    /// Only disks attached to this VM.
+    pub vm_id: Option<VmId>,
+    /// `Name` sorts by alias.
+    pub sort_by: SortBy,
+    pub descending: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub name: Option<NamePattern>,
+    pub domain: Option<String>,
+    pub descending: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+/// Events, oldest first unless `descending`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events numbered above this one (oVirt's `from`).
+    pub after: Option<EventSeq>,
+    /// Only events at least this severe.
+    pub min_severity: Option<Severity>,
+    pub vm_id: Option<VmId>,
+    pub host_id: Option<HostId>,
+    pub cluster_id: Option<ClusterId>,
+    pub data_center_id: Option<DataCenterId>,
+    pub storage_domain_id: Option<StorageDomainId>,
+    pub correlation_id: Option<String>,
+    pub descending: bool,
+    pub limit: Option<u32>,
+}
+
+/// Jobs, newest first unless `oldest_first`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub correlation_id: Option<String>,
+    pub oldest_first: bool,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_becomes_percent_and_like_metacharacters_match_themselves() {
+        assert_eq!(NamePattern::new("web*").to_like(), "web%");
+        assert_eq!(NamePattern::new("*a_b%c\\*").to_like(), "%a\\_b\\%c\\\\%");
+    }
+}

@@ -1,0 +1,254 @@
+//! Small tools the resource modules share: reading typed values out of rows, converting
+//! values into what both backends store, and building the few statements whose text depends
+//! on the request (list filters).
+//!
+//! Statement text is always made of fixed fragments written in this module tree and `$n`
+//! placeholders; values are only ever bound, never spliced in.
+
+use super::error::{Result, StoreError};
+use super::filter::NamePattern;
+use oxvirt_types::ByteSize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Arguments as _, Row as _};
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+fn corrupt(column: &str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { column: column.to_owned(), detail: detail.to_string() }
+}
+
+/// The statuses of `oxvirt_types` (which spell themselves but do not implement `FromStr`).
+pub(crate) trait WireStatus: Sized {
+    const WHAT: &'static str;
+    fn from_wire(text: &str) -> Option<Self>;
+}
+
+macro_rules! wire_status {
+    ($($t:ident => $what:literal),*) => {$(
+        impl WireStatus for oxvirt_types::$t {
+            const WHAT: &'static str = $what;
+            fn from_wire(text: &str) -> Option<Self> {
+                oxvirt_types::$t::from_wire(text)
+            }
+        }
+    )*};
+}
+
+wire_status!(
+    VmStatus => "VM status",
+    HostStatus => "host status",
+    StorageDomainStatus => "storage domain status",
+    DataCenterStatus => "data center status"
+);
+
+/// Typed reads with errors that name the column.
+pub(crate) trait RowExt {
+    fn text(&self, col: &str) -> Result<String>;
+    fn text_opt(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
+    fn int_opt(&self, col: &str) -> Result<Option<i64>>;
+    /// A boolean: `BOOLEAN` in PostgreSQL, `INTEGER` 0/1 in SQLite.
+    fn flag(&self, col: &str) -> Result<bool>;
+
+    /// An integer column as a narrower type (`u16`, `u32`, …).
+    fn int_as<T: TryFrom<i64>>(&self, col: &str) -> Result<T> {
+        let v = self.int(col)?;
+        T::try_from(v).map_err(|_| corrupt(col, format!("{v} is out of range")))
+    }
+
+    fn int_as_opt<T: TryFrom<i64>>(&self, col: &str) -> Result<Option<T>> {
+        match self.int_opt(col)? {
+            Some(v) => T::try_from(v).map(Some).map_err(|_| corrupt(col, format!("{v} is out of range"))),
+            None => Ok(None),
+        }
+    }
+
+    fn size(&self, col: &str) -> Result<ByteSize> {
+        self.int_as::<u64>(col).map(ByteSize)
+    }
+
+    /// A text column parsed into an id or an enum.
+    fn parse<T: FromStr>(&self, col: &str) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let text = self.text(col)?;
+        text.parse().map_err(|e: T::Err| corrupt(col, e))
+    }
+
+    fn parse_opt<T: FromStr>(&self, col: &str) -> Result<Option<T>>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.text_opt(col)? {
+            Some(text) => text.parse().map(Some).map_err(|e: T::Err| corrupt(col, e)),
+            None => Ok(None),
+        }
+    }
+
+    /// A status of `oxvirt_types`, in its wire spelling.
+    fn status<T: WireStatus>(&self, col: &str) -> Result<T> {
+        let text = self.text(col)?;
+        T::from_wire(&text).ok_or_else(|| corrupt(col, format!("'{text}' is not a {}", T::WHAT)))
+    }
+
+    fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T> {
+        let text = self.text(col)?;
+        serde_json::from_str(&text).map_err(|e| corrupt(col, e))
+    }
+
+    fn json_opt<T: DeserializeOwned>(&self, col: &str) -> Result<Option<T>> {
+        match self.text_opt(col)? {
+            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| corrupt(col, e)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl RowExt for AnyRow {
+    fn text(&self, col: &str) -> Result<String> {
+        self.try_get::<String, _>(col).map_err(|e| corrupt(col, e))
+    }
+    fn text_opt(&self, col: &str) -> Result<Option<String>> {
+        self.try_get::<Option<String>, _>(col).map_err(|e| corrupt(col, e))
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        self.try_get::<i64, _>(col).map_err(|e| corrupt(col, e))
+    }
+    fn int_opt(&self, col: &str) -> Result<Option<i64>> {
+        self.try_get::<Option<i64>, _>(col).map_err(|e| corrupt(col, e))
+    }
+    fn flag(&self, col: &str) -> Result<bool> {
+        match self.try_get::<bool, _>(col) {
+            Ok(b) => Ok(b),
+            Err(_) => match self.int(col)? {
+                0 => Ok(false),
+                1 => Ok(true),
+                v => Err(corrupt(col, format!("{v} is not a boolean (0 or 1)"))),
+            },
+        }
+    }
+}
+
+/// A size as the database stores it (a signed 64-bit integer).
+pub(crate) fn db_size(what: &str, size: ByteSize) -> Result<i64> {
+    i64::try_from(size.bytes())
+        .map_err(|_| StoreError::InvalidValue(format!("{what} of {} bytes is too large to store", size.bytes())))
+}
+
+/// JSON text of a value that is always serialisable (maps of strings, `serde_json::Value`).
+pub(crate) fn db_json(what: &str, value: &impl Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::InvalidValue(format!("cannot store {what} as JSON: {e}")))
+}
+
+/// Statement text plus arguments, numbering placeholders `$1, $2, …` as both backends accept.
+/// (sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL rejects.)
+pub(crate) struct Sql {
+    text: String,
+    args: AnyArguments,
+    count: usize,
+    bind_error: Option<String>,
+}
+
+impl Sql {
+    pub(crate) fn new(text: &str) -> Self {
+        Self { text: text.to_owned(), args: AnyArguments::default(), count: 0, bind_error: None }
+    }
+
+    pub(crate) fn push(&mut self, fragment: &str) -> &mut Self {
+        self.text.push_str(fragment);
+        self
+    }
+
+    /// Appends a placeholder and binds `value` to it.
+    pub(crate) fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: sqlx::Encode<'static, Any> + sqlx::Type<Any>,
+    {
+        self.count += 1;
+        let _ = write!(self.text, "${}", self.count);
+        if let Err(e) = self.args.add(value) {
+            self.bind_error.get_or_insert(e.to_string());
+        }
+        self
+    }
+
+    /// `AND <column> LIKE <pattern>`: case-insensitive by lower-casing both sides, else plain
+    /// `LIKE` (SQLite connections run with `case_sensitive_like` so that it matches PostgreSQL).
+    pub(crate) fn name_like(&mut self, column: &str, pattern: &Option<NamePattern>) -> &mut Self {
+        if let Some(p) = pattern {
+            if p.case_sensitive {
+                self.push(" AND ").push(column).push(" LIKE ").bind(p.to_like()).push(" ESCAPE '\\'");
+            } else {
+                self.push(" AND LOWER(").push(column).push(") LIKE LOWER(").bind(p.to_like()).push(") ESCAPE '\\'");
+            }
+        }
+        self
+    }
+
+    /// `AND <column> = <value>` when `value` is given.
+    pub(crate) fn eq_opt(&mut self, column: &str, value: Option<String>) -> &mut Self {
+        if let Some(v) = value {
+            self.push(" AND ").push(column).push(" = ").bind(v);
+        }
+        self
+    }
+
+    /// `ORDER BY <column> [DESC], <then…>` then paging. `then` breaks ties (stable pages).
+    pub(crate) fn order_and_page(
+        &mut self,
+        column: &str,
+        descending: bool,
+        then: &[&str],
+        limit: Option<u32>,
+        offset: u32,
+    ) -> &mut Self {
+        self.push(" ORDER BY ").push(column).push(if descending { " DESC" } else { " ASC" });
+        for t in then {
+            if *t != column {
+                self.push(", ").push(t);
+            }
+        }
+        if limit.is_some() || offset > 0 {
+            // OFFSET needs a LIMIT in SQLite; i64::MAX means "no limit" in both backends.
+            let limit = limit.map(i64::from).unwrap_or(i64::MAX);
+            self.push(" LIMIT ").bind(limit).push(" OFFSET ").bind(i64::from(offset));
+        }
+        self
+    }
+
+    pub(crate) fn build(self) -> Result<sqlx::query::Query<'static, Any, AnyArguments>> {
+        if let Some(e) = self.bind_error {
+            return Err(StoreError::InvalidValue(format!("cannot bind a query argument: {e}")));
+        }
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args))
+    }
+}
+
+/// `INSERT INTO <table> (<columns>) VALUES ($1, …)`, binding in column order.
+pub(crate) fn insert_sql(table: &str, columns: &str) -> String {
+    let n = columns.split(',').count();
+    let values: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!("INSERT INTO {table} ({columns}) VALUES ({})", values.join(", "))
+}
+
+/// `UPDATE <table> SET <c2> = $2, … WHERE <c1> = $1`, binding in column order (the first
+/// column is the key).
+pub(crate) fn update_sql(table: &str, columns: &str) -> String {
+    let names: Vec<&str> = columns.split(',').map(str::trim).collect();
+    let sets: Vec<String> = names.iter().enumerate().skip(1).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+    format!("UPDATE {table} SET {} WHERE {} = $1", sets.join(", "), names.first().copied().unwrap_or("id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_statements_bind_in_column_order() {
+        assert_eq!(insert_sql("t", "id, a, b"), "INSERT INTO t (id, a, b) VALUES ($1, $2, $3)");
+        assert_eq!(update_sql("t", "id, a,\n b"), "UPDATE t SET a = $2, b = $3 WHERE id = $1");
+    }
+}

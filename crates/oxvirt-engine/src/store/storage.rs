@@ -1,0 +1,614 @@
+//! Storage domains (and their attachment to data centers), disks and their volumes.
+
+use super::error::{Result, StoreError, WriteCtx};
+use super::filter::{DiskFilter, SortBy, StorageDomainFilter};
+use super::sql::{RowExt as _, Sql, db_size};
+use crate::model::{
+    Disk, DiskStatus, StorageConnection, StorageDomain, StorageDomainAttachment, StorageType, Timestamp, Volume,
+    VolumeStatus,
+};
+use oxvirt_types::{ByteSize, DataCenterId, DiskId, StorageDomainId, StorageDomainStatus, VolumeId};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+// ---------------------------------------------------------------------------------------
+// Storage domains
+// ---------------------------------------------------------------------------------------
+
+const SD_COLUMNS: &str = "id, name, description, domain_type, storage_type, path, spec, vfs_type, mount_options, \
+                          status, available, used, committed, master, warning_low_space_percent, \
+                          critical_space_action_blocker_gib, created";
+
+fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
+    let storage_type: StorageType = r.parse("storage_type")?;
+    let missing = |col: &str| StoreError::Corrupt {
+        column: col.to_owned(),
+        detail: format!("a {storage_type} storage domain needs a {col}"),
+    };
+    let connection = match storage_type {
+        StorageType::Localfs => {
+            StorageConnection::Localfs { path: r.text_opt("path")?.ok_or_else(|| missing("path"))? }
+        }
+        StorageType::Posixfs => StorageConnection::Posixfs {
+            spec: r.text_opt("spec")?.ok_or_else(|| missing("spec"))?,
+            vfs_type: r.text_opt("vfs_type")?.ok_or_else(|| missing("vfs_type"))?,
+            mount_options: r.text_opt("mount_options")?,
+        },
+        StorageType::Nfs => StorageConnection::Nfs {
+            spec: r.text_opt("spec")?.ok_or_else(|| missing("spec"))?,
+            mount_options: r.text_opt("mount_options")?,
+        },
+    };
+    Ok(StorageDomain {
+        id: r.parse("id")?,
+        name: r.text("name")?,
+        description: r.text("description")?,
+        domain_type: r.parse("domain_type")?,
+        connection,
+        status: r.status("status")?,
+        available: r.size("available")?,
+        used: r.size("used")?,
+        committed: r.size("committed")?,
+        master: r.flag("master")?,
+        warning_low_space_percent: r.int_as("warning_low_space_percent")?,
+        critical_space_action_blocker_gib: r.int_as("critical_space_action_blocker_gib")?,
+        created: Timestamp(r.int("created")?),
+    })
+}
+
+async fn sd_write(c: &mut AnyConnection, sql: &'static str, sd: &StorageDomain, doing: &str) -> Result<u64> {
+    let (path, spec, vfs_type, mount_options) = match &sd.connection {
+        StorageConnection::Localfs { path } => (Some(path.clone()), None, None, None),
+        StorageConnection::Posixfs { spec, vfs_type, mount_options } => {
+            (None, Some(spec.clone()), Some(vfs_type.clone()), mount_options.clone())
+        }
+        StorageConnection::Nfs { spec, mount_options } => (None, Some(spec.clone()), None, mount_options.clone()),
+    };
+    let res = sqlx::query(sql)
+        .bind(sd.id.to_string())
+        .bind(sd.name.clone())
+        .bind(sd.description.clone())
+        .bind(sd.domain_type.as_str())
+        .bind(sd.connection.storage_type().as_str())
+        .bind(path)
+        .bind(spec)
+        .bind(vfs_type)
+        .bind(mount_options)
+        .bind(sd.status.as_str())
+        .bind(db_size("available space", sd.available)?)
+        .bind(db_size("used space", sd.used)?)
+        .bind(db_size("committed space", sd.committed)?)
+        .bind(sd.master)
+        .bind(i64::from(sd.warning_low_space_percent))
+        .bind(i64::from(sd.critical_space_action_blocker_gib))
+        .bind(sd.created.0)
+        .execute(&mut *c)
+        .await;
+    match res {
+        Ok(r) => Ok(r.rows_affected()),
+        Err(e) => {
+            let ctx = WriteCtx::new(
+                doing,
+                "storage_domains",
+                "storage domain",
+                format!("storage domain '{}'", sd.name),
+                sd.id,
+            )
+            .unique(
+                "storage_domains_name_key",
+                format!("a storage domain named '{}' already exists; choose another name", sd.name),
+            );
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}
+
+pub(crate) async fn storage_domain_insert(c: &mut AnyConnection, sd: &StorageDomain) -> Result<()> {
+    sd_write(
+        c,
+        "INSERT INTO storage_domains (id, name, description, domain_type, storage_type, path, spec, vfs_type, \
+         mount_options, status, available, used, committed, master, warning_low_space_percent, \
+         critical_space_action_blocker_gib, created) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        sd,
+        "adding a storage domain",
+    )
+    .await
+    .map(drop)
+}
+
+pub(crate) async fn storage_domain_get(c: &mut AnyConnection, id: StorageDomainId) -> Result<StorageDomain> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SD_COLUMNS} FROM storage_domains WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a storage domain"))?;
+    sd_from_row(&row.ok_or_else(|| StoreError::not_found("storage domain", id))?)
+}
+
+pub(crate) async fn storage_domain_get_by_name(c: &mut AnyConnection, name: &str) -> Result<StorageDomain> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SD_COLUMNS} FROM storage_domains WHERE name = $1")))
+        .bind(name.to_owned())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a storage domain"))?;
+    sd_from_row(&row.ok_or_else(|| StoreError::not_found("storage domain", format!("'{name}'")))?)
+}
+
+pub(crate) async fn storage_domain_list(c: &mut AnyConnection, f: &StorageDomainFilter) -> Result<Vec<StorageDomain>> {
+    let mut q = Sql::new(&format!("SELECT {SD_COLUMNS} FROM storage_domains WHERE 1 = 1"));
+    q.name_like("name", &f.name)
+        .eq_opt("status", f.status.map(|s| s.as_str().to_owned()))
+        .eq_opt("domain_type", f.domain_type.map(|t| t.as_str().to_owned()));
+    if let Some(dc) = f.data_center_id {
+        q.push(" AND id IN (SELECT storage_domain_id FROM storage_domain_attachments WHERE data_center_id = ")
+            .bind(dc.to_string())
+            .push(")");
+    }
+    let column = match f.sort_by {
+        SortBy::Name => "name",
+        SortBy::Status => "status",
+        SortBy::Created => "created",
+    };
+    q.order_and_page(column, f.descending, &["name", "id"], f.limit, f.offset);
+    let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing storage domains"))?;
+    rows.iter().map(sd_from_row).collect()
+}
+
+pub(crate) async fn storage_domain_update(c: &mut AnyConnection, sd: &StorageDomain) -> Result<()> {
+    let n = sd_write(
+        c,
+        "UPDATE storage_domains SET name = $2, description = $3, domain_type = $4, storage_type = $5, path = $6, \
+         spec = $7, vfs_type = $8, mount_options = $9, status = $10, available = $11, used = $12, committed = $13, \
+         master = $14, warning_low_space_percent = $15, critical_space_action_blocker_gib = $16, created = $17 \
+         WHERE id = $1",
+        sd,
+        "updating a storage domain",
+    )
+    .await?;
+    if n == 0 {
+        return Err(StoreError::not_found("storage domain", sd.id));
+    }
+    Ok(())
+}
+
+pub(crate) async fn storage_domain_status_set(
+    c: &mut AnyConnection,
+    id: StorageDomainId,
+    status: StorageDomainStatus,
+) -> Result<()> {
+    let r = sqlx::query("UPDATE storage_domains SET status = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("setting a storage domain's status"))?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::not_found("storage domain", id));
+    }
+    Ok(())
+}
+
+/// Records space figures reported by a host.
+pub(crate) async fn storage_domain_space_set(
+    c: &mut AnyConnection,
+    id: StorageDomainId,
+    available: ByteSize,
+    used: ByteSize,
+    committed: ByteSize,
+) -> Result<()> {
+    let r = sqlx::query("UPDATE storage_domains SET available = $2, used = $3, committed = $4 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(db_size("available space", available)?)
+        .bind(db_size("used space", used)?)
+        .bind(db_size("committed space", committed)?)
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("recording a storage domain's space"))?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::not_found("storage domain", id));
+    }
+    Ok(())
+}
+
+/// Removes a storage domain. Refused while it holds disks or is attached to a data center.
+pub(crate) async fn storage_domain_delete(c: &mut AnyConnection, id: StorageDomainId) -> Result<()> {
+    let res = sqlx::query("DELETE FROM storage_domains WHERE id = $1").bind(id.to_string()).execute(&mut *c).await;
+    match res {
+        Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("storage domain", id)),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let ctx = WriteCtx::new(
+                "removing a storage domain",
+                "storage_domains",
+                "storage domain",
+                format!("storage domain {id}"),
+                id,
+            )
+            .dependent(
+                "disks_storage_domain_id_fkey",
+                "disks",
+                "SELECT COUNT(*) FROM disks WHERE storage_domain_id = $1",
+            )
+            .dependent(
+                "storage_domain_attachments_storage_domain_id_fkey",
+                "data centers it is attached to (detach it first)",
+                "SELECT COUNT(*) FROM storage_domain_attachments WHERE storage_domain_id = $1",
+            );
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Storage domain attachments
+// ---------------------------------------------------------------------------------------
+
+fn attachment_from_row(r: &AnyRow) -> Result<StorageDomainAttachment> {
+    Ok(StorageDomainAttachment {
+        data_center_id: r.parse("data_center_id")?,
+        storage_domain_id: r.parse("storage_domain_id")?,
+        status: r.status("status")?,
+    })
+}
+
+pub(crate) async fn storage_domain_attachment_insert(c: &mut AnyConnection, a: &StorageDomainAttachment) -> Result<()> {
+    let res = sqlx::query(
+        "INSERT INTO storage_domain_attachments (data_center_id, storage_domain_id, status) VALUES ($1, $2, $3)",
+    )
+    .bind(a.data_center_id.to_string())
+    .bind(a.storage_domain_id.to_string())
+    .bind(a.status.as_str())
+    .execute(&mut *c)
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let ctx = WriteCtx::new(
+                "attaching a storage domain",
+                "storage_domain_attachments",
+                "storage domain attachment",
+                format!("the attachment of storage domain {} to data center {}", a.storage_domain_id, a.data_center_id),
+                a.storage_domain_id,
+            )
+            .unique(
+                "storage_domain_attachments_data_center_id_storage_domain_id_key",
+                format!(
+                    "storage domain {} is already attached to data center {}",
+                    a.storage_domain_id, a.data_center_id
+                ),
+            )
+            .reference(
+                "storage_domain_attachments_data_center_id_fkey",
+                "data center",
+                "data_centers",
+                a.data_center_id,
+            )
+            .reference(
+                "storage_domain_attachments_storage_domain_id_fkey",
+                "storage domain",
+                "storage_domains",
+                a.storage_domain_id,
+            );
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}
+
+pub(crate) async fn storage_domain_attachment_get(
+    c: &mut AnyConnection,
+    data_center_id: DataCenterId,
+    storage_domain_id: StorageDomainId,
+) -> Result<StorageDomainAttachment> {
+    let row = sqlx::query(
+        "SELECT data_center_id, storage_domain_id, status FROM storage_domain_attachments \
+         WHERE data_center_id = $1 AND storage_domain_id = $2",
+    )
+    .bind(data_center_id.to_string())
+    .bind(storage_domain_id.to_string())
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(StoreError::db("reading a storage domain attachment"))?;
+    let row = row.ok_or_else(|| {
+        StoreError::not_found("storage domain", format!("{storage_domain_id} in data center {data_center_id}"))
+    })?;
+    attachment_from_row(&row)
+}
+
+/// Attachments of a data center, or of a storage domain, or all (by data center, then domain).
+pub(crate) async fn storage_domain_attachment_list(
+    c: &mut AnyConnection,
+    data_center_id: Option<DataCenterId>,
+    storage_domain_id: Option<StorageDomainId>,
+) -> Result<Vec<StorageDomainAttachment>> {
+    let mut q =
+        Sql::new("SELECT data_center_id, storage_domain_id, status FROM storage_domain_attachments WHERE 1 = 1");
+    q.eq_opt("data_center_id", data_center_id.map(|id| id.to_string()))
+        .eq_opt("storage_domain_id", storage_domain_id.map(|id| id.to_string()))
+        .push(" ORDER BY data_center_id, storage_domain_id");
+    let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing storage domain attachments"))?;
+    rows.iter().map(attachment_from_row).collect()
+}
+
+pub(crate) async fn storage_domain_attachment_update(c: &mut AnyConnection, a: &StorageDomainAttachment) -> Result<()> {
+    let r = sqlx::query(
+        "UPDATE storage_domain_attachments SET status = $3 WHERE data_center_id = $1 AND storage_domain_id = $2",
+    )
+    .bind(a.data_center_id.to_string())
+    .bind(a.storage_domain_id.to_string())
+    .bind(a.status.as_str())
+    .execute(&mut *c)
+    .await
+    .map_err(StoreError::db("updating a storage domain attachment"))?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::not_found(
+            "storage domain",
+            format!("{} in data center {}", a.storage_domain_id, a.data_center_id),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn storage_domain_attachment_delete(
+    c: &mut AnyConnection,
+    data_center_id: DataCenterId,
+    storage_domain_id: StorageDomainId,
+) -> Result<()> {
+    let r = sqlx::query("DELETE FROM storage_domain_attachments WHERE data_center_id = $1 AND storage_domain_id = $2")
+        .bind(data_center_id.to_string())
+        .bind(storage_domain_id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("detaching a storage domain"))?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::not_found(
+            "storage domain",
+            format!("{storage_domain_id} in data center {data_center_id}"),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Disks
+// ---------------------------------------------------------------------------------------
+
+const DISK_COLUMNS: &str = "id, alias, description, storage_domain_id, format, sparse, provisioned_size, actual_size, \
+                            status, volume_id, shareable, wipe_after_delete, created";
+
+fn disk_from_row(r: &AnyRow) -> Result<Disk> {
+    Ok(Disk {
+        id: r.parse("id")?,
+        alias: r.text("alias")?,
+        description: r.text("description")?,
+        storage_domain_id: r.parse("storage_domain_id")?,
+        format: r.parse("format")?,
+        sparse: r.flag("sparse")?,
+        provisioned_size: r.size("provisioned_size")?,
+        actual_size: r.size("actual_size")?,
+        status: r.parse("status")?,
+        volume_id: r.parse("volume_id")?,
+        shareable: r.flag("shareable")?,
+        wipe_after_delete: r.flag("wipe_after_delete")?,
+        created: Timestamp(r.int("created")?),
+    })
+}
+
+async fn disk_write(c: &mut AnyConnection, sql: &'static str, d: &Disk, doing: &str) -> Result<u64> {
+    let res = sqlx::query(sql)
+        .bind(d.id.to_string())
+        .bind(d.alias.clone())
+        .bind(d.description.clone())
+        .bind(d.storage_domain_id.to_string())
+        .bind(d.format.as_str())
+        .bind(d.sparse)
+        .bind(db_size("provisioned size", d.provisioned_size)?)
+        .bind(db_size("actual size", d.actual_size)?)
+        .bind(d.status.as_str())
+        .bind(d.volume_id.to_string())
+        .bind(d.shareable)
+        .bind(d.wipe_after_delete)
+        .bind(d.created.0)
+        .execute(&mut *c)
+        .await;
+    match res {
+        Ok(r) => Ok(r.rows_affected()),
+        Err(e) => {
+            let ctx = WriteCtx::new(doing, "disks", "disk", format!("disk '{}' ({})", d.alias, d.id), d.id).reference(
+                "disks_storage_domain_id_fkey",
+                "storage domain",
+                "storage_domains",
+                d.storage_domain_id,
+            );
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}
+
+pub(crate) async fn disk_insert(c: &mut AnyConnection, d: &Disk) -> Result<()> {
+    disk_write(
+        c,
+        "INSERT INTO disks (id, alias, description, storage_domain_id, format, sparse, provisioned_size, actual_size, \
+         status, volume_id, shareable, wipe_after_delete, created) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        d,
+        "adding a disk",
+    )
+    .await
+    .map(drop)
+}
+
+pub(crate) async fn disk_get(c: &mut AnyConnection, id: DiskId) -> Result<Disk> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DISK_COLUMNS} FROM disks WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a disk"))?;
+    disk_from_row(&row.ok_or_else(|| StoreError::not_found("disk", id))?)
+}
+
+pub(crate) async fn disk_list(c: &mut AnyConnection, f: &DiskFilter) -> Result<Vec<Disk>> {
+    let mut q = Sql::new(&format!("SELECT {DISK_COLUMNS} FROM disks WHERE 1 = 1"));
+    q.name_like("alias", &f.name)
+        .eq_opt("status", f.status.map(|s| s.as_str().to_owned()))
+        .eq_opt("storage_domain_id", f.storage_domain_id.map(|id| id.to_string()));
+    if let Some(vm) = f.vm_id {
+        q.push(" AND id IN (SELECT disk_id FROM disk_attachments WHERE vm_id = ").bind(vm.to_string()).push(")");
+    }
+    let column = match f.sort_by {
+        SortBy::Name => "alias",
+        SortBy::Status => "status",
+        SortBy::Created => "created",
+    };
+    q.order_and_page(column, f.descending, &["alias", "id"], f.limit, f.offset);
+    let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing disks"))?;
+    rows.iter().map(disk_from_row).collect()
+}
+
+pub(crate) async fn disk_update(c: &mut AnyConnection, d: &Disk) -> Result<()> {
+    let n = disk_write(
+        c,
+        "UPDATE disks SET alias = $2, description = $3, storage_domain_id = $4, format = $5, sparse = $6, \
+         provisioned_size = $7, actual_size = $8, status = $9, volume_id = $10, shareable = $11, \
+         wipe_after_delete = $12, created = $13 WHERE id = $1",
+        d,
+        "updating a disk",
+    )
+    .await?;
+    if n == 0 {
+        return Err(StoreError::not_found("disk", d.id));
+    }
+    Ok(())
+}
+
+pub(crate) async fn disk_status_set(c: &mut AnyConnection, id: DiskId, status: DiskStatus) -> Result<()> {
+    let r = sqlx::query("UPDATE disks SET status = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("setting a disk's status"))?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::not_found("disk", id));
+    }
+    Ok(())
+}
+
+/// Removes a disk with its volumes and its attachments. Refused while its volumes back other
+/// disks' volumes (a template's disk with thin clones).
+pub(crate) async fn disk_delete(c: &mut AnyConnection, id: DiskId) -> Result<()> {
+    let res = sqlx::query("DELETE FROM disks WHERE id = $1").bind(id.to_string()).execute(&mut *c).await;
+    match res {
+        Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("disk", id)),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let ctx = WriteCtx::new("removing a disk", "disks", "disk", format!("disk {id}"), id).dependent(
+                "volumes_parent_id_fkey",
+                "volumes of other disks based on it",
+                "SELECT COUNT(*) FROM volumes v JOIN volumes p ON v.parent_id = p.id \
+                 WHERE p.disk_id = $1 AND v.disk_id <> $1",
+            );
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Volumes
+// ---------------------------------------------------------------------------------------
+
+const VOLUME_COLUMNS: &str = "id, disk_id, parent_id, format, status, actual_size, created";
+
+fn volume_from_row(r: &AnyRow) -> Result<Volume> {
+    Ok(Volume {
+        id: r.parse("id")?,
+        disk_id: r.parse("disk_id")?,
+        parent_id: r.parse_opt("parent_id")?,
+        format: r.parse("format")?,
+        status: r.parse("status")?,
+        actual_size: r.size("actual_size")?,
+        created: Timestamp(r.int("created")?),
+    })
+}
+
+pub(crate) async fn volume_insert(c: &mut AnyConnection, v: &Volume) -> Result<()> {
+    let res = sqlx::query(
+        "INSERT INTO volumes (id, disk_id, parent_id, format, status, actual_size, created) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(v.id.to_string())
+    .bind(v.disk_id.to_string())
+    .bind(v.parent_id.map(|p| p.to_string()))
+    .bind(v.format.as_str())
+    .bind(v.status.as_str())
+    .bind(db_size("actual size", v.actual_size)?)
+    .bind(v.created.0)
+    .execute(&mut *c)
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let ctx = WriteCtx::new("adding a volume", "volumes", "volume", format!("volume {}", v.id), v.id)
+                .reference("volumes_disk_id_fkey", "disk", "disks", v.disk_id)
+                .reference_opt("volumes_parent_id_fkey", "parent volume", "volumes", v.parent_id);
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}
+
+pub(crate) async fn volume_get(c: &mut AnyConnection, id: VolumeId) -> Result<Volume> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {VOLUME_COLUMNS} FROM volumes WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a volume"))?;
+    volume_from_row(&row.ok_or_else(|| StoreError::not_found("volume", id))?)
+}
+
+/// A disk's volumes, oldest first.
+pub(crate) async fn volume_list_for_disk(c: &mut AnyConnection, disk_id: DiskId) -> Result<Vec<Volume>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {VOLUME_COLUMNS} FROM volumes WHERE disk_id = $1 ORDER BY created, id"
+    )))
+    .bind(disk_id.to_string())
+    .fetch_all(&mut *c)
+    .await
+    .map_err(StoreError::db("listing a disk's volumes"))?;
+    rows.iter().map(volume_from_row).collect()
+}
+
+pub(crate) async fn volume_update(
+    c: &mut AnyConnection,
+    id: VolumeId,
+    status: VolumeStatus,
+    actual_size: ByteSize,
+) -> Result<()> {
+    let r = sqlx::query("UPDATE volumes SET status = $2, actual_size = $3 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .bind(db_size("actual size", actual_size)?)
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("updating a volume"))?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::not_found("volume", id));
+    }
+    Ok(())
+}
+
+/// Removes a volume. Refused while another volume is based on it.
+pub(crate) async fn volume_delete(c: &mut AnyConnection, id: VolumeId) -> Result<()> {
+    let res = sqlx::query("DELETE FROM volumes WHERE id = $1").bind(id.to_string()).execute(&mut *c).await;
+    match res {
+        Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("volume", id)),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let ctx = WriteCtx::new("removing a volume", "volumes", "volume", format!("volume {id}"), id).dependent(
+                "volumes_parent_id_fkey",
+                "volumes based on it",
+                "SELECT COUNT(*) FROM volumes WHERE parent_id = $1",
+            );
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! Templates, VMs and disk attachments.
+
+use super::error::{Result, StoreError, WriteCtx};
+use super::filter::{SortBy, TemplateFilter, VmFilter};
+use super::sql::{RowExt as _, Sql, db_json, db_size, insert_sql, update_sql};
+use crate::model::{
+    BLANK_TEMPLATE_ID, BootConfig, BootDevice, CpuTopology, DiskAttachment, HighAvailability, Placement, Template,
+    Timestamp, Vm, VmConfig, VmRuntime,
+};
+use oxvirt_types::{DiskId, TemplateId, VmId, VmStatus};
+use sqlx::AnyConnection;
+use sqlx::any::{AnyArguments, AnyRow};
+
+type Query = sqlx::query::Query<'static, sqlx::Any, AnyArguments>;
+
+/// The configuration columns templates and VMs share, in bind order.
+macro_rules! config_columns {
+    () => {
+        "memory, memory_guaranteed, memory_max, cpu_sockets, cpu_cores, cpu_threads, os_type, vm_type, machine, \
+         boot_devices, kernel, initrd, cmdline, display, ha_enabled, ha_priority, custom_properties"
+    };
+}
+
+fn config_from_row(r: &AnyRow) -> Result<VmConfig> {
+    let boot_devices = r.text("boot_devices")?;
+    let devices = boot_devices
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            d.parse::<BootDevice>()
+                .map_err(|e| StoreError::Corrupt { column: "boot_devices".into(), detail: e.to_string() })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(VmConfig {
+        memory: r.size("memory")?,
+        memory_guaranteed: r.size("memory_guaranteed")?,
+        memory_max: r.size("memory_max")?,
+        cpu: CpuTopology {
+            sockets: r.int_as("cpu_sockets")?,
+            cores: r.int_as("cpu_cores")?,
+            threads: r.int_as("cpu_threads")?,
+        },
+        os_type: r.text("os_type")?,
+        vm_type: r.parse("vm_type")?,
+        machine: r.text_opt("machine")?,
+        boot: BootConfig {
+            devices,
+            kernel: r.text_opt("kernel")?,
+            initrd: r.text_opt("initrd")?,
+            cmdline: r.text_opt("cmdline")?,
+        },
+        display: r.parse_opt("display")?,
+        high_availability: HighAvailability { enabled: r.flag("ha_enabled")?, priority: r.int_as("ha_priority")? },
+        custom_properties: r.json("custom_properties")?,
+    })
+}
+
+fn bind_config(q: Query, cfg: &VmConfig) -> Result<Query> {
+    let boot_devices: Vec<&str> = cfg.boot.devices.iter().map(|d| d.as_str()).collect();
+    Ok(q.bind(db_size("memory", cfg.memory)?)
+        .bind(db_size("guaranteed memory", cfg.memory_guaranteed)?)
+        .bind(db_size("maximum memory", cfg.memory_max)?)
+        .bind(i64::from(cfg.cpu.sockets))
+        .bind(i64::from(cfg.cpu.cores))
+        .bind(i64::from(cfg.cpu.threads))
+        .bind(cfg.os_type.clone())
+        .bind(cfg.vm_type.as_str())
+        .bind(cfg.machine.clone())
+        .bind(boot_devices.join(","))
+        .bind(cfg.boot.kernel.clone())
+        .bind(cfg.boot.initrd.clone())
+        .bind(cfg.boot.cmdline.clone())
+        .bind(cfg.display.map(|d| d.as_str()))
+        .bind(cfg.high_availability.enabled)
+        .bind(i64::from(cfg.high_availability.priority))
+        .bind(db_json("custom properties", &cfg.custom_properties)?))
+}
+
+// ---------------------------------------------------------------------------------------
+// Templates
+// ---------------------------------------------------------------------------------------
+
+const TEMPLATE_COLUMNS: &str = concat!("id, name, description, cluster_id, ", config_columns!(), ", status, created");
+
+fn template_from_row(r: &AnyRow) -> Result<Template> {
+    Ok(Template {
+        id: r.parse("id")?,
+        name: r.text("name")?,
+        description: r.text("description")?,
+        cluster_id: r.parse_opt("cluster_id")?,
+        config: config_from_row(r)?,
+        status: r.parse("status")?,
+        created: Timestamp(r.int("created")?),
+    })
+}
+
+async fn template_write(c: &mut AnyConnection, sql: String, t: &Template, doing: &str) -> Result<u64> {
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(t.id.to_string())
+        .bind(t.name.clone())
+        .bind(t.description.clone())
+        .bind(t.cluster_id.map(|id| id.to_string()));
+    let q = bind_config(q, &t.config)?.bind(t.status.as_str()).bind(t.created.0);
+    match q.execute(&mut *c).await {
+        Ok(r) => Ok(r.rows_affected()),
+        Err(e) => {
+            let ctx = WriteCtx::new(doing, "templates", "template", format!("template '{}'", t.name), t.id)
+                .unique(
+                    "templates_name_key",
+                    format!("a template named '{}' already exists; choose another name", t.name),
+                )
+                .reference_opt("templates_cluster_id_fkey", "cluster", "clusters", t.cluster_id);
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}
+
+pub(crate) async fn template_insert(c: &mut AnyConnection, t: &Template) -> Result<()> {
+    template_write(c, insert_sql("templates", TEMPLATE_COLUMNS), t, "adding a template").await.map(drop)
+}
+
+pub(crate) async fn template_get(c: &mut AnyConnection, id: TemplateId) -> Result<Template> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a template"))?;
+    template_from_row(&row.ok_or_else(|| StoreError::not_found("template", id))?)
+}
+
+pub(crate) async fn template_get_by_name(c: &mut AnyConnection, name: &str) -> Result<Template> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE name = $1")))
+        .bind(name.to_owned())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a template"))?;
+    template_from_row(&row.ok_or_else(|| StoreError::not_found("template", format!("'{name}'")))?)
+}
+
+/// Templates; with a `cluster_id`, those of that cluster plus the cluster-less ones (`Blank`),
+/// which every cluster can use.
+pub(crate) async fn template_list(c: &mut AnyConnection, f: &TemplateFilter) -> Result<Vec<Template>> {
+    let mut q = Sql::new(&format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE 1 = 1"));
+    q.name_like("name", &f.name);
+    if let Some(cluster) = f.cluster_id {
+        q.push(" AND (cluster_id IS NULL OR cluster_id = ").bind(cluster.to_string()).push(")");
+    }
+    let column = match f.sort_by {
+        SortBy::Name => "name",
+        SortBy::Status => "status",
+        SortBy::Created => "created",
+    };
+    q.order_and_page(column, f.descending, &["name", "id"], f.limit, f.offset);
+    let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing templates"))?;
+    rows.iter().map(template_from_row).collect()
+}
+
+pub(crate) async fn template_update(c: &mut AnyConnection, t: &Template) -> Result<()> {
+    if template_write(c, update_sql("templates", TEMPLATE_COLUMNS), t, "updating a template").await? == 0 {
+        return Err(StoreError::not_found("template", t.id));
+    }
+    Ok(())
+}
+
+/// Removes a template. Refused for `Blank` and while VMs are based on it.
+pub(crate) async fn template_delete(c: &mut AnyConnection, id: TemplateId) -> Result<()> {
+    if id == BLANK_TEMPLATE_ID {
+        return Err(StoreError::Refused("the Blank template cannot be removed: every installation needs it".into()));
+    }
+    let res = sqlx::query("DELETE FROM templates WHERE id = $1").bind(id.to_string()).execute(&mut *c).await;
+    match res {
+        Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("template", id)),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let ctx = WriteCtx::new("removing a template", "templates", "template", format!("template {id}"), id)
+                .dependent(
+                    "vms_template_id_fkey",
+                    "VMs based on it",
+                    "SELECT COUNT(*) FROM vms WHERE template_id = $1",
+                );
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// VMs
+// ---------------------------------------------------------------------------------------
+
+const VM_COLUMNS: &str = concat!(
+    "id, name, description, cluster_id, template_id, ",
+    config_columns!(),
+    ", placement_affinity, placement_host_id, delete_protected, created, ",
+    "status, host_id, migrating_to_host_id, start_time, stop_time, stop_reason"
+);
+
+fn vm_from_row(r: &AnyRow) -> Result<Vm> {
+    Ok(Vm {
+        id: r.parse("id")?,
+        name: r.text("name")?,
+        description: r.text("description")?,
+        cluster_id: r.parse("cluster_id")?,
+        template_id: r.parse("template_id")?,
+        config: config_from_row(r)?,
+        placement: Placement { affinity: r.parse("placement_affinity")?, host_id: r.parse_opt("placement_host_id")? },
+        delete_protected: r.flag("delete_protected")?,
+        created: Timestamp(r.int("created")?),
+        runtime: runtime_from_row(r)?,
+    })
+}
+
+fn runtime_from_row(r: &AnyRow) -> Result<VmRuntime> {
+    Ok(VmRuntime {
+        status: r.status("status")?,
+        host_id: r.parse_opt("host_id")?,
+        migrating_to_host_id: r.parse_opt("migrating_to_host_id")?,
+        start_time: r.int_opt("start_time")?.map(Timestamp),
+        stop_time: r.int_opt("stop_time")?.map(Timestamp),
+        stop_reason: r.text_opt("stop_reason")?,
+    })
+}
+
+fn bind_runtime(q: Query, rt: &VmRuntime) -> Query {
+    q.bind(rt.status.as_str())
+        .bind(rt.host_id.map(|id| id.to_string()))
+        .bind(rt.migrating_to_host_id.map(|id| id.to_string()))
+        .bind(rt.start_time.map(|t| t.0))
+        .bind(rt.stop_time.map(|t| t.0))
+        .bind(rt.stop_reason.clone())
+}
+
+fn vm_ctx(doing: &str, vm: &Vm) -> WriteCtx {
+    WriteCtx::new(doing, "vms", "VM", format!("VM '{}'", vm.name), vm.id)
+        .unique("vms_name_key", format!("a VM named '{}' already exists; choose another name", vm.name))
+        .reference("vms_cluster_id_fkey", "cluster", "clusters", vm.cluster_id)
+        .reference("vms_template_id_fkey", "template", "templates", vm.template_id)
+        .reference_opt("vms_host_id_fkey", "host", "hosts", vm.runtime.host_id)
+        .reference_opt("vms_migrating_to_host_id_fkey", "host", "hosts", vm.runtime.migrating_to_host_id)
+        .reference_opt("vms_placement_host_id_fkey", "host", "hosts", vm.placement.host_id)
+}
+
+async fn vm_write(c: &mut AnyConnection, sql: String, vm: &Vm, doing: &str) -> Result<u64> {
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(vm.id.to_string())
+        .bind(vm.name.clone())
+        .bind(vm.description.clone())
+        .bind(vm.cluster_id.to_string())
+        .bind(vm.template_id.to_string());
+    let q = bind_config(q, &vm.config)?
+        .bind(vm.placement.affinity.as_str())
+        .bind(vm.placement.host_id.map(|id| id.to_string()))
+        .bind(vm.delete_protected)
+        .bind(vm.created.0);
+    match bind_runtime(q, &vm.runtime).execute(&mut *c).await {
+        Ok(r) => Ok(r.rows_affected()),
+        Err(e) => Err(vm_ctx(doing, vm).explain(c, e).await),
+    }
+}
+
+pub(crate) async fn vm_insert(c: &mut AnyConnection, vm: &Vm) -> Result<()> {
+    vm_write(c, insert_sql("vms", VM_COLUMNS), vm, "adding a VM").await.map(drop)
+}
+
+pub(crate) async fn vm_get(c: &mut AnyConnection, id: VmId) -> Result<Vm> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {VM_COLUMNS} FROM vms WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a VM"))?;
+    vm_from_row(&row.ok_or_else(|| StoreError::not_found("VM", id))?)
+}
+
+pub(crate) async fn vm_get_by_name(c: &mut AnyConnection, name: &str) -> Result<Vm> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {VM_COLUMNS} FROM vms WHERE name = $1")))
+        .bind(name.to_owned())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a VM"))?;
+    vm_from_row(&row.ok_or_else(|| StoreError::not_found("VM", format!("'{name}'")))?)
+}
+
+pub(crate) async fn vm_list(c: &mut AnyConnection, f: &VmFilter) -> Result<Vec<Vm>> {
+    let mut q = Sql::new(&format!("SELECT {VM_COLUMNS} FROM vms WHERE 1 = 1"));
+    q.name_like("name", &f.name)
+        .eq_opt("status", f.status.map(|s| s.as_str().to_owned()))
+        .eq_opt("cluster_id", f.cluster_id.map(|id| id.to_string()))
+        .eq_opt("host_id", f.host_id.map(|id| id.to_string()))
+        .eq_opt("template_id", f.template_id.map(|id| id.to_string()));
+    let column = match f.sort_by {
+        SortBy::Name => "name",
+        SortBy::Status => "status",
+        SortBy::Created => "created",
+    };
+    q.order_and_page(column, f.descending, &["name", "id"], f.limit, f.offset);
+    let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing VMs"))?;
+    rows.iter().map(vm_from_row).collect()
+}
+
+/// Replaces every column of the VM (configuration and runtime).
+pub(crate) async fn vm_update(c: &mut AnyConnection, vm: &Vm) -> Result<()> {
+    if vm_write(c, update_sql("vms", VM_COLUMNS), vm, "updating a VM").await? == 0 {
+        return Err(StoreError::not_found("VM", vm.id));
+    }
+    Ok(())
+}
+
+/// Sets what the VM is doing, leaving its configuration alone. With `expected` statuses, only
+/// when the VM is in one of them (compare-and-set); returns whether it was changed.
+pub(crate) async fn vm_runtime_set(
+    c: &mut AnyConnection,
+    id: VmId,
+    runtime: &VmRuntime,
+    expected: Option<&[VmStatus]>,
+) -> Result<bool> {
+    let mut q = Sql::new("UPDATE vms SET status = ");
+    q.bind(runtime.status.as_str())
+        .push(", host_id = ")
+        .bind(runtime.host_id.map(|id| id.to_string()))
+        .push(", migrating_to_host_id = ")
+        .bind(runtime.migrating_to_host_id.map(|id| id.to_string()))
+        .push(", start_time = ")
+        .bind(runtime.start_time.map(|t| t.0))
+        .push(", stop_time = ")
+        .bind(runtime.stop_time.map(|t| t.0))
+        .push(", stop_reason = ")
+        .bind(runtime.stop_reason.clone())
+        .push(" WHERE id = ")
+        .bind(id.to_string());
+    if let Some(expected) = expected {
+        if expected.is_empty() {
+            return Ok(false);
+        }
+        q.push(" AND status IN (");
+        for (i, s) in expected.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(s.as_str());
+        }
+        q.push(")");
+    }
+    let res = q.build()?.execute(&mut *c).await;
+    match res {
+        Ok(r) if r.rows_affected() > 0 => Ok(true),
+        Ok(_) => {
+            // Missing, or not in an expected status.
+            let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM vms WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_one(&mut *c)
+                .await
+                .map_err(StoreError::db("reading a VM"))?;
+            if exists == 0 { Err(StoreError::not_found("VM", id)) } else { Ok(false) }
+        }
+        Err(e) => {
+            let ctx = WriteCtx::new("setting a VM's status", "vms", "VM", format!("VM {id}"), id)
+                .reference_opt("vms_host_id_fkey", "host", "hosts", runtime.host_id)
+                .reference_opt("vms_migrating_to_host_id_fkey", "host", "hosts", runtime.migrating_to_host_id);
+            Err(ctx.explain(c, e).await)
+        }
+    }
+}
+
+/// Removes a VM with its NICs and disk attachments (not its disks).
+pub(crate) async fn vm_delete(c: &mut AnyConnection, id: VmId) -> Result<()> {
+    let r = sqlx::query("DELETE FROM vms WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("removing a VM"))?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::not_found("VM", id));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Disk attachments
+// ---------------------------------------------------------------------------------------
+
+const ATTACHMENT_COLUMNS: &str = "vm_id, disk_id, interface, bootable, active, read_only";
+
+fn attachment_from_row(r: &AnyRow) -> Result<DiskAttachment> {
+    Ok(DiskAttachment {
+        vm_id: r.parse("vm_id")?,
+        disk_id: r.parse("disk_id")?,
+        interface: r.parse("interface")?,
+        bootable: r.flag("bootable")?,
+        active: r.flag("active")?,
+        read_only: r.flag("read_only")?,
+    })
+}
+
+fn attachment_ctx(doing: &str, a: &DiskAttachment) -> WriteCtx {
+    WriteCtx::new(
+        doing,
+        "disk_attachments",
+        "disk attachment",
+        format!("the attachment of disk {} to VM {}", a.disk_id, a.vm_id),
+        a.vm_id,
+    )
+    .unique("disk_attachments_vm_id_disk_id_key", format!("disk {} is already attached to VM {}", a.disk_id, a.vm_id))
+    .unique(
+        "disk_attachments_vm_id_key",
+        format!("VM {} already has a bootable disk; a VM boots from one disk only", a.vm_id),
+    )
+    .reference("disk_attachments_vm_id_fkey", "VM", "vms", a.vm_id)
+    .reference("disk_attachments_disk_id_fkey", "disk", "disks", a.disk_id)
+}
+
+async fn attachment_write(c: &mut AnyConnection, sql: &'static str, a: &DiskAttachment, doing: &str) -> Result<u64> {
+    let res = sqlx::query(sql)
+        .bind(a.vm_id.to_string())
+        .bind(a.disk_id.to_string())
+        .bind(a.interface.as_str())
+        .bind(a.bootable)
+        .bind(a.active)
+        .bind(a.read_only)
+        .execute(&mut *c)
+        .await;
+    match res {
+        Ok(r) => Ok(r.rows_affected()),
+        Err(e) => Err(attachment_ctx(doing, a).explain(c, e).await),
+    }
+}
+
+pub(crate) async fn disk_attachment_insert(c: &mut AnyConnection, a: &DiskAttachment) -> Result<()> {
+    attachment_write(
+        c,
+        "INSERT INTO disk_attachments (vm_id, disk_id, interface, bootable, active, read_only) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        a,
+        "attaching a disk",
+    )
+    .await
+    .map(drop)
+}
+
+pub(crate) async fn disk_attachment_get(c: &mut AnyConnection, vm_id: VmId, disk_id: DiskId) -> Result<DiskAttachment> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM disk_attachments WHERE vm_id = $1 AND disk_id = $2"
+    )))
+    .bind(vm_id.to_string())
+    .bind(disk_id.to_string())
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(StoreError::db("reading a disk attachment"))?;
+    attachment_from_row(
+        &row.ok_or_else(|| StoreError::not_found("disk attachment", format!("{disk_id} of VM {vm_id}")))?,
+    )
+}
+
+/// A VM's disk attachments: the bootable one first, then by disk alias.
+pub(crate) async fn disk_attachment_list_for_vm(c: &mut AnyConnection, vm_id: VmId) -> Result<Vec<DiskAttachment>> {
+    let rows = sqlx::query(
+        "SELECT a.vm_id, a.disk_id, a.interface, a.bootable, a.active, a.read_only FROM disk_attachments a \
+         JOIN disks d ON d.id = a.disk_id WHERE a.vm_id = $1 ORDER BY a.bootable DESC, d.alias, a.disk_id",
+    )
+    .bind(vm_id.to_string())
+    .fetch_all(&mut *c)
+    .await
+    .map_err(StoreError::db("listing a VM's disk attachments"))?;
+    rows.iter().map(attachment_from_row).collect()
+}
+
+/// Where a disk is attached (several VMs for a shareable disk).
+pub(crate) async fn disk_attachment_list_for_disk(
+    c: &mut AnyConnection,
+    disk_id: DiskId,
+) -> Result<Vec<DiskAttachment>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM disk_attachments WHERE disk_id = $1 ORDER BY vm_id"
+    )))
+    .bind(disk_id.to_string())
+    .fetch_all(&mut *c)
+    .await
+    .map_err(StoreError::db("listing a disk's attachments"))?;
+    rows.iter().map(attachment_from_row).collect()
+}
+
+pub(crate) async fn disk_attachment_update(c: &mut AnyConnection, a: &DiskAttachment) -> Result<()> {
+    let n = attachment_write(
+        c,
+        "UPDATE disk_attachments SET interface = $3, bootable = $4, active = $5, read_only = $6 \
+         WHERE vm_id = $1 AND disk_id = $2",
+        a,
+        "updating a disk attachment",
+    )
+    .await?;
+    if n == 0 {
+        return Err(StoreError::not_found("disk attachment", format!("{} of VM {}", a.disk_id, a.vm_id)));
+    }
+    Ok(())
+}
+
+pub(crate) async fn disk_attachment_delete(c: &mut AnyConnection, vm_id: VmId, disk_id: DiskId) -> Result<()> {
+    let r = sqlx::query("DELETE FROM disk_attachments WHERE vm_id = $1 AND disk_id = $2")
+        .bind(vm_id.to_string())
+        .bind(disk_id.to_string())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("detaching a disk"))?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::not_found("disk attachment", format!("{disk_id} of VM {vm_id}")));
+    }
+    Ok(())
+}
