@@ -19,6 +19,16 @@ pub struct EngineConfig {
     #[arg(long, env = "OXVIRT_LISTEN_ADDRESS", default_value = "0.0.0.0")]
     pub listen_address: IpAddr,
 
+    /// The database: `sqlite:///path/engine.db` or `postgres://user@host/db`. Default: an
+    /// SQLite file `engine.db` in the data dir.
+    #[arg(long, env = "OXVIRT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Password of `admin@internal`, used only when the engine creates that user (first
+    /// start); when unset then, one is generated and printed once.
+    #[arg(long, env = "OXVIRT_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
     /// Extra DNS names or IP addresses the server certificate must cover (comma separated).
     /// `localhost`, `127.0.0.1` and this machine's hostname are always covered.
     #[arg(long, env = "OXVIRT_SERVER_NAMES", value_delimiter = ',')]
@@ -26,6 +36,11 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// The database URL: the configured one, else `sqlite://<data-dir>/engine.db`.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("engine.db").display()))
+    }
+
     /// All names the server certificate covers, de-duplicated, in a stable order.
     pub fn server_names(&self) -> Vec<String> {
         let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];

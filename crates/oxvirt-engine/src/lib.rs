@@ -1,10 +1,12 @@
 //! The oxvirt engine: the central manager (oVirt's ovirt-engine role).
 //!
-//! Layering, top to bottom: [`http`] parses requests and renders replies; the app layer
-//! (business rules) and the store (the only SQL) come with the engine issue and slot in
-//! beneath it. Today the engine owns its PKI ([`pki`]) and answers health and CA requests.
+//! Layering, top to bottom: [`http`] authenticates, parses requests and renders oVirt
+//! representations ([`ovirt`]); [`app`] holds the business rules; [`store`] is the only SQL.
+//! Beside them: [`pki`] (the engine's CA), [`auth`] (password hashes, SSO tokens),
+//! [`agent_client`] (mTLS client of the host agents), [`model`] (the domain types).
 
 pub mod agent_client;
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod http;
@@ -13,36 +15,57 @@ pub mod ovirt;
 pub mod pki;
 pub mod store;
 
-use anyhow::Context as _;
 use config::EngineConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// Errors that stop the engine from starting or serving.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot create the data dir {path}: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot set up the engine's certificate authority: {0}")]
+    Pki(#[from] pki::PkiError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot start: {0}")]
+    App(#[from] app::AppError),
+    #[error("cannot load the engine's server certificate: {0}")]
+    Tls(std::io::Error),
+    #[error("cannot serve HTTPS on {addr}: {source} (is the port in use? set OXVIRT_HTTPS_PORT)")]
+    Serve { addr: SocketAddr, source: std::io::Error },
+}
+
 /// Runs the engine until SIGTERM or Ctrl-C, then shuts the HTTPS server down gracefully.
-pub async fn run(config: EngineConfig) -> anyhow::Result<()> {
+pub async fn run(config: EngineConfig) -> Result<(), EngineError> {
     std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
-    let pki = pki::EnginePki::load_or_create(&config.data_dir.join("pki"), &config.server_names())
-        .context("cannot set up the engine's certificate authority")?;
+        .map_err(|source| EngineError::DataDir { path: config.data_dir.clone(), source })?;
+    let pki = pki::EnginePki::load_or_create(&config.data_dir.join("pki"), &config.server_names())?;
+    let store = store::Store::open(&config.database_url()).await?;
+    let (app, generated) = app::App::open(store, pki.clone(), config.admin_password.clone()).await?;
+    if let Some(password) = generated {
+        // Printed once, at the creation of admin@internal; it is stored only as a hash.
+        println!("admin@internal password (shown once): {password}");
+        tracing::warn!("admin@internal was created with a generated password, printed once on standard output");
+    }
 
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
         pki.server_cert_pem.clone().into_bytes(),
         pki.server_key_pem.clone().into_bytes(),
     )
     .await
-    .context("cannot load the engine's server certificate")?;
+    .map_err(EngineError::Tls)?;
 
     let addr = SocketAddr::new(config.listen_address, config.https_port);
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
 
-    let app = http::router(http::AppState::new(pki));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "engine listening (HTTPS)");
     axum_server::bind_rustls(addr, tls)
         .handle(handle)
-        .serve(app.into_make_service())
+        .serve(http::router(app).into_make_service())
         .await
-        .with_context(|| format!("cannot serve HTTPS on {addr} (is the port in use? set OXVIRT_HTTPS_PORT)"))?;
+        .map_err(|source| EngineError::Serve { addr, source })?;
     tracing::info!("engine stopped");
     Ok(())
 }

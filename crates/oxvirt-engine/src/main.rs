@@ -11,5 +11,6 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = EngineConfig::parse();
-    oxvirt_engine::run(config).await
+    oxvirt_engine::run(config).await?;
+    Ok(())
 }

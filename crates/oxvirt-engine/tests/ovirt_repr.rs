@@ -12,9 +12,8 @@ use oxvirt_types::{
 };
 use serde_json::{Value as Json, json};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 const DC: &str = "5d9e1b36-8c4d-4a3f-9f0e-2b6a1c7d8e90";
@@ -27,24 +26,9 @@ const PROFILE: &str = "3e5c7a9b-2d4f-4b6a-8c1e-9f0a2b3c4d5e";
 
 // --- the SDK ------------------------------------------------------------------------------
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The venv's python, created on first use by `scripts/sdk-venv.sh`.
+/// The venv's python (see `oxvirt_testkit::sdk`).
 fn sdk_python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let script = repo_root().join("scripts/sdk-venv.sh");
-        let out = Command::new(&script).output().expect("cannot run scripts/sdk-venv.sh");
-        assert!(
-            out.status.success(),
-            "scripts/sdk-venv.sh failed (run `scripts/install-deps.sh test` for its build packages):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().expect("sdk-venv.sh prints the python path").trim())
-    })
+    oxvirt_testkit::sdk::sdk_python().expect("the SDK venv")
 }
 
 /// Runs `code` (see `tests/support/ovirt_sdk_harness.py` for what it can use) and returns `out`.

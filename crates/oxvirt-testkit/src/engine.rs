@@ -133,6 +133,7 @@ pub fn engine_binary() -> Result<PathBuf> {
 fn free_port() -> Result<u16> {
     // Bound then released: another process could take it in between, which on a test
     // machine only makes the engine fail to start with a clear "port in use".
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| TestkitError::Setup(format!("free port: {e}")))?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| TestkitError::Setup(format!("free port: {e}")))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| TestkitError::Setup(format!("free port: {e}")))
 }

@@ -24,6 +24,7 @@ pub mod net;
 pub mod pki;
 pub mod postgres;
 mod proc;
+pub mod sdk;
 pub mod wait;
 
 pub use agent::TestAgent;

@@ -1,0 +1,169 @@
+//! The engine's application layer: business rules between the HTTP edge and the store.
+//!
+//! Why a layer: what "add a data center" means (a default `ovirtmgmt` network with it, an
+//! audit event, which fields may change later) is the same whether the request came as XML,
+//! JSON or — later — from the CLI; handlers only translate representations to these calls.
+//! Every operation takes the acting [`Principal`] so that permissions (coming with RBAC) and
+//! the audit log have one place to hook in.
+
+mod infra;
+mod query;
+
+pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, Named};
+pub use query::ListQuery;
+
+use crate::auth::{self, IssuedToken, Principal, Sessions};
+use crate::model::{EventRefs, NewEvent, Severity, SummaryCounts, Timestamp, User};
+use crate::pki::EnginePki;
+use crate::store::{Store, StoreError};
+use oxvirt_types::{ErrorKind, UserId};
+use std::sync::Arc;
+
+/// The profile (authentication domain) of users kept by the engine itself.
+pub const INTERNAL_PROFILE: &str = "internal";
+/// The administrator created at first start.
+pub const ADMIN_USER: &str = "admin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the user name or password is incorrect")]
+    BadCredentials,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error("an engine worker failed: {0}")]
+    Worker(String),
+}
+
+impl AppError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AppError::InvalidInput(_) => ErrorKind::InvalidInput,
+            AppError::Conflict(_) => ErrorKind::Conflict,
+            AppError::BadCredentials => ErrorKind::Unauthenticated,
+            AppError::Store(e) => e.kind(),
+            AppError::Auth(_) | AppError::Worker(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+#[derive(Debug)]
+pub struct App {
+    store: Store,
+    pki: EnginePki,
+    sessions: Sessions,
+}
+
+impl App {
+    /// Wraps an opened store. At first start (no `admin@internal` yet) creates the
+    /// administrator with `admin_password`, or a generated password that is printed once;
+    /// returns the generated password, if any, so the caller can show it.
+    pub async fn open(
+        store: Store,
+        pki: EnginePki,
+        admin_password: Option<String>,
+    ) -> Result<(Arc<Self>, Option<String>)> {
+        let mut generated = None;
+        match store.user_get_by_name(INTERNAL_PROFILE, ADMIN_USER).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => {
+                let password = match admin_password.filter(|p| !p.is_empty()) {
+                    Some(p) => p,
+                    None => {
+                        let p = format!("{}", uuid::Uuid::new_v4().simple())[..20].to_owned();
+                        generated = Some(p.clone());
+                        p
+                    }
+                };
+                let hash = hash_blocking(password).await?;
+                store
+                    .user_insert(&User {
+                        id: UserId::new_random(),
+                        name: ADMIN_USER.to_owned(),
+                        domain: INTERNAL_PROFILE.to_owned(),
+                        password_hash: Some(hash),
+                        email: None,
+                        enabled: true,
+                        created: Timestamp::now(),
+                    })
+                    .await?;
+                tracing::info!("created admin@internal");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok((Arc::new(Self { store, pki, sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL) }), generated))
+    }
+
+    pub fn pki(&self) -> &EnginePki {
+        &self.pki
+    }
+
+    /// Checks `login` (`name@profile`, profile `internal` when omitted) and `password`.
+    pub async fn principal_from_password(&self, login: &str, password: &str) -> Result<Principal> {
+        let (name, profile) = login.rsplit_once('@').unwrap_or((login, INTERNAL_PROFILE));
+        let user = match self.store.user_get_by_name(profile, name).await {
+            Ok(u) => u,
+            Err(StoreError::NotFound { .. }) => return Err(AppError::BadCredentials),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(hash) = user.password_hash.clone().filter(|_| user.enabled) else {
+            return Err(AppError::BadCredentials);
+        };
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || auth::password_verify(&hash, &password))
+            .await
+            .map_err(|e| AppError::Worker(e.to_string()))?;
+        if !ok {
+            return Err(AppError::BadCredentials);
+        }
+        Ok(Principal { user_id: user.id, login: format!("{}@{}", user.name, user.domain) })
+    }
+
+    /// oVirt SSO's password grant: a bearer token for `login`.
+    pub async fn login(&self, login: &str, password: &str) -> Result<IssuedToken> {
+        let principal = self.principal_from_password(login, password).await?;
+        tracing::info!(user = %principal.login, "logged in");
+        Ok(self.sessions.token_issue(principal))
+    }
+
+    pub fn principal_from_token(&self, token: &str) -> Option<Principal> {
+        self.sessions.token_check(token)
+    }
+
+    pub fn token_revoke(&self, token: &str) -> bool {
+        self.sessions.token_revoke(token)
+    }
+
+    pub async fn summary(&self) -> Result<SummaryCounts> {
+        Ok(self.store.summary_counts().await?)
+    }
+
+    /// Writes an audit-log event; a failure to log is itself logged, never fatal.
+    async fn audit(&self, who: &Principal, severity: Severity, code: i32, description: String, refs: EventRefs) {
+        let event = NewEvent {
+            time: Timestamp::now(),
+            severity,
+            code,
+            description,
+            refs: EventRefs { user_id: Some(who.user_id), ..refs },
+            correlation_id: None,
+        };
+        if let Err(e) = self.store.event_insert(&event).await {
+            tracing::error!(error = %e, "cannot write an audit event");
+        }
+    }
+}
+
+async fn hash_blocking(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || auth::password_hash(&password))
+        .await
+        .map_err(|e| AppError::Worker(e.to_string()))?
+        .map_err(Into::into)
+}

@@ -1,0 +1,306 @@
+//! `/ovirt-engine/api`: authentication, the API root, and the collections implemented so far.
+
+use super::{Accept, AppState, Failure, Reply};
+use crate::app::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, ListQuery, Named};
+use crate::auth::Principal;
+use crate::model::{Architecture, Cluster, DataCenter, Version};
+use crate::ovirt::tree::Reference;
+use crate::ovirt::{Element, api_href, parse_body, parse_search};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use base64::Engine as _;
+use oxvirt_types::{ClusterId, DataCenterId, ErrorKind};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The collections the API root links to (grows as they are implemented).
+const COLLECTIONS: &[&str] = &["clusters", "datacenters"];
+
+pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
+    Router::new()
+        .route("/", get(root))
+        .route("/datacenters", get(data_center_list).post(data_center_add))
+        .route("/datacenters/{id}", get(data_center_get).put(data_center_update).delete(data_center_remove))
+        .route("/clusters", get(cluster_list).post(cluster_add))
+        .route("/clusters/{id}", get(cluster_get).put(cluster_update).delete(cluster_remove))
+        .fallback(|| async {
+            Failure::new(ErrorKind::NotFound, "no such resource in the API (see /ovirt-engine/api for the collections)")
+        })
+        .layer(axum::middleware::from_fn_with_state(app, authenticate))
+}
+
+/// Every API call needs `Authorization: Bearer <SSO token>` or HTTP Basic credentials.
+async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let principal = if let Some(token) = header.strip_prefix("Bearer ") {
+        app.principal_from_token(token.trim())
+    } else if let Some(b64) = header.strip_prefix("Basic ") {
+        let decoded =
+            base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok().and_then(|b| String::from_utf8(b).ok());
+        match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            Some((user, password)) => app.principal_from_password(user, password).await.ok(),
+            None => None,
+        }
+    } else {
+        None
+    };
+    match principal {
+        Some(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        None => Failure::new(
+            ErrorKind::Unauthenticated,
+            "authentication required: log in through /ovirt-engine/sso/oauth/token or use HTTP Basic with user@profile",
+        )
+        .into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    search: Option<String>,
+    max: Option<String>,
+    case_sensitive: Option<String>,
+}
+
+impl ListParams {
+    fn query(&self) -> Result<ListQuery, Failure> {
+        let search = self.search.as_deref().filter(|s| !s.trim().is_empty()).map(parse_search).transpose()?;
+        let max = match self.max.as_deref() {
+            None | Some("-1") => None,
+            Some(m) => Some(m.parse::<u32>().map_err(|_| {
+                Failure::new(ErrorKind::InvalidInput, format!("max must be a non-negative number, not '{m}'"))
+            })?),
+        };
+        let case_sensitive = matches!(self.case_sensitive.as_deref(), Some("true"));
+        Ok(ListQuery { search, max, case_sensitive })
+    }
+}
+
+fn body(headers: &HeaderMap, bytes: &Bytes, root: &str) -> Result<Element, Failure> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let mut el = parse_body(content_type, bytes)?;
+    el.expect_root(root)?;
+    Ok(el)
+}
+
+fn id<T: std::str::FromStr<Err = oxvirt_types::ids::IdParseError>>(text: &str) -> Result<T, Failure> {
+    // oVirt answers an unparsable id with 404: no object can have it.
+    text.parse::<T>().map_err(|e| Failure::new(ErrorKind::NotFound, e.to_string()))
+}
+
+fn version_el(v: Version) -> Element {
+    Element::new("version").int_child("major", v.major).int_child("minor", v.minor)
+}
+
+async fn root(State(app): State<AppState>, Accept(fmt): Accept) -> Result<Reply, Failure> {
+    let counts = app.summary().await?;
+    let pair =
+        |name: &str, total: u64, active: u64| Element::new(name).int_child("total", total).int_child("active", active);
+    let mut el = Element::new("api")
+        .href(api_href(""))
+        .child(
+            Element::new("product_info").text_child("name", "oxvirt").text_child("vendor", "oxvirt").child(
+                Element::new("version")
+                    .text_child("full_version", env!("CARGO_PKG_VERSION"))
+                    .int_child("major", Version::CURRENT.major)
+                    .int_child("minor", Version::CURRENT.minor)
+                    .int_child("build", 0)
+                    .int_child("revision", 0),
+            ),
+        )
+        .child(Element::new("special_objects").reference(
+            "blank_template",
+            crate::model::BLANK_TEMPLATE_ID,
+            api_href(&format!("templates/{}", crate::model::BLANK_TEMPLATE_ID)),
+        ))
+        .child(
+            Element::new("summary")
+                .child(pair("hosts", counts.hosts_total, counts.hosts_active))
+                .child(pair("storage_domains", counts.storage_domains_total, counts.storage_domains_active))
+                .child(pair("users", counts.users_total, counts.users_active))
+                .child(pair("vms", counts.vms_total, counts.vms_active)),
+        );
+    for c in COLLECTIONS {
+        el = el.link(c, api_href(c));
+    }
+    Ok(Reply::new(fmt, StatusCode::OK, &el))
+}
+
+// ---- data centers ------------------------------------------------------------------------
+
+fn data_center_el(dc: &DataCenter) -> Element {
+    Element::new("data_center")
+        .href(api_href(&format!("datacenters/{}", dc.id)))
+        .id(dc.id)
+        .text_child("name", &dc.name)
+        .text_child("description", &dc.description)
+        .bool_child("local", dc.local)
+        .enum_child("status", dc.status.as_str())
+        .text_child("storage_format", "v5")
+        .child(version_el(dc.version))
+        .child(Element::list("supported_versions", [version_el(Version::CURRENT)]))
+        .sub_links(&["clusters", "networks", "storagedomains"])
+}
+
+async fn data_center_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Query(p): Query<ListParams>,
+) -> Result<Reply, Failure> {
+    let dcs = app.data_center_list(&p.query()?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("data_centers", dcs.iter().map(data_center_el))))
+}
+
+async fn data_center_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path(dc): Path<String>,
+) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &data_center_el(&app.data_center_get(id(&dc)?).await?)))
+}
+
+async fn data_center_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "data_center")?;
+    let req = DataCenterAdd {
+        name: el.required_text("name")?,
+        description: el.text("description"),
+        local: el.bool("local")?,
+    };
+    let dc = app.data_center_add(&who, req).await?;
+    Ok(Reply::new(fmt, StatusCode::CREATED, &data_center_el(&dc)))
+}
+
+async fn data_center_update(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path(dc): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "data_center")?;
+    let req = DataCenterUpdate { name: el.text("name"), description: el.text("description"), local: el.bool("local")? };
+    let dc = app.data_center_update(&who, id::<DataCenterId>(&dc)?, req).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &data_center_el(&dc)))
+}
+
+async fn data_center_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(dc): Path<String>,
+) -> Result<Response, Failure> {
+    app.data_center_remove(&who, id::<DataCenterId>(&dc)?).await?;
+    // The SDK accepts only 200 for a removal (204 makes it fail).
+    Ok(StatusCode::OK.into_response())
+}
+
+// ---- clusters ----------------------------------------------------------------------------
+
+fn cluster_el(c: &Cluster) -> Element {
+    let mut cpu = Element::new("cpu").enum_child("architecture", c.cpu_architecture.as_str());
+    if let Some(t) = &c.cpu_type {
+        cpu = cpu.text_child("type", t);
+    }
+    Element::new("cluster")
+        .href(api_href(&format!("clusters/{}", c.id)))
+        .id(c.id)
+        .text_child("name", &c.name)
+        .text_child("description", &c.description)
+        .child(cpu)
+        .child(version_el(c.version))
+        .child(
+            Element::new("memory_policy")
+                .child(Element::new("over_commit").int_child("percent", c.memory_overcommit_percent)),
+        )
+        .reference("data_center", c.data_center_id, api_href(&format!("datacenters/{}", c.data_center_id)))
+        .sub_links(&["networks", "permissions"])
+}
+
+async fn cluster_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Query(p): Query<ListParams>,
+) -> Result<Reply, Failure> {
+    let clusters = app.cluster_list(&p.query()?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("clusters", clusters.iter().map(cluster_el))))
+}
+
+async fn cluster_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path(c): Path<String>,
+) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &cluster_el(&app.cluster_get(id(&c)?).await?)))
+}
+
+async fn cluster_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "cluster")?;
+    let data_center = match el.reference_to::<DataCenterId>("data_center")? {
+        Some(Reference::Id(i)) => Named::Id(i),
+        Some(Reference::Name(n)) => Named::Name(n),
+        None => return Err(Failure::new(ErrorKind::InvalidInput, "a cluster needs a data_center (by id or name)")),
+    };
+    let cpu_architecture = match el
+        .text("cpu/architecture")
+        .or_else(|| el.child_named("cpu").and_then(|c| c.text("architecture")))
+    {
+        Some(a) => Some(a.parse::<Architecture>().map_err(|e| Failure::new(ErrorKind::InvalidInput, e.to_string()))?),
+        None => None,
+    };
+    let cpu_type = el.child_named("cpu").and_then(|c| c.text("type"));
+    let req = ClusterAdd {
+        name: el.required_text("name")?,
+        description: el.text("description"),
+        data_center,
+        cpu_architecture,
+        cpu_type,
+    };
+    let cluster = app.cluster_add(&who, req).await?;
+    Ok(Reply::new(fmt, StatusCode::CREATED, &cluster_el(&cluster)))
+}
+
+async fn cluster_update(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path(c): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "cluster")?;
+    let req = ClusterUpdate {
+        name: el.text("name"),
+        description: el.text("description"),
+        cpu_type: el.child_named("cpu").and_then(|c| c.text("type")),
+    };
+    let cluster = app.cluster_update(&who, id::<ClusterId>(&c)?, req).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &cluster_el(&cluster)))
+}
+
+async fn cluster_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(c): Path<String>,
+) -> Result<Response, Failure> {
+    app.cluster_remove(&who, id::<ClusterId>(&c)?).await?;
+    Ok(StatusCode::OK.into_response())
+}
