@@ -32,6 +32,13 @@ start_bg() { # NAME CMD...: starts CMD in the background unless NAME already run
   echo "== $name: started (pid $!), log $log_dir/$name.log"
 }
 bin=$repo/target/release
+# admin@internal's password is set when the engine creates the user (first start):
+# OXVIRT_ADMIN_PASSWORD, or one generated here and printed once.
+first_start=no
+if [ ! -e "$data_dir/engine.db" ] && [ -z "${OXVIRT_DATABASE_URL:-}" ]; then
+  first_start=yes
+  export OXVIRT_ADMIN_PASSWORD=${OXVIRT_ADMIN_PASSWORD:-$(head -c 15 /dev/urandom | base64 | tr -d '/+=' | cut -c1-16)}
+fi
 start_bg oxvirt-engine "$bin/oxvirt-engine" --data-dir "$data_dir" --https-port "$https_port"
 start_bg oxvirt-agent "$bin/oxvirt-agent" --listen "127.0.0.1:$agent_port" --state-dir "$data_dir/agent"
 
@@ -40,12 +47,29 @@ agent_health=https://127.0.0.1:$agent_port/v1/health
 wait_for "the engine ($engine_health; see $log_dir/oxvirt-engine.log)" 60 curl -fsk "$engine_health"
 wait_for "the agent ($agent_health; see $log_dir/oxvirt-agent.log)" 60 curl -fsk "$agent_health"
 
+# A Default data center (with its ovirtmgmt network) and cluster, unless they exist.
+api=https://127.0.0.1:$https_port/ovirt-engine/api
+if [ -n "${OXVIRT_ADMIN_PASSWORD:-}" ]; then
+  auth=(-u "admin@internal:$OXVIRT_ADMIN_PASSWORD")
+  xml=(-H "Content-Type: application/xml" -H "Accept: application/xml")
+  if ! curl -fsk "${auth[@]}" "$api/datacenters?search=name%3DDefault" | grep -q "<name>Default</name>"; then
+    curl -fsk "${auth[@]}" "${xml[@]}" -d "<data_center><name>Default</name><description>The default Data Center</description><local>false</local></data_center>" "$api/datacenters" >/dev/null
+    echo "== created data center Default"
+  fi
+  if ! curl -fsk "${auth[@]}" "$api/clusters?search=name%3DDefault" | grep -q "<name>Default</name>"; then
+    curl -fsk "${auth[@]}" "${xml[@]}" -d "<cluster><name>Default</name><description>The default server cluster</description><data_center><name>Default</name></data_center><cpu><architecture>x86_64</architecture></cpu></cluster>" "$api/clusters" >/dev/null
+    echo "== created cluster Default"
+  fi
+fi
+
 host=$(hostname -f 2>/dev/null || hostname)
 cat <<MSG
 
 oxvirt is up.
   Engine:        https://$host:$https_port/ovirt-engine/   (health: $engine_health)
   CA certificate: https://$host:$https_port/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA
+  API:           https://$host:$https_port/ovirt-engine/api
+  Admin:         admin@internal / $( [ "$first_start" = yes ] && echo "$OXVIRT_ADMIN_PASSWORD (shown once; keep it)" || echo "${OXVIRT_ADMIN_PASSWORD:+(from OXVIRT_ADMIN_PASSWORD)}${OXVIRT_ADMIN_PASSWORD:-the password printed at the first make up}" )
   Agent:         $agent_health
   Data dir:      $data_dir   (logs in $log_dir)
 Stop it with: make down
