@@ -279,3 +279,34 @@ impl App {
         Ok(())
     }
 }
+
+impl App {
+    /// The audit log, newest first unless the search says `sortby time asc`; `from` keeps
+    /// only events numbered above it (oVirt's incremental polling).
+    pub async fn event_list(&self, from: Option<i64>, q: &ListQuery) -> Result<Vec<crate::model::Event>> {
+        let mut descending = true;
+        if let Some(search) = &q.search {
+            if search.any_of.iter().any(|group| !group.is_empty()) {
+                return Err(AppError::InvalidInput(
+                    "events can be searched only with 'sortby time asc|desc' for now".into(),
+                ));
+            }
+            if let Some(sort) = &search.sort {
+                if sort.field != "time" {
+                    return Err(AppError::InvalidInput(format!(
+                        "cannot sort events by '{}'; use 'sortby time'",
+                        sort.field
+                    )));
+                }
+                descending = sort.direction == crate::ovirt::search::SortDirection::Desc;
+            }
+        }
+        let filter = crate::store::EventFilter {
+            after: from.map(crate::model::EventSeq),
+            descending,
+            limit: q.max,
+            ..crate::store::EventFilter::default()
+        };
+        Ok(self.store.event_list(&filter).await?)
+    }
+}

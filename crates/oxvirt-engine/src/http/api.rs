@@ -19,7 +19,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// The collections the API root links to (grows as they are implemented).
-const COLLECTIONS: &[&str] = &["clusters", "datacenters"];
+const COLLECTIONS: &[&str] = &["clusters", "datacenters", "events"];
 
 pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
     Router::new()
@@ -28,6 +28,7 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .route("/datacenters/{id}", get(data_center_get).put(data_center_update).delete(data_center_remove))
         .route("/clusters", get(cluster_list).post(cluster_add))
         .route("/clusters/{id}", get(cluster_get).put(cluster_update).delete(cluster_remove))
+        .route("/events", get(event_list))
         .fallback(|| async {
             Failure::new(ErrorKind::NotFound, "no such resource in the API (see /ovirt-engine/api for the collections)")
         })
@@ -60,6 +61,13 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
         )
         .into_response(),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct EventParams {
+    from: Option<String>,
+    #[serde(flatten)]
+    list: ListParams,
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,4 +311,58 @@ async fn cluster_remove(
 ) -> Result<Response, Failure> {
     app.cluster_remove(&who, id::<ClusterId>(&c)?).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+// ---- events ------------------------------------------------------------------------------
+
+fn event_el(e: &crate::model::Event) -> Element {
+    let mut el = Element::new("event")
+        .href(api_href(&format!("events/{}", e.id)))
+        .id(e.id)
+        .text_child("description", &e.description)
+        .int_child("code", e.code)
+        .enum_child("severity", e.severity.as_str())
+        .date_child(
+            "time",
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(e.time.0).unwrap_or(0)),
+        )
+        .text_child("origin", "oVirt");
+    if let Some(c) = &e.correlation_id {
+        el = el.text_child("correlation_id", c);
+    }
+    let refs = &e.refs;
+    if let Some(id) = refs.data_center_id {
+        el = el.reference("data_center", id, api_href(&format!("datacenters/{id}")));
+    }
+    if let Some(id) = refs.cluster_id {
+        el = el.reference("cluster", id, api_href(&format!("clusters/{id}")));
+    }
+    if let Some(id) = refs.host_id {
+        el = el.reference("host", id, api_href(&format!("hosts/{id}")));
+    }
+    if let Some(id) = refs.vm_id {
+        el = el.reference("vm", id, api_href(&format!("vms/{id}")));
+    }
+    if let Some(id) = refs.storage_domain_id {
+        el = el.reference("storage_domain", id, api_href(&format!("storagedomains/{id}")));
+    }
+    if let Some(id) = refs.user_id {
+        el = el.reference("user", id, api_href(&format!("users/{id}")));
+    }
+    el
+}
+
+async fn event_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Query(p): Query<EventParams>,
+) -> Result<Reply, Failure> {
+    let from = match p.from.as_deref() {
+        None => None,
+        Some(f) => Some(f.parse::<i64>().map_err(|_| {
+            Failure::new(ErrorKind::InvalidInput, format!("from must be an event id (a number), not '{f}'"))
+        })?),
+    };
+    let events = app.event_list(from, &p.list.query()?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("events", events.iter().map(event_el))))
 }

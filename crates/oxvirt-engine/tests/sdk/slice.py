@@ -67,5 +67,17 @@ clusters.cluster_service(cl.id).remove()
 dcs.data_center_service(dc.id).remove()
 expect(sdk.NotFoundError, lambda: dcs.data_center_service(dc.id).get())
 
+# The audit log: every change above is an event, newest first; from= polls incrementally.
+events = system.events_service()
+latest = events.list(max=1)
+assert latest and "removed" in latest[0].description, [e.description for e in latest]
+everything = events.list(search="sortby time asc")
+descriptions = [e.description for e in everything]
+assert any("sdk-dc was added" in d for d in descriptions), descriptions
+first = everything[0]
+after_first = events.list(from_=int(first.id), search="sortby time asc")
+assert [e.id for e in after_first] == [e.id for e in everything[1:]], (after_first, everything)
+assert all(e.severity == types.LogSeverity.NORMAL for e in everything)
+
 conn.close()
 print("OK")
