@@ -77,45 +77,7 @@ impl fmt::Display for EventSeq {
     }
 }
 
-/// A vNIC profile id. (Lives here until `oxvirt-types` grows one; same shape as its ids.)
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct VnicProfileId(Uuid);
-
-impl VnicProfileId {
-    pub const KIND: &'static str = "vnic profile";
-
-    pub fn new_random() -> Self {
-        Self(Uuid::new_v4())
-    }
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for VnicProfileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl fmt::Debug for VnicProfileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "VnicProfileId({})", self.0.hyphenated())
-    }
-}
-
-impl FromStr for VnicProfileId {
-    type Err = oxvirt_types::IdParseError;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(text)
-            .map(Self)
-            .map_err(|_| oxvirt_types::IdParseError { kind: Self::KIND, text: text.to_owned() })
-    }
-}
+pub use oxvirt_types::VnicProfileId;
 
 /// A compatibility version (`4.7`): what features a data center or cluster may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -242,56 +204,7 @@ impl Default for MacPool {
 // Enumerations, spelled as oVirt's API spells them
 // ---------------------------------------------------------------------------------------
 
-/// A value that is not one of an enum's wire spellings.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{text}' is not a valid {what}: expected one of {expected}")]
-pub struct UnknownValue {
-    pub what: &'static str,
-    pub text: String,
-    pub expected: String,
-}
-
-macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $($(#[$vdoc])* #[serde(rename = $wire)] $variant),+
-        }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The spelling on the wire (oVirt API v4) and in the database.
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $wire),+ }
-            }
-
-            /// Parses the wire spelling; `None` for anything else.
-            pub fn from_wire(text: &str) -> Option<Self> {
-                match text { $($wire => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownValue;
-            fn from_str(text: &str) -> Result<Self, Self::Err> {
-                Self::from_wire(text).ok_or_else(|| UnknownValue {
-                    what: $what,
-                    text: text.to_owned(),
-                    expected: [$($wire),+].join(", "),
-                })
-            }
-        }
-    };
-}
+use oxvirt_types::wire_enum;
 
 wire_enum!(
     /// CPU architecture of a cluster.

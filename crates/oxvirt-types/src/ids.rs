@@ -84,6 +84,8 @@ typed_id!(/// A VM template.
     TemplateId, "template");
 typed_id!(/// A logical network.
     NetworkId, "network");
+typed_id!(/// A vNIC profile: how a VM NIC attaches to a logical network.
+    VnicProfileId, "vnic profile");
 typed_id!(/// A virtual NIC of a VM.
     NicId, "nic");
 typed_id!(/// A durable multi-step job.

@@ -4,23 +4,31 @@
 //! mirror oVirt's model (`types/*Status.java` in ovirt-engine-api-model) one to one, even
 //! where oxvirt does not produce a state yet: an unknown status string would break them.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
+/// The error when text is not one of an enum's wire spellings; lists the accepted ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{text}' is not a valid {what}: expected one of {expected}")]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub text: String,
+    pub expected: String,
+}
 
+/// Declares an enum spelled on the wire as oVirt spells it: `as_str`, `from_wire`, `ALL`,
+/// `Display`, `FromStr` (errors with [`UnknownValue`]) and serde, all from one list.
+#[macro_export]
 macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name {
-            $(#[serde(rename = $wire)] $variant),+
+            $($(#[$vdoc])* #[serde(rename = $wire)] $variant),+
         }
 
         impl $name {
             /// Every variant, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
-            /// The spelling on the wire (oVirt API v4).
+            /// The spelling on the wire (oVirt API v4) and in the database.
             pub const fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $wire),+ }
             }
@@ -31,9 +39,20 @@ macro_rules! wire_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::status::UnknownValue;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Self::from_wire(text).ok_or_else(|| $crate::status::UnknownValue {
+                    what: $what,
+                    text: text.to_owned(),
+                    expected: [$($wire),+].join(", "),
+                })
             }
         }
     };
@@ -41,7 +60,7 @@ macro_rules! wire_enum {
 
 wire_enum!(
     /// Status of a virtual machine.
-    VmStatus {
+    VmStatus, "VM status" {
         Unassigned => "unassigned",
         Down => "down",
         Up => "up",
@@ -62,7 +81,7 @@ wire_enum!(
 
 wire_enum!(
     /// Status of a host.
-    HostStatus {
+    HostStatus, "host status" {
         Down => "down",
         Error => "error",
         Initializing => "initializing",
@@ -84,7 +103,7 @@ wire_enum!(
 
 wire_enum!(
     /// Status of a storage domain (in a data center).
-    StorageDomainStatus {
+    StorageDomainStatus, "storage domain status" {
         Active => "active",
         Inactive => "inactive",
         Locked => "locked",
@@ -100,7 +119,7 @@ wire_enum!(
 
 wire_enum!(
     /// Status of a data center.
-    DataCenterStatus {
+    DataCenterStatus, "data center status" {
         Uninitialized => "uninitialized",
         Up => "up",
         Maintenance => "maintenance",
