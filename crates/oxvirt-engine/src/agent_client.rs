@@ -53,8 +53,12 @@ pub struct Enrollment {
 /// engine's CA signs it, the agent switches to mTLS. `address` goes into the certificate.
 pub async fn host_enroll(address: &str, port: u16, secret: &str, pki: &EnginePki) -> Result<Enrollment> {
     let base = base_url(address, port);
+    // The agent's bootstrap certificate is self-signed, so it cannot be verified here; the
+    // engine's client identity lets an agent this engine enrolled before be enrolled again.
+    let identity = reqwest::Identity::from_pem(pki.client_identity_pem.as_bytes()).map_err(|e| protocol(address, e))?;
     let bootstrap = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
+        .identity(identity)
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT)
         .build()

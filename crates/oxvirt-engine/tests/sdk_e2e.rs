@@ -10,19 +10,25 @@ use std::path::Path;
 use std::process::Command;
 
 fn run_slice(engine: &TestEngine) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/slice.py");
+    run_script(engine, "slice.py", &[]);
+}
+
+/// Runs `tests/sdk/<script>` with the engine's URL, admin password and CA file, then `extra`.
+fn run_script(engine: &TestEngine, script: &str, extra: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
     let out = Command::new(oxvirt_testkit::sdk::sdk_python().expect("SDK venv"))
         .arg(&script)
         .arg(&engine.api_url)
         .arg(TEST_ADMIN_PASSWORD)
         .arg(&engine.ca_file)
+        .args(extra)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("OK"),
-        "SDK slice failed:\n{stdout}\n{}\nengine log tail:\n{}",
+        "SDK script failed:\n{stdout}\n{}\nengine log tail:\n{}",
         String::from_utf8_lossy(&out.stderr),
         std::fs::read_to_string(engine.log_path())
             .unwrap_or_default()
@@ -48,4 +54,15 @@ async fn sdk_slice_on_postgresql() {
         .await
         .expect("engine");
     run_slice(&engine);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_adds_a_real_host_and_moves_it_through_maintenance() {
+    use oxvirt_testkit::agent::{TEST_ENROLLMENT_SECRET, agent_binary};
+    use oxvirt_testkit::{HostOptions, TestAgent, TestHost, TestNetwork};
+    let net = TestNetwork::new().expect("network");
+    let mut host = TestHost::start(&net, HostOptions::named("sdk-host")).expect("test host");
+    let _agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    run_script(&engine, "hosts.py", &[&host.address().to_string(), TEST_ENROLLMENT_SECRET]);
 }

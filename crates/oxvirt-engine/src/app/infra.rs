@@ -50,7 +50,7 @@ pub struct ClusterUpdate {
     pub cpu_type: Option<String>,
 }
 
-fn name_check(what: &str, name: &str) -> Result<()> {
+pub(super) fn name_check(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));

@@ -6,9 +6,11 @@
 //! Every operation takes the acting [`Principal`] so that permissions (coming with RBAC) and
 //! the audit log have one place to hook in.
 
+mod hosts;
 mod infra;
 mod query;
 
+pub use hosts::HostAdd;
 pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, Named};
 pub use query::ListQuery;
 
@@ -36,6 +38,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Agent(#[from] crate::agent_client::AgentClientError),
     #[error("an engine worker failed: {0}")]
     Worker(String),
 }
@@ -47,6 +51,7 @@ impl AppError {
             AppError::Conflict(_) => ErrorKind::Conflict,
             AppError::BadCredentials => ErrorKind::Unauthenticated,
             AppError::Store(e) => e.kind(),
+            AppError::Agent(e) => e.kind(),
             AppError::Auth(_) | AppError::Worker(_) => ErrorKind::Internal,
         }
     }
@@ -59,6 +64,8 @@ pub struct App {
     store: Store,
     pki: EnginePki,
     sessions: Sessions,
+    /// mTLS clients of the hosts' agents, by host.
+    agents: std::sync::Mutex<std::collections::HashMap<oxvirt_types::HostId, crate::agent_client::AgentClient>>,
 }
 
 impl App {
@@ -98,7 +105,17 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         }
-        Ok((Arc::new(Self { store, pki, sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL) }), generated))
+        Ok((
+            Arc::new(Self { store, pki, sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL), agents: Default::default() }),
+            generated,
+        ))
+    }
+
+    fn agents_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<oxvirt_types::HostId, crate::agent_client::AgentClient>>
+    {
+        self.agents.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn pki(&self) -> &EnginePki {
