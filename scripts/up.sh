@@ -60,6 +60,14 @@ if [ -n "${OXVIRT_ADMIN_PASSWORD:-}" ]; then
     curl -fsk "${auth[@]}" "${xml[@]}" -d "<cluster><name>Default</name><description>The default server cluster</description><data_center><name>Default</name></data_center><cpu><architecture>x86_64</architecture></cpu></cluster>" "$api/clusters" >/dev/null
     echo "== created cluster Default"
   fi
+  # This machine, as a host of the Default cluster: the engine enrolls the local agent with
+  # the secret the agent generated at its first start.
+  if ! curl -fsk "${auth[@]}" "$api/hosts" | grep -q "<address>127.0.0.1</address>"; then
+    secret=$(cat "$data_dir/agent/enrollment-secret")
+    name=$(hostname | tr -c 'A-Za-z0-9._\n-' '-')
+    curl -fsk "${auth[@]}" "${xml[@]}" -d "<host><name>$name</name><address>127.0.0.1</address><port>$agent_port</port><root_password>$secret</root_password><cluster><name>Default</name></cluster></host>" "$api/hosts" >/dev/null
+    echo "== added this machine as host $name (Up)"
+  fi
 fi
 
 host=$(hostname -f 2>/dev/null || hostname)
