@@ -1,6 +1,8 @@
 //! Typed identifiers.
 //!
-//! Every object oxvirt manages is named by a UUID, as in oVirt. A bare `Uuid` (or worse a
+//! Every object oxvirt manages is named by a UUID, as in oVirt. (Audit-log events are the
+//! exception: oVirt numbers them, and clients poll "events after N"; see the engine's
+//! `model::EventSeq`.) A bare `Uuid` (or worse a
 //! `String`) crossing a module border invites passing a disk id where a VM id belongs; the
 //! newtypes below make that a compile error. They serialise as the plain UUID string, so the
 //! wire formats (oVirt's API, the agent API) are unaffected.
@@ -94,8 +96,6 @@ typed_id!(/// One step of a job.
     StepId, "step");
 typed_id!(/// A user (internal or from a directory).
     UserId, "user");
-typed_id!(/// An audit-log event.
-    EventId, "event");
 
 #[cfg(test)]
 mod tests {
