@@ -87,6 +87,9 @@ pub struct VmService {
     /// VMs asked to shut down over ACPI whose guest has not powered off yet: libvirt still
     /// calls them running, but they are `powering_down` until they are down.
     powering_down: Mutex<HashSet<VmId>>,
+    /// The last live domain XML seen per VM: what `after_vm_destroy` hooks get when a VM went
+    /// down by itself (the domain, being transient, is gone by then).
+    last_domxml: Mutex<HashMap<VmId, String>>,
 }
 
 impl std::fmt::Debug for VmService {
@@ -119,6 +122,7 @@ impl VmService {
             domain_type,
             specs: Mutex::new(HashMap::new()),
             powering_down: Mutex::new(HashSet::new()),
+            last_domxml: Mutex::new(HashMap::new()),
         });
         service.reconcile().await?;
         let weak = Arc::downgrade(&service);
@@ -260,6 +264,8 @@ impl VmService {
         if let Some(known) = self.registry.get(id) {
             self.record_down(&known, DownReason::Destroyed);
         }
+        // This path runs the after hooks itself, below.
+        self.last_domxml.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         if let Err(e) = self.hooks.run(HookPoint::AfterVmDestroy, &hook_vm, &domxml).await {
             tracing::warn!(vm = %name, error = %e, "after_vm_destroy hook failed");
         }
@@ -297,6 +303,7 @@ impl VmService {
                 && let Some(known) = self.registry.get(id)
             {
                 self.record_down(&known, DownReason::Unknown);
+                self.after_destroy_hooks(&known).await;
             }
         }
         Ok(())
@@ -311,7 +318,11 @@ impl VmService {
                 if let Some(known) = self.registry.get(event.id)
                     && (known.state != VmRunState::Down || known.down_reason == Some(DownReason::Unknown))
                 {
+                    let was_running = known.state != VmRunState::Down;
                     self.record_down(&known, reason);
+                    if was_running {
+                        self.after_destroy_hooks(&known).await;
+                    }
                 }
             }
             Lifecycle::Other => {}
@@ -330,6 +341,9 @@ impl VmService {
     }
 
     fn observe(&self, status: &DomainStatus) {
+        if status.state != VmRunState::Down {
+            self.last_domxml.lock().unwrap_or_else(|p| p.into_inner()).insert(status.id, status.xml.clone());
+        }
         let down_reason = (status.state == VmRunState::Down).then_some(DownReason::Unknown);
         let state = match status.state {
             VmRunState::Running if self.powering_down_lock().contains(&status.id) => VmRunState::PoweringDown,
@@ -363,6 +377,18 @@ impl VmService {
             out.push(ResolvedDisk { spec: disk.clone(), path, format });
         }
         Ok(out)
+    }
+
+    /// Runs `after_vm_destroy` hooks for a VM that went down by itself (a guest power-off, a
+    /// crash): VDSM runs them whenever a VM's process is gone, not only on destroy.
+    async fn after_destroy_hooks(&self, vm: &VmState) {
+        let domxml = self.last_domxml.lock().unwrap_or_else(|p| p.into_inner()).remove(&vm.id);
+        let Some(domxml) = domxml else { return };
+        let props = self.specs_lock().get(&vm.id).map(|s| s.custom_properties.clone()).unwrap_or_default();
+        let hook_vm = HookVm { id: vm.id, name: &vm.name, custom_properties: &props };
+        if let Err(e) = self.hooks.run(HookPoint::AfterVmDestroy, &hook_vm, &domxml).await {
+            tracing::warn!(vm = %vm.name, error = %e, "after_vm_destroy hook failed");
+        }
     }
 
     fn powering_down_lock(&self) -> std::sync::MutexGuard<'_, HashSet<VmId>> {

@@ -142,6 +142,15 @@ async fn vm_boots_from_a_qcow2_volume_reports_events_and_powers_off_over_acpi() 
     assert!(caps.virtualization.kvm_unusable_reason.is_some());
     assert_eq!(caps.storage_domains, vec![rig.sd]);
 
+    // An after_vm_destroy hook must run when the guest powers itself off too (not only on
+    // destroy): it leaves a marker file naming the VM.
+    let after_dir = rig.agent.hooks_dir.join("after_vm_destroy");
+    std::fs::create_dir_all(&after_dir).expect("hook dir");
+    let marker_file = rig.host.dir().join("after-destroy-ran");
+    let hook = after_dir.join("10_mark");
+    std::fs::write(&hook, format!("#!/bin/sh\necho \"$vmName\" >> {}\n", marker_file.display())).expect("hook");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+
     let spec = rig.spec("life-vm").await;
     let id = spec.id;
     let from = rig.agent.get::<VmStateList>("/v1/vms").await.expect("list").generation;
@@ -196,6 +205,10 @@ async fn vm_boots_from_a_qcow2_volume_reports_events_and_powers_off_over_acpi() 
     assert!(states.contains(&VmRunState::PoweringDown), "{states:?}");
     let gens: Vec<u64> = events.iter().map(|(g, _)| *g).collect();
     assert!(gens.windows(2).all(|w| w[1] == w[0] + 1), "generations increase by one: {gens:?}");
+    oxvirt_testkit::wait::until("the after_vm_destroy hook after a guest power-off", Duration::from_secs(30), || {
+        std::fs::read_to_string(&marker_file).ok().filter(|t| t.contains("life-vm"))
+    })
+    .expect("after_vm_destroy ran for a VM that powered itself off");
     assert!(rig.host.running_domains().expect("list").is_empty());
 
     // Start again, then destroy.
