@@ -257,6 +257,9 @@ impl VmService {
         if let Err(e) = self.hooks.run(HookPoint::BeforeVmDestroy, &hook_vm, &domxml).await {
             tracing::warn!(vm = %name, error = %e, "before_vm_destroy hook failed; destroying anyway");
         }
+        // This path runs the after hooks itself (below): forget the cached XML first, so that
+        // the libvirt event of this very destroy does not run them a second time.
+        self.last_domxml.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         match self.hypervisor.domain_destroy(id).await {
             Ok(()) | Err(HypervisorError::NoSuchVm { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -264,8 +267,6 @@ impl VmService {
         if let Some(known) = self.registry.get(id) {
             self.record_down(&known, DownReason::Destroyed);
         }
-        // This path runs the after hooks itself, below.
-        self.last_domxml.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         if let Err(e) = self.hooks.run(HookPoint::AfterVmDestroy, &hook_vm, &domxml).await {
             tracing::warn!(vm = %name, error = %e, "after_vm_destroy hook failed");
         }
