@@ -32,16 +32,7 @@ impl App {
                 req.name
             )));
         };
-        let cluster = match &req.cluster {
-            Named::Id(id) => self.store.cluster_get(*id).await,
-            Named::Name(n) => self.store.cluster_get_by_name(n).await,
-        }
-        .map_err(|e| match e {
-            StoreError::NotFound { .. } => {
-                AppError::InvalidInput(format!("host {}: its cluster does not exist", req.name))
-            }
-            other => other.into(),
-        })?;
+        let cluster = self.cluster_resolve(&req.cluster).await?;
         // Refuse taken names before the agent is touched (its enrollment cannot be undone).
         match self.store.host_get_by_name(&req.name).await {
             Ok(_) => {

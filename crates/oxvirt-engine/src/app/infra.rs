@@ -50,6 +50,18 @@ pub struct ClusterUpdate {
     pub cpu_type: Option<String>,
 }
 
+/// A referenced object that does not exist is the request's fault (400), not a 404 of the
+/// requested resource.
+fn missing_reference<T: std::fmt::Display>(e: StoreError, what: &str, named: &Named<T>) -> AppError {
+    match e {
+        StoreError::NotFound { .. } => AppError::InvalidInput(match named {
+            Named::Id(id) => format!("{what} {id} does not exist"),
+            Named::Name(n) => format!("{what} '{n}' does not exist"),
+        }),
+        other => other.into(),
+    }
+}
+
 pub(super) fn name_check(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -184,13 +196,15 @@ impl App {
             Named::Id(id) => self.store.data_center_get(*id).await,
             Named::Name(n) => self.store.data_center_get_by_name(n).await,
         };
-        found.map_err(|e| match e {
-            StoreError::NotFound { .. } => AppError::InvalidInput(match named {
-                Named::Id(id) => format!("data center {id} does not exist"),
-                Named::Name(n) => format!("data center '{n}' does not exist"),
-            }),
-            other => other.into(),
-        })
+        found.map_err(|e| missing_reference(e, "data center", named))
+    }
+
+    pub(super) async fn cluster_resolve(&self, named: &Named<ClusterId>) -> Result<Cluster> {
+        let found = match named {
+            Named::Id(id) => self.store.cluster_get(*id).await,
+            Named::Name(n) => self.store.cluster_get_by_name(n).await,
+        };
+        found.map_err(|e| missing_reference(e, "cluster", named))
     }
 
     /// Adds a cluster to a data center; the data center's `ovirtmgmt` is attached, required.

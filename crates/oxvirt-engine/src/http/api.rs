@@ -4,7 +4,7 @@ use super::{Accept, AppState, Failure, Reply};
 use crate::app::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named};
 use crate::auth::Principal;
 use crate::model::{Architecture, Cluster, DataCenter, Version};
-use crate::ovirt::tree::Reference;
+use crate::ovirt::tree::{Reference, TypedId};
 use crate::ovirt::{Element, api_href, parse_body, parse_search};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -99,6 +99,16 @@ fn body(headers: &HeaderMap, bytes: &Bytes, root: &str) -> Result<Element, Failu
     let mut el = parse_body(content_type, bytes)?;
     el.expect_root(root)?;
     Ok(el)
+}
+
+/// A required reference to another object (`<cluster id="…"/>` or by `<name>`), as the app
+/// layer takes it; `what` names the object that needs it, for the error.
+fn required_ref<T: TypedId>(el: &Element, child: &str, what: &str) -> Result<Named<T>, Failure> {
+    match el.reference_to::<T>(child)? {
+        Some(Reference::Id(i)) => Ok(Named::Id(i)),
+        Some(Reference::Name(n)) => Ok(Named::Name(n)),
+        None => Err(Failure::new(ErrorKind::InvalidInput, format!("{what} needs a {child} (by id or name)"))),
+    }
 }
 
 fn id<T: std::str::FromStr<Err = oxvirt_types::ids::IdParseError>>(text: &str) -> Result<T, Failure> {
@@ -265,15 +275,8 @@ async fn cluster_add(
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "cluster")?;
-    let data_center = match el.reference_to::<DataCenterId>("data_center")? {
-        Some(Reference::Id(i)) => Named::Id(i),
-        Some(Reference::Name(n)) => Named::Name(n),
-        None => return Err(Failure::new(ErrorKind::InvalidInput, "a cluster needs a data_center (by id or name)")),
-    };
-    let cpu_architecture = match el
-        .text("cpu/architecture")
-        .or_else(|| el.child_named("cpu").and_then(|c| c.text("architecture")))
-    {
+    let data_center = required_ref::<DataCenterId>(&el, "data_center", "a cluster")?;
+    let cpu_architecture = match el.child_named("cpu").and_then(|c| c.text("architecture")) {
         Some(a) => Some(a.parse::<Architecture>().map_err(|e| Failure::new(ErrorKind::InvalidInput, e.to_string()))?),
         None => None,
     };
@@ -428,11 +431,7 @@ async fn host_add(
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "host")?;
-    let cluster = match el.reference_to::<ClusterId>("cluster")? {
-        Some(Reference::Id(i)) => Named::Id(i),
-        Some(Reference::Name(n)) => Named::Name(n),
-        None => return Err(Failure::new(ErrorKind::InvalidInput, "a host needs a cluster (by id or name)")),
-    };
+    let cluster = required_ref::<ClusterId>(&el, "cluster", "a host")?;
     let port = match el.u64("port")? {
         Some(p) => Some(
             u16::try_from(p).map_err(|_| Failure::new(ErrorKind::InvalidInput, format!("port {p} is out of range")))?,
