@@ -199,14 +199,7 @@ async fn events(State(a): State<Arc<Agent>>, Query(q): Query<EventsQuery>) -> Re
         loop {
             let batch = registry.events_since(stream_id.as_deref(), from);
             if !batch.is_empty() {
-                let next = batch
-                    .iter()
-                    .map(|e| match e {
-                        EventEnvelope::Vm { generation, .. } | EventEnvelope::Resync { generation, .. } => *generation,
-                        EventEnvelope::Heartbeat { generation, .. } => *generation,
-                    })
-                    .max()
-                    .unwrap_or(from);
+                let next = batch.iter().map(crate::registry::generation_of).max().unwrap_or(from);
                 let mut text = String::new();
                 for e in &batch {
                     text.push_str(&serde_json::to_string(e).unwrap_or_default());

@@ -148,7 +148,8 @@ impl VmRegistry {
     }
 }
 
-fn generation_of(e: &EventEnvelope) -> u64 {
+/// The generation an envelope carries.
+pub fn generation_of(e: &EventEnvelope) -> u64 {
     match e {
         EventEnvelope::Vm { generation, .. }
         | EventEnvelope::Resync { generation, .. }
