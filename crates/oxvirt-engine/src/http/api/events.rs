@@ -1,0 +1,61 @@
+//! The audit log: `/events`, with `from=` for incremental polling.
+
+use super::*;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/events", get(event_list))
+}
+
+// ---- events ------------------------------------------------------------------------------
+
+fn event_el(e: &crate::model::Event) -> Element {
+    let mut el = Element::new("event")
+        .href(api_href(&format!("events/{}", e.id)))
+        .id(e.id)
+        .text_child("description", &e.description)
+        .int_child("code", e.code)
+        .enum_child("severity", e.severity.as_str())
+        .date_child(
+            "time",
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(e.time.0).unwrap_or(0)),
+        )
+        .text_child("origin", "oVirt");
+    if let Some(c) = &e.correlation_id {
+        el = el.text_child("correlation_id", c);
+    }
+    let refs = &e.refs;
+    if let Some(id) = refs.data_center_id {
+        el = el.reference("data_center", id, api_href(&format!("datacenters/{id}")));
+    }
+    if let Some(id) = refs.cluster_id {
+        el = el.reference("cluster", id, api_href(&format!("clusters/{id}")));
+    }
+    if let Some(id) = refs.host_id {
+        el = el.reference("host", id, api_href(&format!("hosts/{id}")));
+    }
+    if let Some(id) = refs.vm_id {
+        el = el.reference("vm", id, api_href(&format!("vms/{id}")));
+    }
+    if let Some(id) = refs.storage_domain_id {
+        el = el.reference("storage_domain", id, api_href(&format!("storagedomains/{id}")));
+    }
+    if let Some(id) = refs.user_id {
+        el = el.reference("user", id, api_href(&format!("users/{id}")));
+    }
+    el
+}
+
+async fn event_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Query(p): Query<EventParams>,
+) -> Result<Reply, Failure> {
+    let from = match p.from.as_deref() {
+        None => None,
+        Some(f) => Some(f.parse::<i64>().map_err(|_| {
+            Failure::new(ErrorKind::InvalidInput, format!("from must be an event id (a number), not '{f}'"))
+        })?),
+    };
+    let events = app.event_list(from, &p.list.query()?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("events", events.iter().map(event_el))))
+}

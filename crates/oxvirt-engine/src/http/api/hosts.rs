@@ -1,0 +1,115 @@
+//! Hosts: add (enrolls the agent), get, list, remove, `activate`/`deactivate`.
+
+use super::*;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/hosts", get(host_list).post(host_add))
+        .route("/hosts/{id}", get(host_get).delete(host_remove))
+        .route("/hosts/{id}/{action}", axum::routing::post(host_action))
+}
+
+// ---- hosts -------------------------------------------------------------------------------
+
+fn host_el(h: &crate::model::Host) -> Element {
+    let caps: Option<oxvirt_agent_api::v1::Capabilities> =
+        h.capabilities.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok());
+    let mut el = Element::new("host")
+        .href(api_href(&format!("hosts/{}", h.id)))
+        .id(h.id)
+        .text_child("name", &h.name)
+        .text_child("address", &h.address)
+        .int_child("port", h.port)
+        .enum_child("status", h.status.as_str())
+        .int_child("memory", h.memory_total.bytes())
+        .int_child("max_scheduling_memory", h.max_scheduling_memory.bytes())
+        .enum_child("type", "rhel")
+        .reference("cluster", h.cluster_id, api_href(&format!("clusters/{}", h.cluster_id)));
+    if let Some(detail) = &h.status_detail {
+        el = el.text_child("status_detail", detail);
+    }
+    if let Some(c) = caps {
+        el = el
+            .child(
+                Element::new("cpu").text_child("name", &c.cpu.model).child(
+                    Element::new("topology")
+                        .int_child("sockets", c.cpu.sockets)
+                        .int_child("cores", c.cpu.cores_per_socket)
+                        .int_child("threads", c.cpu.threads_per_core),
+                ),
+            )
+            .child(Element::new("libvirt_version").text_child("full_version", &c.libvirt_version))
+            .child(Element::new("version").text_child("full_version", env!("CARGO_PKG_VERSION")))
+            .child(Element::new("hardware_information").text_child("uuid", c.host_id.to_string()))
+            .text_child("kdump_status", "disabled");
+    }
+    el.sub_links(&["statistics", "nics"]).actions(&["activate", "deactivate"])
+}
+
+async fn host_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Query(p): Query<ListParams>,
+) -> Result<Reply, Failure> {
+    let hosts = app.host_list(&p.query()?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("hosts", hosts.iter().map(host_el))))
+}
+
+async fn host_get(State(app): State<AppState>, Accept(fmt): Accept, Path(h): Path<String>) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &host_el(&app.host_get(id(&h)?).await?)))
+}
+
+async fn host_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "host")?;
+    let cluster = required_ref::<ClusterId>(&el, "cluster", "a host")?;
+    let port = match el.u64("port")? {
+        Some(p) => Some(
+            u16::try_from(p).map_err(|_| Failure::new(ErrorKind::InvalidInput, format!("port {p} is out of range")))?,
+        ),
+        None => None,
+    };
+    let req = HostAdd {
+        name: el.required_text("name")?,
+        address: el.required_text("address")?,
+        port,
+        cluster,
+        enrollment_secret: el.text("root_password"),
+    };
+    let host = app.host_add(&who, req).await?;
+    Ok(Reply::new(fmt, StatusCode::CREATED, &host_el(&host)))
+}
+
+async fn host_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(h): Path<String>,
+) -> Result<Response, Failure> {
+    app.host_remove(&who, id::<HostId>(&h)?).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn host_action(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path((h, action)): Path<(String, String)>,
+) -> Result<Reply, Failure> {
+    let host: HostId = id(&h)?;
+    match action.as_str() {
+        "deactivate" => app.host_deactivate(&who, host).await?,
+        "activate" => app.host_activate(&who, host).await?,
+        other => {
+            return Err(Failure::new(
+                ErrorKind::NotFound,
+                format!("hosts have no action '{other}'; actions: activate, deactivate"),
+            ));
+        }
+    };
+    Ok(Reply::new(fmt, StatusCode::OK, &crate::ovirt::action_reply("complete", None)))
+}

@@ -1,0 +1,158 @@
+//! `/ovirt-engine/api`: authentication, the API root, and the collections implemented so far.
+//!
+//! One submodule per group of collections; each has a `routes()` merged here, renders its
+//! entities (`*_el`) and translates requests into calls on the app layer. Helpers shared by
+//! all of them (list parameters, body parsing, references, ids) live in this file.
+
+mod events;
+mod hosts;
+mod infra;
+
+pub(super) use super::{Accept, AppState, Failure, Reply};
+use crate::app::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named};
+use crate::auth::Principal;
+use crate::model::{Architecture, Cluster, DataCenter, Version};
+use crate::ovirt::tree::{Reference, TypedId};
+use crate::ovirt::{Element, api_href, parse_body, parse_search};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use base64::Engine as _;
+use oxvirt_types::{ClusterId, DataCenterId, ErrorKind, HostId};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The collections the API root links to (grows as they are implemented).
+const COLLECTIONS: &[&str] = &["clusters", "datacenters", "events", "hosts"];
+
+pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
+    Router::new()
+        .route("/", get(root))
+        .merge(infra::routes())
+        .merge(events::routes())
+        .merge(hosts::routes())
+        .fallback(|| async {
+            Failure::new(ErrorKind::NotFound, "no such resource in the API (see /ovirt-engine/api for the collections)")
+        })
+        .layer(axum::middleware::from_fn_with_state(app, authenticate))
+}
+
+/// Every API call needs `Authorization: Bearer <SSO token>` or HTTP Basic credentials.
+async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let principal = if let Some(token) = header.strip_prefix("Bearer ") {
+        app.principal_from_token(token.trim())
+    } else if let Some(b64) = header.strip_prefix("Basic ") {
+        let decoded =
+            base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok().and_then(|b| String::from_utf8(b).ok());
+        match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            Some((user, password)) => app.principal_from_password(user, password).await.ok(),
+            None => None,
+        }
+    } else {
+        None
+    };
+    match principal {
+        Some(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        None => Failure::new(
+            ErrorKind::Unauthenticated,
+            "authentication required: log in through /ovirt-engine/sso/oauth/token or use HTTP Basic with user@profile",
+        )
+        .into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct EventParams {
+    from: Option<String>,
+    #[serde(flatten)]
+    list: ListParams,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    search: Option<String>,
+    max: Option<String>,
+    case_sensitive: Option<String>,
+}
+
+impl ListParams {
+    fn query(&self) -> Result<ListQuery, Failure> {
+        let search = self.search.as_deref().filter(|s| !s.trim().is_empty()).map(parse_search).transpose()?;
+        let max = match self.max.as_deref() {
+            None | Some("-1") => None,
+            Some(m) => Some(m.parse::<u32>().map_err(|_| {
+                Failure::new(ErrorKind::InvalidInput, format!("max must be a non-negative number, not '{m}'"))
+            })?),
+        };
+        let case_sensitive = matches!(self.case_sensitive.as_deref(), Some("true"));
+        Ok(ListQuery { search, max, case_sensitive })
+    }
+}
+
+fn body(headers: &HeaderMap, bytes: &Bytes, root: &str) -> Result<Element, Failure> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let mut el = parse_body(content_type, bytes)?;
+    el.expect_root(root)?;
+    Ok(el)
+}
+
+/// A required reference to another object (`<cluster id="…"/>` or by `<name>`), as the app
+/// layer takes it; `what` names the object that needs it, for the error.
+fn required_ref<T: TypedId>(el: &Element, child: &str, what: &str) -> Result<Named<T>, Failure> {
+    match el.reference_to::<T>(child)? {
+        Some(Reference::Id(i)) => Ok(Named::Id(i)),
+        Some(Reference::Name(n)) => Ok(Named::Name(n)),
+        None => Err(Failure::new(ErrorKind::InvalidInput, format!("{what} needs a {child} (by id or name)"))),
+    }
+}
+
+fn id<T: std::str::FromStr<Err = oxvirt_types::ids::IdParseError>>(text: &str) -> Result<T, Failure> {
+    // oVirt answers an unparsable id with 404: no object can have it.
+    text.parse::<T>().map_err(|e| Failure::new(ErrorKind::NotFound, e.to_string()))
+}
+
+fn version_el(v: Version) -> Element {
+    Element::new("version").int_child("major", v.major).int_child("minor", v.minor)
+}
+
+async fn root(State(app): State<AppState>, Accept(fmt): Accept) -> Result<Reply, Failure> {
+    let counts = app.summary().await?;
+    let pair =
+        |name: &str, total: u64, active: u64| Element::new(name).int_child("total", total).int_child("active", active);
+    let mut el = Element::new("api")
+        .href(api_href(""))
+        .child(
+            Element::new("product_info").text_child("name", "oxvirt").text_child("vendor", "oxvirt").child(
+                Element::new("version")
+                    .text_child("full_version", env!("CARGO_PKG_VERSION"))
+                    .int_child("major", Version::CURRENT.major)
+                    .int_child("minor", Version::CURRENT.minor)
+                    .int_child("build", 0)
+                    .int_child("revision", 0),
+            ),
+        )
+        .child(Element::new("special_objects").reference(
+            "blank_template",
+            crate::model::BLANK_TEMPLATE_ID,
+            api_href(&format!("templates/{}", crate::model::BLANK_TEMPLATE_ID)),
+        ))
+        .child(
+            Element::new("summary")
+                .child(pair("hosts", counts.hosts_total, counts.hosts_active))
+                .child(pair("storage_domains", counts.storage_domains_total, counts.storage_domains_active))
+                .child(pair("users", counts.users_total, counts.users_active))
+                .child(pair("vms", counts.vms_total, counts.vms_active)),
+        );
+    for c in COLLECTIONS {
+        el = el.link(c, api_href(c));
+    }
+    Ok(Reply::new(fmt, StatusCode::OK, &el))
+}
