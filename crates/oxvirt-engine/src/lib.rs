@@ -48,6 +48,8 @@ pub async fn run(config: EngineConfig) -> Result<(), EngineError> {
         println!("admin@internal password (shown once): {password}");
         tracing::warn!("admin@internal was created with a generated password, printed once on standard output");
     }
+    // Jobs a previous run left unfinished are completed or rolled back before anything else.
+    app.jobs_recover().await?;
 
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
         pki.server_cert_pem.clone().into_bytes(),

@@ -8,6 +8,7 @@
 
 mod hosts;
 mod infra;
+pub mod jobs;
 mod query;
 
 pub use hosts::HostAdd;
