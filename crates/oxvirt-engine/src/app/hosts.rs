@@ -157,7 +157,7 @@ impl App {
     }
 
     /// The mTLS client of `host`'s agent (made on first use, e.g. after an engine restart).
-    fn agent_for(&self, host: &Host) -> Result<AgentClient> {
+    pub(crate) fn agent_for(&self, host: &Host) -> Result<AgentClient> {
         let mut agents = self.agents_lock();
         if let Some(c) = agents.get(&host.id) {
             return Ok(c.clone());

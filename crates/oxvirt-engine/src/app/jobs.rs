@@ -155,8 +155,9 @@ impl App {
             // Each kind of job registers its recovery here:
             // `async fn <action>_recover(&self, job: &Job, steps: &[Step]) -> Result<JobStatus>`
             // returning how the job ended (`Finished` when completed, `Failed` when rolled back).
-            #[allow(clippy::match_single_binding)] // until the first recovery is registered
             let outcome: Result<JobStatus> = match job.action_type.as_str() {
+                "RunVm" => self.vm_start_recover(&job, &steps).await,
+                "RemoveVm" => self.vm_remove_recover(&job, &steps).await,
                 other => {
                     tracing::warn!(
                         action = other,

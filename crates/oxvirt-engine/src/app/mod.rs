@@ -9,11 +9,17 @@
 mod hosts;
 mod infra;
 pub mod jobs;
+mod pending;
 mod query;
+mod vms;
 
 pub use hosts::HostAdd;
 pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, Named};
+pub use pending::DiskAdd;
 pub use query::ListQuery;
+pub use vms::{
+    AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate, NicAdd, NicUpdate, VmAdd, VmConfigPatch, VmUpdate,
+};
 
 use crate::auth::{self, IssuedToken, Principal, Sessions};
 use crate::model::{EventRefs, NewEvent, Severity, SummaryCounts, Timestamp, User};

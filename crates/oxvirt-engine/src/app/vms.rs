@@ -1,0 +1,1113 @@
+//! Virtual machines: their configuration (add, update, remove), their devices (disk
+//! attachments, NICs) and their power actions (start, stop, shutdown, reboot).
+//!
+//! Who writes a VM's status: the administrator's actions here move it into the transitional
+//! statuses they cause (`wait_for_launch` when a start is sent, `powering_down` when a
+//! shutdown is asked); everything after that comes from what the host reports, through one
+//! function, [`App::vm_observed`] (the host monitor), so that a state seen by the agent is
+//! interpreted the same way whether it arrives as a reply, an event or a full reconcile.
+//!
+//! Starting a VM is a durable job (`RunVm`): choosing a host, recording the launch
+//! (`wait_for_launch` on that host) *before* asking the agent, then confirming. After an
+//! engine crash, [`App::vm_start_recover`] asks the host whether the VM exists: if it does the
+//! start is completed (the VM is `up`, never started twice), if not it is rolled back (`down`).
+//! Removing a VM with its disks is a job too (`RemoveVm`): the disks to delete are written
+//! down before the VM row goes, so a crash cannot leave them behind unnoticed.
+
+use super::infra::{Named, name_check};
+use super::jobs::{JobStatus, StepType};
+use super::{App, AppError, ListQuery, Result};
+use crate::auth::Principal;
+use crate::model::{
+    BootDevice, CpuTopology, DiskAttachment, DiskInterface, DiskStatus, DisplayType, EventRefs, HighAvailability, Host,
+    Job, MacAddress, MacPool, Nic, NicInterface, Placement, Severity, Step, Template, Timestamp, Vm, VmConfig,
+    VmRuntime, VmType,
+};
+use crate::store::{HostFilter, StoreError, VmFilter};
+use oxvirt_agent_api::v1;
+use oxvirt_types::{ByteSize, ClusterId, DiskId, HostId, HostStatus, NicId, TemplateId, VmId, VmStatus, VnicProfileId};
+use std::collections::BTreeMap;
+
+/// Statuses in which a VM has (or may have) a QEMU process on a host.
+pub const VM_RUNNING_STATUSES: &[VmStatus] = &[
+    VmStatus::WaitForLaunch,
+    VmStatus::PoweringUp,
+    VmStatus::Up,
+    VmStatus::Paused,
+    VmStatus::PoweringDown,
+    VmStatus::RebootInProgress,
+    VmStatus::Migrating,
+    VmStatus::Unknown,
+    VmStatus::NotResponding,
+];
+
+/// Seconds a guest gets to power off after an ACPI shutdown before it is destroyed (oVirt
+/// waits a couple of minutes too).
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 120;
+
+/// Configuration fields a request may set; `None` keeps the template's (on add) or the
+/// VM's (on update) value.
+#[derive(Debug, Clone, Default)]
+pub struct VmConfigPatch {
+    pub memory: Option<ByteSize>,
+    pub memory_guaranteed: Option<ByteSize>,
+    pub memory_max: Option<ByteSize>,
+    pub cpu: Option<CpuTopology>,
+    pub os_type: Option<String>,
+    pub vm_type: Option<VmType>,
+    pub machine: Option<String>,
+    pub boot_devices: Option<Vec<BootDevice>>,
+    /// `Some("")` clears the kernel (and with it direct kernel boot).
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub cmdline: Option<String>,
+    pub display: Option<DisplayType>,
+    pub high_availability: Option<HighAvailability>,
+    pub custom_properties: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VmAdd {
+    pub name: String,
+    pub description: Option<String>,
+    pub cluster: Named<ClusterId>,
+    /// `Blank` when not given.
+    pub template: Option<Named<TemplateId>>,
+    pub config: VmConfigPatch,
+    pub delete_protected: Option<bool>,
+    pub placement_host: Option<Named<HostId>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VmUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub config: VmConfigPatch,
+    pub delete_protected: Option<bool>,
+}
+
+/// A new disk attachment: an existing disk, or a disk created with it.
+#[derive(Debug, Clone)]
+pub enum AttachmentDisk {
+    Existing(DiskId),
+    New(super::DiskAdd),
+}
+
+#[derive(Debug, Clone)]
+pub struct DiskAttachmentAdd {
+    pub disk: AttachmentDisk,
+    pub interface: Option<DiskInterface>,
+    pub bootable: Option<bool>,
+    pub active: Option<bool>,
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DiskAttachmentUpdate {
+    pub interface: Option<DiskInterface>,
+    pub bootable: Option<bool>,
+    pub active: Option<bool>,
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NicAdd {
+    pub name: String,
+    pub interface: Option<NicInterface>,
+    /// `None` = the management network's profile of the VM's data center (`ovirtmgmt`).
+    pub vnic_profile: Option<VnicProfileId>,
+    /// Given by the administrator, or taken from the MAC pool.
+    pub mac: Option<MacAddress>,
+    pub linked: Option<bool>,
+    pub plugged: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NicUpdate {
+    pub name: Option<String>,
+    pub interface: Option<NicInterface>,
+    /// `Some(None)` empties the NIC's profile (no network).
+    pub vnic_profile: Option<Option<VnicProfileId>>,
+    pub linked: Option<bool>,
+    pub plugged: Option<bool>,
+}
+
+/// What a `RunVm` job's launch step records before asking the agent.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LaunchStepData {
+    vm_id: VmId,
+    host_id: HostId,
+}
+
+/// What a `RemoveVm` job records before removing the VM row.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct RemoveStepData {
+    vm_id: VmId,
+    disks: Vec<DiskId>,
+}
+
+fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
+    if let Some(m) = patch.memory {
+        // Keep the guarantee and the hot-plug ceiling consistent with new memory unless given.
+        if patch.memory_guaranteed.is_none() {
+            config.memory_guaranteed = m;
+        }
+        if patch.memory_max.is_none() {
+            config.memory_max = ByteSize(m.bytes().saturating_mul(4));
+        }
+        config.memory = m;
+    }
+    if let Some(g) = patch.memory_guaranteed {
+        config.memory_guaranteed = g;
+    }
+    if let Some(mx) = patch.memory_max {
+        config.memory_max = mx;
+    }
+    if let Some(c) = patch.cpu {
+        config.cpu = c;
+    }
+    if let Some(o) = patch.os_type {
+        config.os_type = o;
+    }
+    if let Some(t) = patch.vm_type {
+        config.vm_type = t;
+    }
+    if let Some(m) = patch.machine {
+        config.machine = Some(m).filter(|m| !m.is_empty());
+    }
+    if let Some(d) = patch.boot_devices {
+        config.boot.devices = d;
+    }
+    if let Some(k) = patch.kernel {
+        config.boot.kernel = Some(k).filter(|k| !k.is_empty());
+    }
+    if let Some(i) = patch.initrd {
+        config.boot.initrd = Some(i).filter(|i| !i.is_empty());
+    }
+    if let Some(c) = patch.cmdline {
+        config.boot.cmdline = Some(c).filter(|c| !c.is_empty());
+    }
+    if let Some(d) = patch.display {
+        config.display = Some(d);
+    }
+    if let Some(ha) = patch.high_availability {
+        config.high_availability = ha;
+    }
+    if let Some(cp) = patch.custom_properties {
+        for name in cp.keys() {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(AppError::InvalidInput(format!(
+                    "VM {vm_name}: custom property name '{name}' is not valid: use letters, digits and '_' \
+                     (hooks receive it as an environment variable)"
+                )));
+            }
+        }
+        config.custom_properties = cp;
+    }
+    config_check(config, vm_name)
+}
+
+fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
+    const MIB: u64 = 1024 * 1024;
+    if c.memory.bytes() < 16 * MIB {
+        return Err(AppError::InvalidInput(format!(
+            "VM {vm_name}: memory {} bytes is too small; give at least 16 MiB",
+            c.memory.bytes()
+        )));
+    }
+    if c.memory_guaranteed > c.memory {
+        return Err(AppError::InvalidInput(format!(
+            "VM {vm_name}: guaranteed memory ({}) cannot exceed memory ({})",
+            c.memory_guaranteed.bytes(),
+            c.memory.bytes()
+        )));
+    }
+    if c.memory_max < c.memory {
+        return Err(AppError::InvalidInput(format!(
+            "VM {vm_name}: maximum memory ({}) cannot be below memory ({})",
+            c.memory_max.bytes(),
+            c.memory.bytes()
+        )));
+    }
+    if c.cpu.sockets == 0 || c.cpu.cores == 0 || c.cpu.threads == 0 || c.cpu.vcpus() > 512 {
+        return Err(AppError::InvalidInput(format!(
+            "VM {vm_name}: CPU topology {}x{}x{} is not valid: sockets, cores and threads must be at least 1 \
+             and their product at most 512",
+            c.cpu.sockets, c.cpu.cores, c.cpu.threads
+        )));
+    }
+    if (c.boot.initrd.is_some() || c.boot.cmdline.is_some()) && c.boot.kernel.is_none() {
+        return Err(AppError::InvalidInput(format!(
+            "VM {vm_name}: an initrd or kernel command line needs os.kernel (direct kernel boot) too"
+        )));
+    }
+    Ok(())
+}
+
+impl App {
+    // ---- configuration -------------------------------------------------------------------
+
+    pub async fn vm_add(&self, who: &Principal, req: VmAdd) -> Result<Vm> {
+        name_check("VM", &req.name)?;
+        let cluster = self.cluster_resolve(&req.cluster).await?;
+        let template = self.template_resolve(req.template.as_ref()).await?;
+        if let Some(tc) = template.cluster_id
+            && tc != cluster.id
+        {
+            return Err(AppError::InvalidInput(format!(
+                "template {} belongs to another cluster than {}; use a template of cluster {} or Blank",
+                template.name, cluster.name, cluster.name
+            )));
+        }
+        let placement = match &req.placement_host {
+            None => Placement::default(),
+            Some(h) => Placement { host_id: Some(self.host_resolve(h).await?.id), ..Placement::default() },
+        };
+        let mut config = template.config.clone();
+        config_apply(&mut config, req.config, &req.name)?;
+        let vm = Vm {
+            id: VmId::new_random(),
+            name: req.name,
+            description: req.description.unwrap_or_default(),
+            cluster_id: cluster.id,
+            template_id: template.id,
+            config,
+            placement,
+            delete_protected: req.delete_protected.unwrap_or(false),
+            created: Timestamp::now(),
+            runtime: VmRuntime::down(),
+        };
+        self.store.vm_insert(&vm).await.map_err(|e| name_taken(e, &vm.name))?;
+        self.audit(
+            who,
+            Severity::Normal,
+            34,
+            format!("VM {} was created by {}.", vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), cluster_id: Some(cluster.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(vm)
+    }
+
+    pub async fn vm_get(&self, id: VmId) -> Result<Vm> {
+        Ok(self.store.vm_get(id).await?)
+    }
+
+    pub async fn vm_list(&self, q: &ListQuery) -> Result<Vec<Vm>> {
+        let c = q.criteria("vms", true)?;
+        let status = c
+            .status
+            .map(|s| VmStatus::from_wire(&s).ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a VM status"))))
+            .transpose()?;
+        let filter = VmFilter {
+            name: c.name,
+            status,
+            sort_by: c.sort_by,
+            descending: c.descending,
+            limit: c.limit,
+            offset: c.offset,
+            ..VmFilter::default()
+        };
+        Ok(self.store.vm_list(&filter).await?)
+    }
+
+    /// Changes a VM's configuration; a running VM gets it at its next start.
+    pub async fn vm_update(&self, who: &Principal, id: VmId, req: VmUpdate) -> Result<Vm> {
+        let mut vm = self.store.vm_get(id).await?;
+        if let Some(name) = req.name {
+            name_check("VM", &name)?;
+            vm.name = name;
+        }
+        if let Some(d) = req.description {
+            vm.description = d;
+        }
+        if let Some(p) = req.delete_protected {
+            vm.delete_protected = p;
+        }
+        let name = vm.name.clone();
+        config_apply(&mut vm.config, req.config, &name)?;
+        // Only the configuration: the runtime is the monitor's, and may have moved meanwhile.
+        let current = self.store.vm_get(id).await?;
+        vm.runtime = current.runtime;
+        self.store.vm_update(&vm).await.map_err(|e| name_taken(e, &vm.name))?;
+        self.audit(
+            who,
+            Severity::Normal,
+            35,
+            format!("VM {} configuration was updated by {}.", vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(vm)
+    }
+
+    /// Removes a down VM; its disks too unless `detach_only` (then they stay as floating disks).
+    pub async fn vm_remove(&self, who: &Principal, id: VmId, detach_only: bool) -> Result<()> {
+        let vm = self.store.vm_get(id).await?;
+        if vm.delete_protected {
+            return Err(AppError::Conflict(format!(
+                "VM {} is delete-protected; clear delete_protected before removing it",
+                vm.name
+            )));
+        }
+        if vm.runtime.status != VmStatus::Down {
+            return Err(AppError::Conflict(format!(
+                "VM {} is {}: stop it before removing it",
+                vm.name, vm.runtime.status
+            )));
+        }
+        let disks: Vec<DiskId> = if detach_only {
+            Vec::new()
+        } else {
+            self.store.disk_attachment_list_for_vm(id).await?.into_iter().map(|a| a.disk_id).collect()
+        };
+        let mut run = self.job_begin(Some(who), "RemoveVm", format!("Removing VM {}", vm.name)).await?;
+        let data = serde_json::to_value(RemoveStepData { vm_id: id, disks: disks.clone() }).unwrap_or_default();
+        let mut step = self.job_step_begin(&mut run, StepType::Executing, "Removing the VM", data).await?;
+        if let Err(e) = self.store.vm_delete(id).await {
+            self.job_end(run, JobStatus::Failed).await;
+            return Err(e.into());
+        }
+        self.job_step_end(&mut step, JobStatus::Finished).await;
+        let failed = self.vm_remove_disks(who, &disks).await;
+        self.job_end(run, if failed.is_empty() { JobStatus::Finished } else { JobStatus::Failed }).await;
+        self.audit(
+            who,
+            Severity::Normal,
+            113,
+            format!("VM {} was removed by {}.", vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), cluster_id: Some(vm.cluster_id), ..EventRefs::default() },
+        )
+        .await;
+        if let Some((disk, e)) = failed.into_iter().next() {
+            return Err(AppError::Conflict(format!(
+                "VM {} was removed but its disk {disk} could not be deleted ({e}); it is kept as a floating disk: \
+                 remove it from /disks when its storage is reachable",
+                vm.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deletes disks (already detached); returns those that could not be deleted.
+    async fn vm_remove_disks(&self, who: &Principal, disks: &[DiskId]) -> Vec<(DiskId, AppError)> {
+        let mut failed = Vec::new();
+        for disk in disks {
+            match self.disk_remove(who, *disk).await {
+                Ok(()) => {}
+                Err(AppError::Store(StoreError::NotFound { .. })) => {}
+                Err(e) => failed.push((*disk, e)),
+            }
+        }
+        failed
+    }
+
+    /// Finishes a `RemoveVm` job a crash interrupted: the VM row and then the listed disks go.
+    pub(crate) async fn vm_remove_recover(&self, job: &Job, steps: &[Step]) -> Result<JobStatus> {
+        let Some(data) = steps.first().and_then(|s| serde_json::from_value::<RemoveStepData>(s.data.clone()).ok())
+        else {
+            return Ok(JobStatus::Failed);
+        };
+        match self.store.vm_delete(data.vm_id).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let system = self.system_principal(job);
+        let failed = self.vm_remove_disks(&system, &data.disks).await;
+        Ok(if failed.is_empty() { JobStatus::Finished } else { JobStatus::Failed })
+    }
+
+    async fn template_resolve(&self, named: Option<&Named<TemplateId>>) -> Result<Template> {
+        let found = match named {
+            None => self.store.template_get(crate::model::BLANK_TEMPLATE_ID).await,
+            Some(Named::Id(id)) => self.store.template_get(*id).await,
+            Some(Named::Name(n)) => self.store.template_get_by_name(n).await,
+        };
+        found.map_err(|e| match e {
+            StoreError::NotFound { .. } => AppError::InvalidInput(match named {
+                Some(Named::Id(id)) => format!("template {id} does not exist"),
+                Some(Named::Name(n)) => format!("template '{n}' does not exist"),
+                None => "the Blank template is missing from the database".to_owned(),
+            }),
+            other => other.into(),
+        })
+    }
+
+    async fn host_resolve(&self, named: &Named<HostId>) -> Result<Host> {
+        let found = match named {
+            Named::Id(id) => self.store.host_get(*id).await,
+            Named::Name(n) => self.store.host_get_by_name(n).await,
+        };
+        found.map_err(|e| match e {
+            StoreError::NotFound { .. } => AppError::InvalidInput(match named {
+                Named::Id(id) => format!("host {id} does not exist"),
+                Named::Name(n) => format!("host '{n}' does not exist"),
+            }),
+            other => other.into(),
+        })
+    }
+
+    // ---- disk attachments ------------------------------------------------------------------
+
+    pub async fn disk_attachment_add(
+        &self,
+        who: &Principal,
+        vm_id: VmId,
+        req: DiskAttachmentAdd,
+    ) -> Result<DiskAttachment> {
+        let vm = self.store.vm_get(vm_id).await?;
+        let disk_id = match req.disk {
+            AttachmentDisk::Existing(id) => {
+                self.store.disk_get(id).await.map_err(|e| match e {
+                    StoreError::NotFound { .. } => AppError::InvalidInput(format!(
+                        "disk {id} does not exist; give an existing disk's id or a new disk"
+                    )),
+                    other => other.into(),
+                })?;
+                id
+            }
+            AttachmentDisk::New(add) => self.disk_add(who, add).await?.id,
+        };
+        let attachment = DiskAttachment {
+            vm_id,
+            disk_id,
+            interface: req.interface.unwrap_or(DiskInterface::Virtio),
+            bootable: req.bootable.unwrap_or(false),
+            active: req.active.unwrap_or(true),
+            read_only: req.read_only.unwrap_or(false),
+        };
+        self.store.disk_attachment_insert(&attachment).await.map_err(|e| match e {
+            StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
+                AppError::Conflict(format!("cannot attach disk {disk_id} to VM {}: {message}", vm.name))
+            }
+            other => other.into(),
+        })?;
+        self.audit(
+            who,
+            Severity::Normal,
+            2017,
+            format!("Disk {disk_id} was attached to VM {} by {}.", vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(attachment)
+    }
+
+    pub async fn disk_attachment_get(&self, vm_id: VmId, disk_id: DiskId) -> Result<DiskAttachment> {
+        self.store.vm_get(vm_id).await?;
+        Ok(self.store.disk_attachment_get(vm_id, disk_id).await?)
+    }
+
+    pub async fn disk_attachment_list(&self, vm_id: VmId) -> Result<Vec<DiskAttachment>> {
+        self.store.vm_get(vm_id).await?;
+        Ok(self.store.disk_attachment_list_for_vm(vm_id).await?)
+    }
+
+    pub async fn disk_attachment_update(
+        &self,
+        who: &Principal,
+        vm_id: VmId,
+        disk_id: DiskId,
+        req: DiskAttachmentUpdate,
+    ) -> Result<DiskAttachment> {
+        let vm = self.store.vm_get(vm_id).await?;
+        let mut a = self.store.disk_attachment_get(vm_id, disk_id).await?;
+        if req.interface.is_some() || req.bootable.is_some() || req.read_only.is_some() {
+            vm_must_be_down(&vm, "change a disk's interface, boot flag or read-only flag")?;
+        }
+        a.interface = req.interface.unwrap_or(a.interface);
+        a.bootable = req.bootable.unwrap_or(a.bootable);
+        a.active = req.active.unwrap_or(a.active);
+        a.read_only = req.read_only.unwrap_or(a.read_only);
+        self.store.disk_attachment_update(&a).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            2018,
+            format!("The attachment of disk {disk_id} to VM {} was updated by {}.", vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(a)
+    }
+
+    /// Detaches a disk from a down VM; with `detach_only == false` deletes the disk too.
+    pub async fn disk_attachment_remove(
+        &self,
+        who: &Principal,
+        vm_id: VmId,
+        disk_id: DiskId,
+        detach_only: bool,
+    ) -> Result<()> {
+        let vm = self.store.vm_get(vm_id).await?;
+        self.store.disk_attachment_get(vm_id, disk_id).await?;
+        vm_must_be_down(&vm, "detach a disk")?;
+        self.store.disk_attachment_delete(vm_id, disk_id).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            2019,
+            format!("Disk {disk_id} was detached from VM {} by {}.", vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        if !detach_only {
+            self.disk_remove(who, disk_id).await?;
+        }
+        Ok(())
+    }
+
+    // ---- NICs ------------------------------------------------------------------------------
+
+    pub async fn nic_add(&self, who: &Principal, vm_id: VmId, req: NicAdd) -> Result<Nic> {
+        let vm = self.store.vm_get(vm_id).await?;
+        name_check("NIC", &req.name)?;
+        let profile = match req.vnic_profile {
+            Some(p) => Some(self.vnic_profile_check(&vm, p).await?),
+            None => self.management_profile(&vm).await?,
+        };
+        let mut nic = Nic {
+            id: NicId::new_random(),
+            vm_id,
+            name: req.name,
+            mac: req.mac.unwrap_or(MacPool::default().ranges[0].from),
+            vnic_profile_id: profile,
+            interface: req.interface.unwrap_or(NicInterface::Virtio),
+            plugged: req.plugged.unwrap_or(true),
+            linked: req.linked.unwrap_or(true),
+        };
+        if req.mac.is_some() {
+            self.store.nic_insert(&nic).await.map_err(|e| nic_conflict(e, &nic, &vm))?;
+        } else {
+            // The pool hands out its lowest free address; a racing add of the same one fails
+            // with a conflict, so take the next.
+            let pool = MacPool::default();
+            let mut attempts = 0;
+            loop {
+                nic.mac = self.store.mac_allocate(&pool).await?;
+                match self.store.nic_insert(&nic).await {
+                    Ok(()) => break,
+                    Err(StoreError::AlreadyExists(_)) if attempts < 8 => attempts += 1,
+                    Err(e) => return Err(nic_conflict(e, &nic, &vm)),
+                }
+            }
+        }
+        self.audit(
+            who,
+            Severity::Normal,
+            932,
+            format!("Interface {} ({}) was added to VM {} by {}.", nic.name, nic.mac, vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(nic)
+    }
+
+    pub async fn nic_get(&self, vm_id: VmId, nic_id: NicId) -> Result<Nic> {
+        self.store.vm_get(vm_id).await?;
+        let nic = self.store.nic_get(nic_id).await?;
+        if nic.vm_id != vm_id {
+            return Err(StoreError::NotFound { what: "NIC", key: nic_id.to_string() }.into());
+        }
+        Ok(nic)
+    }
+
+    pub async fn nic_list(&self, vm_id: VmId) -> Result<Vec<Nic>> {
+        self.store.vm_get(vm_id).await?;
+        Ok(self.store.nic_list_for_vm(vm_id).await?)
+    }
+
+    pub async fn nic_update(&self, who: &Principal, vm_id: VmId, nic_id: NicId, req: NicUpdate) -> Result<Nic> {
+        let vm = self.store.vm_get(vm_id).await?;
+        let mut nic = self.nic_get(vm_id, nic_id).await?;
+        if let Some(name) = req.name {
+            name_check("NIC", &name)?;
+            nic.name = name;
+        }
+        if let Some(i) = req.interface {
+            nic.interface = i;
+        }
+        if let Some(p) = req.vnic_profile {
+            nic.vnic_profile_id = match p {
+                Some(p) => Some(self.vnic_profile_check(&vm, p).await?),
+                None => None,
+            };
+        }
+        nic.linked = req.linked.unwrap_or(nic.linked);
+        nic.plugged = req.plugged.unwrap_or(nic.plugged);
+        self.store.nic_update(&nic).await.map_err(|e| nic_conflict(e, &nic, &vm))?;
+        self.audit(
+            who,
+            Severity::Normal,
+            933,
+            format!("Interface {} of VM {} was updated by {}.", nic.name, vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(nic)
+    }
+
+    pub async fn nic_remove(&self, who: &Principal, vm_id: VmId, nic_id: NicId) -> Result<()> {
+        let vm = self.store.vm_get(vm_id).await?;
+        let nic = self.nic_get(vm_id, nic_id).await?;
+        vm_must_be_down(&vm, "remove a NIC")?;
+        self.store.nic_delete(nic_id).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            934,
+            format!("Interface {} was removed from VM {} by {}.", nic.name, vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The profile, if it belongs to a network of the VM's data center.
+    async fn vnic_profile_check(&self, vm: &Vm, id: VnicProfileId) -> Result<VnicProfileId> {
+        let profile = self.store.vnic_profile_get(id).await.map_err(|e| match e {
+            StoreError::NotFound { .. } => AppError::InvalidInput(format!("vNIC profile {id} does not exist")),
+            other => other.into(),
+        })?;
+        let network = self.store.network_get(profile.network_id).await?;
+        let cluster = self.store.cluster_get(vm.cluster_id).await?;
+        if network.data_center_id != cluster.data_center_id {
+            return Err(AppError::InvalidInput(format!(
+                "vNIC profile {} is on network {} of another data center than VM {}'s",
+                profile.name, network.name, vm.name
+            )));
+        }
+        Ok(id)
+    }
+
+    /// The `ovirtmgmt` profile of the VM's data center, if it has one.
+    async fn management_profile(&self, vm: &Vm) -> Result<Option<VnicProfileId>> {
+        let cluster = self.store.cluster_get(vm.cluster_id).await?;
+        let Ok(network) =
+            self.store.network_get_by_name(cluster.data_center_id, super::infra::MANAGEMENT_NETWORK).await
+        else {
+            return Ok(None);
+        };
+        Ok(self.store.vnic_profile_list(Some(network.id)).await?.first().map(|p| p.id))
+    }
+
+    // ---- power ---------------------------------------------------------------------------
+
+    /// Starts a down VM on an Up host of its cluster with enough free memory (a durable
+    /// `RunVm` job). Returns once the host runs it.
+    pub async fn vm_start(&self, who: &Principal, id: VmId) -> Result<Vm> {
+        let vm = self.store.vm_get(id).await?;
+        if vm.runtime.status != VmStatus::Down {
+            return Err(AppError::Conflict(format!(
+                "VM {} is {}: only a down VM can be started",
+                vm.name, vm.runtime.status
+            )));
+        }
+        let mut run = self.job_begin(Some(who), "RunVm", format!("Launching VM {}", vm.name)).await?;
+        let mut validate = self
+            .job_step_begin(
+                &mut run,
+                StepType::Validating,
+                "Choosing a host and checking devices",
+                serde_json::Value::Null,
+            )
+            .await?;
+        let prepared = async {
+            let host = self.vm_host_choose(&vm).await?;
+            let spec = self.vm_spec_build(&vm).await?;
+            Ok::<_, AppError>((host, spec))
+        }
+        .await;
+        let (host, spec) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                self.job_step_end(&mut validate, JobStatus::Failed).await;
+                self.job_end(run, JobStatus::Failed).await;
+                self.audit(
+                    who,
+                    Severity::Error,
+                    12,
+                    format!("Failed to run VM {}: {e}", vm.name),
+                    EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+                )
+                .await;
+                return Err(e);
+            }
+        };
+        self.job_step_end(&mut validate, JobStatus::Finished).await;
+
+        let data = serde_json::to_value(LaunchStepData { vm_id: vm.id, host_id: host.id }).unwrap_or_default();
+        let mut launch = self
+            .job_step_begin(&mut run, StepType::Executing, format!("Launching on host {}", host.name), data)
+            .await?;
+        let launching = VmRuntime {
+            status: VmStatus::WaitForLaunch,
+            host_id: Some(host.id),
+            migrating_to_host_id: None,
+            start_time: Some(Timestamp::now()),
+            stop_time: vm.runtime.stop_time,
+            stop_reason: None,
+        };
+        if !self.store.vm_runtime_set(vm.id, &launching, Some(&[VmStatus::Down])).await? {
+            self.job_end(run, JobStatus::Aborted).await;
+            return Err(AppError::Conflict(format!("VM {} is being started or changed by another request", vm.name)));
+        }
+        self.audit(
+            who,
+            Severity::Normal,
+            153,
+            format!("VM {} was started by {} (host: {}).", vm.name, who.login, host.name),
+            EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
+        )
+        .await;
+        let launched = async {
+            let client = self.agent_for(&host)?;
+            self.host_storage_connect(&host).await?;
+            Ok::<_, AppError>(client.vm_create(&spec).await?)
+        }
+        .await;
+        let state = match launched {
+            Ok(s) => s,
+            Err(e) => {
+                let failed = VmRuntime {
+                    status: VmStatus::Down,
+                    host_id: None,
+                    stop_time: Some(Timestamp::now()),
+                    stop_reason: Some(format!("failed to start on host {}: {e}", host.name)),
+                    ..launching
+                };
+                let _ = self.store.vm_runtime_set(vm.id, &failed, Some(&[VmStatus::WaitForLaunch])).await;
+                self.job_step_end(&mut launch, JobStatus::Failed).await;
+                self.job_end(run, JobStatus::Failed).await;
+                self.audit(
+                    who,
+                    Severity::Error,
+                    12,
+                    format!("Failed to run VM {} on host {}: {e}", vm.name, host.name),
+                    EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
+                )
+                .await;
+                return Err(e);
+            }
+        };
+        self.job_step_end(&mut launch, JobStatus::Finished).await;
+        let mut confirm = self
+            .job_step_begin(&mut run, StepType::Finalizing, "Confirming the VM runs", serde_json::Value::Null)
+            .await?;
+        let powering_up = VmRuntime { status: VmStatus::PoweringUp, ..launching };
+        self.store.vm_runtime_set(vm.id, &powering_up, Some(&[VmStatus::WaitForLaunch])).await?;
+        self.vm_observed(host.id, &state).await?;
+        self.job_step_end(&mut confirm, JobStatus::Finished).await;
+        self.job_end(run, JobStatus::Finished).await;
+        Ok(self.store.vm_get(vm.id).await?)
+    }
+
+    /// Completes or rolls back a `RunVm` job a crash interrupted: asks the host chosen in
+    /// the launch step whether the VM runs there.
+    pub(crate) async fn vm_start_recover(&self, _job: &Job, steps: &[Step]) -> Result<JobStatus> {
+        let Some(data) = steps
+            .iter()
+            .find(|s| s.step_type == StepType::Executing)
+            .and_then(|s| serde_json::from_value::<LaunchStepData>(s.data.clone()).ok())
+        else {
+            // Crashed while choosing a host: nothing was recorded or sent.
+            return Ok(JobStatus::Failed);
+        };
+        let vm = match self.store.vm_get(data.vm_id).await {
+            Ok(vm) => vm,
+            Err(StoreError::NotFound { .. }) => return Ok(JobStatus::Failed),
+            Err(e) => return Err(e.into()),
+        };
+        let host = self.store.host_get(data.host_id).await?;
+        let client = self.agent_for(&host)?;
+        let states = match client.vm_list().await {
+            Ok(list) => list,
+            Err(e) => {
+                // The host cannot say: the VM's state is unknown until the monitor reaches it.
+                tracing::warn!(vm = %vm.name, host = %host.name, error = %e, "cannot ask the host about a VM whose start was interrupted");
+                let unknown = VmRuntime { status: VmStatus::Unknown, ..vm.runtime.clone() };
+                self.store
+                    .vm_runtime_set(vm.id, &unknown, Some(&[VmStatus::WaitForLaunch, VmStatus::PoweringUp]))
+                    .await?;
+                return Ok(JobStatus::Unknown);
+            }
+        };
+        match states.vms.iter().find(|s| s.id == vm.id) {
+            Some(state) if state.state != v1::VmRunState::Down => {
+                self.vm_observed(host.id, state).await?;
+                Ok(JobStatus::Finished)
+            }
+            _ => {
+                let down = VmRuntime {
+                    status: VmStatus::Down,
+                    host_id: None,
+                    migrating_to_host_id: None,
+                    start_time: vm.runtime.start_time,
+                    stop_time: Some(Timestamp::now()),
+                    stop_reason: Some("the engine restarted while starting it; the start was rolled back".into()),
+                };
+                self.store.vm_runtime_set(vm.id, &down, Some(&[VmStatus::WaitForLaunch, VmStatus::PoweringUp])).await?;
+                Ok(JobStatus::Failed)
+            }
+        }
+    }
+
+    /// Powers a VM off at once (oVirt's `stop`).
+    pub async fn vm_stop(&self, who: &Principal, id: VmId, reason: Option<String>) -> Result<Vm> {
+        self.vm_power(who, id, v1::VmAction::Destroy, reason).await
+    }
+
+    /// Asks the guest to power off (ACPI); destroyed after [`SHUTDOWN_TIMEOUT_SECS`].
+    pub async fn vm_shutdown(&self, who: &Principal, id: VmId, reason: Option<String>) -> Result<Vm> {
+        self.vm_power(who, id, v1::VmAction::Shutdown, reason).await
+    }
+
+    pub async fn vm_reboot(&self, who: &Principal, id: VmId) -> Result<Vm> {
+        self.vm_power(who, id, v1::VmAction::Reboot, None).await
+    }
+
+    async fn vm_power(&self, who: &Principal, id: VmId, action: v1::VmAction, reason: Option<String>) -> Result<Vm> {
+        let vm = self.store.vm_get(id).await?;
+        let (verb, job_type, code) = match action {
+            v1::VmAction::Destroy => ("stop", "StopVm", 33),
+            v1::VmAction::Shutdown => ("shut down", "ShutdownVm", 73),
+            _ => ("reboot", "RebootVm", 157),
+        };
+        let host_id = match (vm.runtime.status, vm.runtime.host_id) {
+            (VmStatus::Down, _) => {
+                return Err(AppError::Conflict(format!("VM {} is down: there is nothing to {verb}", vm.name)));
+            }
+            (status, None) => {
+                return Err(AppError::Conflict(format!("VM {} is {status} on no host: cannot {verb} it", vm.name)));
+            }
+            (_, Some(h)) => h,
+        };
+        if action == v1::VmAction::Reboot && vm.runtime.status != VmStatus::Up {
+            return Err(AppError::Conflict(format!(
+                "VM {} is {}: only an up VM can be rebooted",
+                vm.name, vm.runtime.status
+            )));
+        }
+        let host = self.store.host_get(host_id).await?;
+        let mut run = self.job_begin(Some(who), job_type, format!("{verb} VM {}", vm.name)).await?;
+        let mut step = self
+            .job_step_begin(
+                &mut run,
+                StepType::Executing,
+                format!("Asking host {} to {verb} it", host.name),
+                serde_json::Value::Null,
+            )
+            .await?;
+        let req =
+            v1::VmActionRequest { timeout_secs: (action == v1::VmAction::Shutdown).then_some(SHUTDOWN_TIMEOUT_SECS) };
+        let result = async { Ok::<_, AppError>(self.agent_for(&host)?.vm_action(vm.id, action, &req).await?) }.await;
+        let state = match result {
+            Ok(s) => s,
+            Err(e) => {
+                self.job_step_end(&mut step, JobStatus::Failed).await;
+                self.job_end(run, JobStatus::Failed).await;
+                return Err(e);
+            }
+        };
+        if let Some(reason) = reason.filter(|r| !r.is_empty()) {
+            let mut current = self.store.vm_get(id).await?.runtime;
+            current.stop_reason = Some(reason);
+            self.store.vm_runtime_set(id, &current, None).await?;
+        }
+        self.vm_observed(host.id, &state).await?;
+        self.job_step_end(&mut step, JobStatus::Finished).await;
+        self.job_end(run, JobStatus::Finished).await;
+        self.audit(
+            who,
+            Severity::Normal,
+            code,
+            format!("VM {} was asked to {verb} by {} (host: {}).", vm.name, who.login, host.name),
+            EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(self.store.vm_get(id).await?)
+    }
+
+    /// The scheduler's first policy: among the cluster's Up hosts (the VM's preferred host
+    /// if it has one and it fits), the one with the most free memory, which must hold the
+    /// VM's guaranteed memory.
+    async fn vm_host_choose(&self, vm: &Vm) -> Result<Host> {
+        let hosts = self
+            .store
+            .host_list(&HostFilter {
+                cluster_id: Some(vm.cluster_id),
+                status: Some(HostStatus::Up),
+                ..HostFilter::default()
+            })
+            .await?;
+        if hosts.is_empty() {
+            let cluster = self.store.cluster_get(vm.cluster_id).await?;
+            return Err(AppError::Conflict(format!(
+                "cannot run VM {}: cluster {} has no Up host; add or activate a host",
+                vm.name, cluster.name
+            )));
+        }
+        let mut best: Option<(Host, u64)> = None;
+        for host in hosts {
+            let committed: u64 = self
+                .store
+                .vm_list(&VmFilter { host_id: Some(host.id), ..VmFilter::default() })
+                .await?
+                .iter()
+                .filter(|v| v.id != vm.id && VM_RUNNING_STATUSES.contains(&v.runtime.status))
+                .map(|v| v.config.memory_guaranteed.bytes())
+                .sum();
+            let free = host.max_scheduling_memory.bytes().saturating_sub(committed);
+            if free < vm.config.memory_guaranteed.bytes() {
+                continue;
+            }
+            if vm.placement.host_id == Some(host.id) {
+                return Ok(host);
+            }
+            if best.as_ref().is_none_or(|(_, f)| free > *f) {
+                best = Some((host, free));
+            }
+        }
+        best.map(|(h, _)| h).ok_or_else(|| {
+            AppError::Conflict(format!(
+                "cannot run VM {}: no Up host of its cluster has {} bytes of memory free; stop other VMs or lower its \
+                 guaranteed memory",
+                vm.name,
+                vm.config.memory_guaranteed.bytes()
+            ))
+        })
+    }
+
+    /// What the agent needs to run the VM: its configuration, active disks and plugged NICs.
+    async fn vm_spec_build(&self, vm: &Vm) -> Result<v1::VmSpec> {
+        let mut disks = Vec::new();
+        for a in self.store.disk_attachment_list_for_vm(vm.id).await? {
+            if !a.active {
+                continue;
+            }
+            let disk = self.store.disk_get(a.disk_id).await?;
+            if disk.status != DiskStatus::Ok {
+                return Err(AppError::Conflict(format!(
+                    "cannot run VM {}: its disk {} is {}; wait until it is ok",
+                    vm.name, disk.alias, disk.status
+                )));
+            }
+            disks.push(v1::DiskSpec {
+                id: disk.id,
+                interface: match a.interface {
+                    DiskInterface::Virtio => v1::DiskInterface::Virtio,
+                    DiskInterface::VirtioScsi => v1::DiskInterface::VirtioScsi,
+                    DiskInterface::Ide => v1::DiskInterface::Ide,
+                },
+                source: v1::DiskSource::Volume {
+                    storage_domain_id: disk.storage_domain_id,
+                    image_id: disk.id,
+                    volume_id: disk.volume_id,
+                },
+                bootable: a.bootable,
+                read_only: a.read_only,
+            });
+        }
+        let mut nics = Vec::new();
+        for nic in self.store.nic_list_for_vm(vm.id).await? {
+            let Some(profile) = nic.vnic_profile_id.filter(|_| nic.plugged) else { continue };
+            let profile = self.store.vnic_profile_get(profile).await?;
+            let network = self.store.network_get(profile.network_id).await?;
+            nics.push(v1::NicSpec {
+                id: nic.id,
+                mac: nic.mac.to_string(),
+                model: match nic.interface {
+                    NicInterface::Virtio => v1::NicModel::Virtio,
+                    NicInterface::E1000 => v1::NicModel::E1000,
+                    NicInterface::Rtl8139 => v1::NicModel::Rtl8139,
+                },
+                network: network.name,
+            });
+        }
+        let c = &vm.config;
+        let boot = match &c.boot.kernel {
+            Some(kernel) => v1::Boot::Kernel {
+                kernel: kernel.into(),
+                initrd: c.boot.initrd.as_ref().map(Into::into),
+                cmdline: c.boot.cmdline.clone().unwrap_or_default(),
+            },
+            None => v1::Boot::Devices {
+                order: c
+                    .boot
+                    .devices
+                    .iter()
+                    .map(|d| match d {
+                        BootDevice::Hd => v1::BootDevice::Hd,
+                        BootDevice::Cdrom => v1::BootDevice::Cdrom,
+                        BootDevice::Network => v1::BootDevice::Network,
+                    })
+                    .collect(),
+            },
+        };
+        Ok(v1::VmSpec {
+            id: vm.id,
+            name: vm.name.clone(),
+            cpu: v1::CpuTopology { sockets: c.cpu.sockets, cores: c.cpu.cores, threads: c.cpu.threads },
+            memory: c.memory,
+            machine: c.machine.clone(),
+            boot,
+            disks,
+            nics,
+            graphics: match c.display {
+                Some(DisplayType::Vnc) => {
+                    Some(v1::Graphics { kind: v1::GraphicsKind::Vnc, listen: None, password: None })
+                }
+                // SPICE is not offered by the agent; VNC stands in for it.
+                Some(DisplayType::Spice) => {
+                    Some(v1::Graphics { kind: v1::GraphicsKind::Vnc, listen: None, password: None })
+                }
+                None => None,
+            },
+            custom_properties: c.custom_properties.clone(),
+        })
+    }
+
+    /// The guest's serial console output (the end of it), through the VM's host.
+    pub async fn vm_console_tail(&self, id: VmId, tail_bytes: u64) -> Result<String> {
+        let vm = self.store.vm_get(id).await?;
+        let Some(host_id) = vm.runtime.host_id else {
+            return Err(AppError::Conflict(format!("VM {} is down: it has no console", vm.name)));
+        };
+        let host = self.store.host_get(host_id).await?;
+        Ok(self.agent_for(&host)?.vm_console(id, tail_bytes).await?.text)
+    }
+
+    /// The principal recorded as a job's owner, for work done on its behalf at recovery.
+    fn system_principal(&self, job: &Job) -> Principal {
+        Principal {
+            user_id: job.owner_id.unwrap_or_else(|| oxvirt_types::UserId::from_uuid(uuid::Uuid::nil())),
+            login: "the engine".to_owned(),
+        }
+    }
+}
+
+fn vm_must_be_down(vm: &Vm, what: &str) -> Result<()> {
+    if vm.runtime.status == VmStatus::Down {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(format!("VM {} is {}: stop it to {what}", vm.name, vm.runtime.status)))
+    }
+}
+
+fn name_taken(e: StoreError, name: &str) -> AppError {
+    match e {
+        StoreError::AlreadyExists(_) => {
+            AppError::Conflict(format!("a VM named '{name}' already exists; choose another name"))
+        }
+        other => other.into(),
+    }
+}
+
+fn nic_conflict(e: StoreError, nic: &Nic, vm: &Vm) -> AppError {
+    match e {
+        StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
+            AppError::Conflict(format!("cannot add interface {} ({}) to VM {}: {message}", nic.name, nic.mac, vm.name))
+        }
+        other => other.into(),
+    }
+}

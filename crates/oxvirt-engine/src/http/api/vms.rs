@@ -1,0 +1,620 @@
+//! VMs: `/vms` with their configuration, power actions (`start`, `stop`, `shutdown`,
+//! `reboot`), disk attachments (`/vms/{id}/diskattachments`) and NICs (`/vms/{id}/nics`).
+//! `follow=disk_attachments,nics` inlines those sub-collections, as oVirt does.
+//!
+//! One oxvirt extension beyond oVirt's API: `GET /vms/{id}/serialconsolelog?tail_bytes=N`
+//! (text) returns the end of the guest's serial console, read through its host's agent.
+
+use super::*;
+use crate::app::{
+    AttachmentDisk, DiskAdd, DiskAttachmentAdd, DiskAttachmentUpdate, NicAdd, NicUpdate, VmAdd, VmConfigPatch, VmUpdate,
+};
+use crate::model::{
+    BootDevice, CpuTopology, DiskAttachment, DiskFormat, DiskInterface, DisplayType, HighAvailability, MacAddress, Nic,
+    NicInterface, Timestamp, Vm, VmType,
+};
+use oxvirt_types::{ByteSize, DiskId, HostId, NicId, StorageDomainId, TemplateId, VmId, VnicProfileId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/vms", get(vm_list).post(vm_add))
+        .route("/vms/{id}", get(vm_get).put(vm_update).delete(vm_remove))
+        .route("/vms/{id}/diskattachments", get(attachment_list).post(attachment_add))
+        .route("/vms/{id}/diskattachments/{disk}", get(attachment_get).put(attachment_update).delete(attachment_remove))
+        .route("/vms/{id}/nics", get(nic_list).post(nic_add))
+        .route("/vms/{id}/nics/{nic}", get(nic_get).put(nic_update).delete(nic_remove))
+        .route("/vms/{id}/serialconsolelog", get(vm_console_log))
+        .route("/vms/{id}/{action}", axum::routing::post(vm_action))
+}
+
+const VM_ACTIONS: &[&str] = &["start", "stop", "shutdown", "reboot"];
+
+fn time(t: Timestamp) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(t.0).unwrap_or(0))
+}
+
+/// `follow=` of a VM request: which sub-collections to inline.
+#[derive(Debug, Default)]
+struct Follow(BTreeSet<String>);
+
+impl Follow {
+    fn parse(text: Option<&str>) -> Result<Self, Failure> {
+        let mut set = BTreeSet::new();
+        for item in text.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "disk_attachments" | "nics" | "disk_attachments.disk" => {
+                    set.insert(item.to_owned());
+                }
+                other => {
+                    return Err(Failure::new(
+                        ErrorKind::InvalidInput,
+                        format!(
+                            "cannot follow '{other}' from a VM; followable: disk_attachments, disk_attachments.disk, nics"
+                        ),
+                    ));
+                }
+            }
+        }
+        if set.contains("disk_attachments.disk") {
+            set.insert("disk_attachments".to_owned());
+        }
+        Ok(Follow(set))
+    }
+
+    fn has(&self, what: &str) -> bool {
+        self.0.contains(what)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct VmListParams {
+    follow: Option<String>,
+    #[serde(flatten)]
+    list: ListParams,
+}
+
+#[derive(Debug, Deserialize)]
+struct FollowParams {
+    follow: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RemoveParams {
+    detach_only: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ConsoleParams {
+    tail_bytes: Option<u64>,
+}
+
+fn vm_el(vm: &Vm) -> Element {
+    let c = &vm.config;
+    let mut os = Element::new("os")
+        .child(Element::new("boot").text_list("devices", "device", c.boot.devices.iter().map(|d| d.as_str())))
+        .text_child("type", &c.os_type);
+    os = os
+        .text_child_opt("kernel", c.boot.kernel.as_deref())
+        .text_child_opt("initrd", c.boot.initrd.as_deref())
+        .text_child_opt("cmdline", c.boot.cmdline.as_deref());
+    let mut placement = Element::new("placement_policy").enum_child("affinity", vm.placement.affinity.as_str());
+    if let Some(h) = vm.placement.host_id {
+        placement = placement.list_child("hosts", [Element::new("host").href(api_href(&format!("hosts/{h}"))).id(h)]);
+    }
+    let mut el = Element::new("vm")
+        .href(api_href(&format!("vms/{}", vm.id)))
+        .id(vm.id)
+        .text_child("name", &vm.name)
+        .text_child("description", &vm.description)
+        .child(
+            Element::new("cpu").text_child("architecture", "x86_64").child(
+                Element::new("topology")
+                    .int_child("cores", c.cpu.cores)
+                    .int_child("sockets", c.cpu.sockets)
+                    .int_child("threads", c.cpu.threads),
+            ),
+        )
+        .date_child("creation_time", time(vm.created))
+        .list_child(
+            "custom_properties",
+            c.custom_properties
+                .iter()
+                .map(|(k, v)| Element::new("custom_property").text_child("name", k).text_child("value", v)),
+        )
+        .bool_child("delete_protected", vm.delete_protected)
+        .child_opt(c.display.map(|d| Element::new("display").enum_child("type", d.as_str())))
+        .child(
+            Element::new("high_availability")
+                .bool_child("enabled", c.high_availability.enabled)
+                .int_child("priority", c.high_availability.priority),
+        )
+        .int_child("memory", c.memory.bytes())
+        .child(
+            Element::new("memory_policy")
+                .int_child("guaranteed", c.memory_guaranteed.bytes())
+                .int_child("max", c.memory_max.bytes()),
+        )
+        .child(os)
+        .child(placement)
+        .enum_child("status", vm.runtime.status.as_str())
+        .enum_child("type", c.vm_type.as_str())
+        .text_child_opt("custom_emulated_machine", c.machine.as_deref());
+    if let Some(t) = vm.runtime.start_time {
+        el = el.date_child("start_time", time(t));
+    }
+    if let Some(t) = vm.runtime.stop_time {
+        el = el.date_child("stop_time", time(t));
+    }
+    el = el.text_child_opt("stop_reason", vm.runtime.stop_reason.as_deref());
+    el = el.reference("cluster", vm.cluster_id, api_href(&format!("clusters/{}", vm.cluster_id))).reference(
+        "template",
+        vm.template_id,
+        api_href(&format!("templates/{}", vm.template_id)),
+    );
+    if let Some(h) = vm.runtime.host_id {
+        el = el.reference("host", h, api_href(&format!("hosts/{h}")));
+    }
+    el.sub_links(&["diskattachments", "nics", "permissions", "statistics"]).actions(VM_ACTIONS)
+}
+
+async fn vm_el_followed(app: &AppState, vm: &Vm, follow: &Follow) -> Result<Element, Failure> {
+    let mut el = vm_el(vm);
+    if follow.has("disk_attachments") {
+        let attachments = app.disk_attachment_list(vm.id).await?;
+        let mut items = Vec::new();
+        for a in &attachments {
+            let disk = if follow.has("disk_attachments.disk") {
+                Some(disk_full_el(app, a.disk_id).await?) // MERGE: storage's disk_el
+            } else {
+                None
+            };
+            items.push(attachment_el(a, disk));
+        }
+        el = el.list_child("disk_attachments", items);
+    }
+    if follow.has("nics") {
+        let nics = app.nic_list(vm.id).await?;
+        el = el.list_child("nics", nics.iter().map(nic_el));
+    }
+    Ok(el)
+}
+
+async fn vm_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Query(p): Query<VmListParams>,
+) -> Result<Reply, Failure> {
+    let follow = Follow::parse(p.follow.as_deref())?;
+    let vms = app.vm_list(&p.list.query()?).await?;
+    let mut items = Vec::with_capacity(vms.len());
+    for vm in &vms {
+        items.push(vm_el_followed(&app, vm, &follow).await?);
+    }
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("vms", items)))
+}
+
+async fn vm_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path(vm): Path<String>,
+    Query(p): Query<FollowParams>,
+) -> Result<Reply, Failure> {
+    let follow = Follow::parse(p.follow.as_deref())?;
+    let vm = app.vm_get(id(&vm)?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &vm_el_followed(&app, &vm, &follow).await?))
+}
+
+fn invalid(message: String) -> Failure {
+    Failure::new(ErrorKind::InvalidInput, message)
+}
+
+/// The configuration fields of a `<vm>` body.
+fn config_patch(el: &Element) -> Result<VmConfigPatch, Failure> {
+    let bytes = |v: Option<u64>| v.map(ByteSize);
+    let policy = el.child_named("memory_policy");
+    let cpu = match el.at("cpu/topology") {
+        None => None,
+        Some(t) => Some(CpuTopology {
+            sockets: small(t.u64("sockets")?, "cpu.topology.sockets")?.unwrap_or(1),
+            cores: small(t.u64("cores")?, "cpu.topology.cores")?.unwrap_or(1),
+            threads: small(t.u64("threads")?, "cpu.topology.threads")?.unwrap_or(1),
+        }),
+    };
+    let os = el.child_named("os");
+    let boot_devices = match os.and_then(|o| o.at("boot/devices")) {
+        None => None,
+        Some(d) => Some(
+            d.children_named("device")
+                .filter_map(Element::own_text)
+                .map(|t| {
+                    BootDevice::from_wire(&t)
+                        .ok_or_else(|| invalid(format!("'{t}' is not a boot device; use hd, cdrom or network")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let high_availability = match el.child_named("high_availability") {
+        None => None,
+        Some(ha) => Some(HighAvailability {
+            enabled: ha.bool("enabled")?.unwrap_or(false),
+            priority: ha.i64("priority")?.map(|p| p.clamp(0, 100) as i32).unwrap_or(0),
+        }),
+    };
+    let custom_properties = match el.child_named("custom_properties") {
+        None => None,
+        Some(list) => {
+            let mut map = BTreeMap::new();
+            for p in list.children_named("custom_property") {
+                let name = p.required_text("name")?;
+                map.insert(name, p.text("value").unwrap_or_default());
+            }
+            Some(map)
+        }
+    };
+    Ok(VmConfigPatch {
+        memory: bytes(el.u64("memory")?),
+        memory_guaranteed: bytes(policy.map(|p| p.u64("guaranteed")).transpose()?.flatten()),
+        memory_max: bytes(policy.map(|p| p.u64("max")).transpose()?.flatten()),
+        cpu,
+        os_type: os.and_then(|o| o.text("type")),
+        vm_type: el.parsed("type", "desktop, server or high_performance", VmType::from_wire)?,
+        machine: el.text("custom_emulated_machine"),
+        boot_devices,
+        kernel: os.and_then(|o| o.text("kernel")),
+        initrd: os.and_then(|o| o.text("initrd")),
+        cmdline: os.and_then(|o| o.text("cmdline")),
+        display: match el.child_named("display") {
+            Some(d) => d.parsed("type", "vnc or spice", DisplayType::from_wire)?,
+            None => None,
+        },
+        high_availability,
+        custom_properties,
+    })
+}
+
+fn small(v: Option<u64>, what: &str) -> Result<Option<u16>, Failure> {
+    v.map(|n| u16::try_from(n).map_err(|_| invalid(format!("{what} {n} is too large")))).transpose()
+}
+
+async fn vm_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "vm")?;
+    let template = match el.reference_to::<TemplateId>("template")? {
+        Some(Reference::Id(i)) => Some(Named::Id(i)),
+        Some(Reference::Name(n)) => Some(Named::Name(n)),
+        None => None,
+    };
+    let placement_host = match el.at("placement_policy/hosts").and_then(|h| h.child_named("host")) {
+        None => None,
+        Some(h) => Some(match (h.own_id::<HostId>()?, h.text("name")) {
+            (Some(id), _) => Named::Id(id),
+            (None, Some(n)) => Named::Name(n),
+            (None, None) => return Err(invalid("placement_policy.hosts.host needs an id or a name".into())),
+        }),
+    };
+    let req = VmAdd {
+        name: el.required_text("name")?,
+        description: el.text("description"),
+        cluster: required_ref(&el, "cluster", "a VM")?,
+        template,
+        config: config_patch(&el)?,
+        delete_protected: el.bool("delete_protected")?,
+        placement_host,
+    };
+    let vm = app.vm_add(&who, req).await?;
+    Ok(Reply::new(fmt, StatusCode::CREATED, &vm_el(&vm)))
+}
+
+async fn vm_update(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path(vm): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "vm")?;
+    let req = VmUpdate {
+        name: el.text("name"),
+        description: el.text("description"),
+        config: config_patch(&el)?,
+        delete_protected: el.bool("delete_protected")?,
+    };
+    let vm = app.vm_update(&who, id::<VmId>(&vm)?, req).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &vm_el(&vm)))
+}
+
+fn flag(text: Option<&str>, name: &str) -> Result<Option<bool>, Failure> {
+    match text {
+        None => Ok(None),
+        Some(t) => match t.to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(invalid(format!("{name} must be true or false, not '{t}'"))),
+        },
+    }
+}
+
+async fn vm_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(vm): Path<String>,
+    Query(p): Query<RemoveParams>,
+) -> Result<Response, Failure> {
+    // oVirt removes a VM's disks with it unless `detach_only=true`.
+    let detach_only = flag(p.detach_only.as_deref(), "detach_only")?.unwrap_or(false);
+    app.vm_remove(&who, id::<VmId>(&vm)?, detach_only).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn vm_action(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path((vm, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let vm: VmId = id(&vm)?;
+    let reason =
+        if bytes.iter().all(u8::is_ascii_whitespace) { None } else { body(&headers, &bytes, "action")?.text("reason") };
+    let done = match action.as_str() {
+        "start" => app.vm_start(&who, vm).await?,
+        "stop" => app.vm_stop(&who, vm, reason).await?,
+        "shutdown" => app.vm_shutdown(&who, vm, reason).await?,
+        "reboot" => app.vm_reboot(&who, vm).await?,
+        other => {
+            return Err(Failure::new(
+                ErrorKind::NotFound,
+                format!("VMs have no action '{other}'; actions: {}", VM_ACTIONS.join(", ")),
+            ));
+        }
+    };
+    Ok(Reply::new(fmt, StatusCode::OK, &crate::ovirt::action_reply("complete", Some(vm_el(&done)))))
+}
+
+async fn vm_console_log(
+    State(app): State<AppState>,
+    Path(vm): Path<String>,
+    Query(p): Query<ConsoleParams>,
+) -> Result<Response, Failure> {
+    let text = app.vm_console_tail(id(&vm)?, p.tail_bytes.unwrap_or(65536)).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+// ---- disk attachments --------------------------------------------------------------------
+
+fn attachment_el(a: &DiskAttachment, disk: Option<Element>) -> Element {
+    let disk =
+        disk.unwrap_or_else(|| Element::new("disk").href(api_href(&format!("disks/{}", a.disk_id))).id(a.disk_id));
+    Element::new("disk_attachment")
+        .href(api_href(&format!("vms/{}/diskattachments/{}", a.vm_id, a.disk_id)))
+        .id(a.disk_id)
+        .bool_child("active", a.active)
+        .bool_child("bootable", a.bootable)
+        .enum_child("interface", a.interface.as_str())
+        .bool_child("pass_discard", false)
+        .bool_child("read_only", a.read_only)
+        .bool_child("uses_scsi_reservation", false)
+        .child(disk)
+        .reference("vm", a.vm_id, api_href(&format!("vms/{}", a.vm_id)))
+}
+
+async fn attachment_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path(vm): Path<String>,
+) -> Result<Reply, Failure> {
+    let list = app.disk_attachment_list(id(&vm)?).await?;
+    Ok(Reply::new(
+        fmt,
+        StatusCode::OK,
+        &Element::collection("disk_attachments", list.iter().map(|a| attachment_el(a, None))),
+    ))
+}
+
+async fn attachment_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path((vm, disk)): Path<(String, String)>,
+) -> Result<Reply, Failure> {
+    let a = app.disk_attachment_get(id(&vm)?, id(&disk)?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &attachment_el(&a, None)))
+}
+
+fn attachment_fields(el: &Element) -> Result<DiskAttachmentUpdate, Failure> {
+    Ok(DiskAttachmentUpdate {
+        interface: el.parsed("interface", "virtio, virtio_scsi or ide", DiskInterface::from_wire)?,
+        bootable: el.bool("bootable")?,
+        active: el.bool("active")?,
+        read_only: el.bool("read_only")?,
+    })
+}
+
+async fn attachment_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path(vm): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let vm: VmId = id(&vm)?;
+    let el = body(&headers, &bytes, "disk_attachment")?;
+    let Some(disk) = el.child_named("disk") else {
+        return Err(invalid("a disk attachment needs a disk: an existing one by id, or a new one".into()));
+    };
+    let fields = attachment_fields(&el)?;
+    let disk = match disk.own_id::<DiskId>()? {
+        Some(existing) => AttachmentDisk::Existing(existing),
+        None => AttachmentDisk::New(disk_add_request(disk)?),
+    };
+    let req = DiskAttachmentAdd {
+        disk,
+        interface: fields.interface,
+        bootable: fields.bootable,
+        active: fields.active,
+        read_only: fields.read_only,
+    };
+    let a = app.disk_attachment_add(&who, vm, req).await?;
+    Ok(Reply::new(fmt, StatusCode::CREATED, &attachment_el(&a, None)))
+}
+
+/// A new disk described inside a disk attachment (`<disk>` with size, format, domain).
+fn disk_add_request(disk: &Element) -> Result<DiskAdd, Failure> {
+    let name = disk.text("name").or_else(|| disk.text("alias")).unwrap_or_default();
+    let Some(sd) = disk.child_named("storage_domains").and_then(|l| l.child_named("storage_domain")) else {
+        return Err(invalid(format!(
+            "new disk '{name}' needs a storage domain: <storage_domains><storage_domain id=\"…\"/></storage_domains>"
+        )));
+    };
+    let storage_domain = match (sd.own_id::<StorageDomainId>()?, sd.text("name")) {
+        (Some(i), _) => Named::Id(i),
+        (None, Some(n)) => Named::Name(n),
+        (None, None) => return Err(invalid(format!("new disk '{name}': its storage domain needs an id or a name"))),
+    };
+    let Some(size) = disk.u64("provisioned_size")? else {
+        return Err(invalid(format!("new disk '{name}' needs a provisioned_size (bytes)")));
+    };
+    Ok(DiskAdd {
+        name,
+        description: disk.text("description").unwrap_or_default(),
+        storage_domain,
+        format: disk.parsed("format", "cow or raw", DiskFormat::from_wire)?.unwrap_or(DiskFormat::Cow),
+        sparse: disk.bool("sparse")?,
+        provisioned_size: ByteSize(size),
+        shareable: disk.bool("shareable")?.unwrap_or(false),
+        wipe_after_delete: disk.bool("wipe_after_delete")?.unwrap_or(false),
+    })
+}
+
+async fn attachment_update(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path((vm, disk)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "disk_attachment")?;
+    let a = app.disk_attachment_update(&who, id(&vm)?, id(&disk)?, attachment_fields(&el)?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &attachment_el(&a, None)))
+}
+
+async fn attachment_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((vm, disk)): Path<(String, String)>,
+    Query(p): Query<RemoveParams>,
+) -> Result<Response, Failure> {
+    // oVirt's default for a disk attachment is to detach only, keeping the disk.
+    let detach_only = flag(p.detach_only.as_deref(), "detach_only")?.unwrap_or(true);
+    app.disk_attachment_remove(&who, id(&vm)?, id(&disk)?, detach_only).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+// ---- NICs --------------------------------------------------------------------------------
+
+fn nic_el(n: &Nic) -> Element {
+    let mut el = Element::new("nic")
+        .href(api_href(&format!("vms/{}/nics/{}", n.vm_id, n.id)))
+        .id(n.id)
+        .text_child("name", &n.name)
+        .enum_child("interface", n.interface.as_str())
+        .bool_child("linked", n.linked)
+        .child(Element::new("mac").text_child("address", n.mac.to_string()))
+        .bool_child("plugged", n.plugged);
+    if let Some(p) = n.vnic_profile_id {
+        el = el.reference("vnic_profile", p, api_href(&format!("vnicprofiles/{p}")));
+    }
+    el.reference("vm", n.vm_id, api_href(&format!("vms/{}", n.vm_id)))
+}
+
+async fn nic_list(State(app): State<AppState>, Accept(fmt): Accept, Path(vm): Path<String>) -> Result<Reply, Failure> {
+    let nics = app.nic_list(id(&vm)?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("nics", nics.iter().map(nic_el))))
+}
+
+async fn nic_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path((vm, nic)): Path<(String, String)>,
+) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &nic_el(&app.nic_get(id(&vm)?, id::<NicId>(&nic)?).await?)))
+}
+
+fn nic_mac(el: &Element) -> Result<Option<MacAddress>, Failure> {
+    el.child_named("mac")
+        .and_then(|m| m.text("address"))
+        .filter(|a| !a.is_empty())
+        .map(|a| a.parse::<MacAddress>().map_err(|e| invalid(e.to_string())))
+        .transpose()
+}
+
+async fn nic_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path(vm): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "nic")?;
+    let req = NicAdd {
+        name: el.required_text("name")?,
+        interface: el.parsed("interface", "virtio, e1000 or rtl8139", NicInterface::from_wire)?,
+        vnic_profile: el.id_of::<VnicProfileId>("vnic_profile")?,
+        mac: nic_mac(&el)?,
+        linked: el.bool("linked")?,
+        plugged: el.bool("plugged")?,
+    };
+    let nic = app.nic_add(&who, id(&vm)?, req).await?;
+    Ok(Reply::new(fmt, StatusCode::CREATED, &nic_el(&nic)))
+}
+
+async fn nic_update(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path((vm, nic)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "nic")?;
+    let vnic_profile = match el.child_named("vnic_profile") {
+        None => None,
+        // `<vnic_profile/>` empties the NIC (no network).
+        Some(p) if p.is_empty() => Some(None),
+        Some(_) => Some(el.id_of::<VnicProfileId>("vnic_profile")?),
+    };
+    let req = NicUpdate {
+        name: el.text("name"),
+        interface: el.parsed("interface", "virtio, e1000 or rtl8139", NicInterface::from_wire)?,
+        vnic_profile,
+        linked: el.bool("linked")?,
+        plugged: el.bool("plugged")?,
+    };
+    let nic = app.nic_update(&who, id(&vm)?, id::<NicId>(&nic)?, req).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &nic_el(&nic)))
+}
+
+async fn nic_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((vm, nic)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    app.nic_remove(&who, id(&vm)?, id::<NicId>(&nic)?).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+// MERGE: replaced by super::storage::disk_el when storage lands.
+async fn disk_full_el(_app: &AppState, disk: DiskId) -> Result<Element, Failure> {
+    Ok(Element::new("disk").href(api_href(&format!("disks/{disk}"))).id(disk))
+}
