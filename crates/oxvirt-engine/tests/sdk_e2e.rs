@@ -13,8 +13,9 @@ fn run_slice(engine: &TestEngine) {
     run_script(engine, "slice.py", &[]);
 }
 
-/// Runs `tests/sdk/<script>` with the engine's URL, admin password and CA file, then `extra`.
-fn run_script(engine: &TestEngine, script: &str, extra: &[&str]) {
+/// Runs `tests/sdk/<script>` with the engine's URL, admin password and CA file, then `extra`;
+/// returns its standard output.
+fn run_script(engine: &TestEngine, script: &str, extra: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
     let out = Command::new(oxvirt_testkit::sdk::sdk_python().expect("SDK venv"))
         .arg(&script)
@@ -38,6 +39,7 @@ fn run_script(engine: &TestEngine, script: &str, extra: &[&str]) {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    stdout.into_owned()
 }
 
 #[tokio::test]
@@ -65,4 +67,106 @@ async fn sdk_adds_a_real_host_and_moves_it_through_maintenance() {
     let _agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
     let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
     run_script(&engine, "hosts.py", &[&host.address().to_string(), TEST_ENROLLMENT_SECRET]);
+}
+
+/// The vertical slice with real guests: SDK -> engine -> agent -> libvirt -> a booting guest,
+/// then an engine restart while the VM runs (it stays up and is not restarted), then removal
+/// with its disk. `database_url` None = SQLite.
+async fn vm_slice(database_url: Option<&str>) {
+    use oxvirt_testkit::agent::{TEST_ENROLLMENT_SECRET, agent_binary};
+    use oxvirt_testkit::{HostOptions, TestAgent, TestGuest, TestHost, TestNetwork};
+    let guest = TestGuest::get().expect("test guest");
+    let net = TestNetwork::new().expect("network");
+    let mut host = TestHost::start(&net, HostOptions::named("slice-host")).expect("test host");
+    let _agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
+    let domain_dir = host.dir().join("data1");
+    std::fs::create_dir_all(&domain_dir).expect("domain dir");
+    let env: Vec<(&str, &str)> = database_url.map(|u| vec![("OXVIRT_DATABASE_URL", u)]).unwrap_or_default();
+    let mut engine = TestEngine::start(&engine_binary().expect("engine binary"), &env).await.expect("engine");
+    let out = run_script(
+        &engine,
+        "vms.py",
+        &[
+            "setup",
+            &host.address().to_string(),
+            TEST_ENROLLMENT_SECRET,
+            &domain_dir.to_string_lossy(),
+            &guest.kernel.to_string_lossy(),
+            &guest.initrd.to_string_lossy(),
+            &guest.cmdline,
+        ],
+    );
+    for line in out.lines().filter(|l| l.starts_with("TIMING")) {
+        eprintln!("{line}");
+    }
+    let vm_id = out.lines().find_map(|l| l.strip_prefix("VM ")).expect("the script prints the VM id").trim().to_owned();
+    let domains_before = host.running_domains().expect("domains");
+    assert_eq!(domains_before, vec!["slice-vm1".to_owned()], "one domain runs the VM");
+
+    engine.restart().await.expect("engine restart");
+    assert_eq!(host.running_domains().expect("domains"), domains_before, "an engine restart touches no VM");
+    run_script(&engine, "vms.py", &["after-restart", &vm_id, &domain_dir.to_string_lossy()]);
+    assert!(host.running_domains().expect("domains").is_empty(), "the stopped VM left no domain behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_vm_slice_on_sqlite() {
+    vm_slice(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_vm_slice_on_postgresql() {
+    let pg = TestPostgres::start().expect("postgres");
+    let url = pg.create_database().expect("database");
+    vm_slice(Some(&url)).await;
+}
+
+/// Fault injection: the engine aborts right after a step of the `RunVm` job is recorded. At the
+/// next start the job is rolled back (crash before the agent was asked: the VM is down, no
+/// domain) or completed (crash after the agent ran it: the VM is up, exactly one domain).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_vm_start_interrupted_by_engine_crash_is_rolled_back_or_completed() {
+    use oxvirt_engine::app::jobs::FAULT_CRASH_AFTER_STEP;
+    use oxvirt_testkit::agent::{TEST_ENROLLMENT_SECRET, agent_binary};
+    use oxvirt_testkit::{HostOptions, TestAgent, TestGuest, TestHost, TestNetwork};
+    let guest = TestGuest::get().expect("test guest");
+    let net = TestNetwork::new().expect("network");
+    let mut host = TestHost::start(&net, HostOptions::named("crash-host")).expect("test host");
+    let _agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
+    let mut engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let out = run_script(
+        &engine,
+        "crash.py",
+        &[
+            "prepare",
+            &host.address().to_string(),
+            TEST_ENROLLMENT_SECRET,
+            &guest.kernel.to_string_lossy(),
+            &guest.initrd.to_string_lossy(),
+            &guest.cmdline,
+        ],
+    );
+    let vm_id = out.lines().find_map(|l| l.strip_prefix("VM ")).expect("VM id").trim().to_owned();
+
+    // Step 2 (launch) recorded, agent not asked yet: rolled back.
+    engine.env_set(FAULT_CRASH_AFTER_STEP, "RunVm:2");
+    engine.restart().await.expect("engine with the fault");
+    run_script(&engine, "crash.py", &["start-crash", &vm_id]);
+    engine.env_remove(FAULT_CRASH_AFTER_STEP);
+    engine.restart().await.expect("engine after the crash");
+    run_script(&engine, "crash.py", &["expect-down", &vm_id]);
+    assert!(host.running_domains().expect("domains").is_empty(), "no domain was left running");
+
+    // Step 3 (confirm) recorded, the agent runs the VM: completed, never started twice.
+    engine.env_set(FAULT_CRASH_AFTER_STEP, "RunVm:3");
+    engine.restart().await.expect("engine with the fault");
+    run_script(&engine, "crash.py", &["start-crash", &vm_id]);
+    assert_eq!(host.running_domains().expect("domains"), vec!["crash-vm".to_owned()]);
+    engine.env_remove(FAULT_CRASH_AFTER_STEP);
+    engine.restart().await.expect("engine after the crash");
+    run_script(&engine, "crash.py", &["expect-up", &vm_id]);
+    oxvirt_testkit::wait::until("the VM's domain to go", std::time::Duration::from_secs(30), || {
+        host.running_domains().ok().filter(|d| d.is_empty()).map(drop)
+    })
+    .expect("stopped");
 }

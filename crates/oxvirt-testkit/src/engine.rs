@@ -80,6 +80,17 @@ impl TestEngine {
         self.launch().await
     }
 
+    /// Sets an environment variable for the next (re)start, e.g. a fault injection.
+    pub fn env_set(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Removes an environment variable for the next (re)start.
+    pub fn env_remove(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.data_dir.join("engine.log")
     }

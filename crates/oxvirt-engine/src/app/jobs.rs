@@ -10,7 +10,7 @@
 //! engine may die again while recovering.
 //!
 //! Fault injection (a test-only seam, labelled as such): `OXVIRT_FAULT_CRASH_AFTER_STEP=
-//! <ActionType>:<n>` makes the engine abort the process right after step `n` of a job of that
+//! <ActionType>:<n>` makes the engine exit at once (no graceful shutdown) right after step `n` of a job of that
 //! type has been *started* (its data written, its action not yet confirmed), which is
 //! how the e2e tests kill the engine mid-job at a known point.
 
@@ -188,7 +188,7 @@ impl App {
         if action == action_type && n.parse::<u32>().ok() == Some(step) {
             tracing::error!(action_type, step, "FAULT INJECTION: aborting the engine after this job step started");
             eprintln!("FAULT INJECTION: {FAULT_CRASH_AFTER_STEP}={spec}: aborting the engine");
-            std::process::abort();
+            std::process::exit(70);
         }
     }
 }

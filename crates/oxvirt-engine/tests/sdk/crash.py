@@ -1,0 +1,65 @@
+"""A VM start interrupted by an engine crash (fault injection: the engine aborts right after a
+step of the RunVm job was recorded) is rolled back or completed at the next engine start: no
+orphaned domain, no VM stuck in a transitional status, the job ended.
+
+Run by tests/sdk_e2e.rs in phases:
+  crash.py URL PASSWORD CA prepare HOST_ADDRESS SECRET KERNEL INITRD CMDLINE  -> prints "VM <id>"
+  crash.py URL PASSWORD CA start-crash VM_ID     (the engine dies during the request)
+  crash.py URL PASSWORD CA expect-down VM_ID     (rolled back: down, its RunVm job failed)
+  crash.py URL PASSWORD CA expect-up VM_ID       (completed: up, its RunVm job finished)
+"""
+import sys
+import time
+
+import ovirtsdk4 as sdk
+import ovirtsdk4.types as types
+
+url, password, ca_file, phase = sys.argv[1:5]
+args = sys.argv[5:]
+conn = sdk.Connection(url=url, username="admin@internal", password=password, ca_file=ca_file)
+system = conn.system_service()
+vms = system.vms_service()
+
+
+def run_jobs(vm_name):
+    return [j for j in system.jobs_service().list() if j.description == "Launching VM " + vm_name]
+
+
+if phase == "prepare":
+    address, secret, kernel, initrd, cmdline = args[:5]
+    system.data_centers_service().add(types.DataCenter(name="dc1", local=False))
+    system.clusters_service().add(types.Cluster(name="c1", data_center=types.DataCenter(name="dc1")))
+    host = system.hosts_service().add(
+        types.Host(name="h1", address=address, root_password=secret, cluster=types.Cluster(name="c1")))
+    assert host.status == types.HostStatus.UP
+    vm = vms.add(types.Vm(name="crash-vm", cluster=types.Cluster(name="c1"), template=types.Template(name="Blank"),
+                          memory=192 * 1024 ** 2, memory_policy=types.MemoryPolicy(guaranteed=192 * 1024 ** 2),
+                          os=types.OperatingSystem(type="other_linux", kernel=kernel, initrd=initrd, cmdline=cmdline)))
+    print("VM %s" % vm.id)
+elif phase == "start-crash":
+    try:
+        vms.vm_service(args[0]).start()
+        raise AssertionError("the engine should have aborted during the start")
+    except sdk.Error as e:
+        print("start failed as the engine died: %s" % e)
+elif phase in ("expect-down", "expect-up"):
+    vm = vms.vm_service(args[0]).get()
+    want = types.VmStatus.DOWN if phase == "expect-down" else types.VmStatus.UP
+    deadline = time.monotonic() + 60
+    while vm.status != want:
+        assert vm.status in (types.VmStatus.DOWN, types.VmStatus.UP), \
+            "VM stuck in %s after recovery" % vm.status
+        assert time.monotonic() < deadline, "VM is %s, expected %s" % (vm.status, want)
+        time.sleep(0.25)  # polling interval of a condition wait
+        vm = vms.vm_service(args[0]).get()
+    jobs = run_jobs(vm.name)
+    assert jobs, "the RunVm job is listed"
+    assert all(j.status != types.JobStatus.STARTED for j in jobs), [j.status for j in jobs]
+    want_job = types.JobStatus.FAILED if phase == "expect-down" else types.JobStatus.FINISHED
+    assert jobs[0].status == want_job, (jobs[0].status, want_job)
+    if phase == "expect-up":
+        vms.vm_service(vm.id).stop()
+else:
+    raise SystemExit("unknown phase " + phase)
+conn.close()
+print("OK")
