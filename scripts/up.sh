@@ -62,11 +62,22 @@ if [ -n "${OXVIRT_ADMIN_PASSWORD:-}" ]; then
   fi
   # This machine, as a host of the Default cluster: the engine enrolls the local agent with
   # the secret the agent generated at its first start.
+  name=$(hostname | tr -c 'A-Za-z0-9._\n-' '-')
   if ! curl -fsk "${auth[@]}" "$api/hosts" | grep -q "<address>127.0.0.1</address>"; then
     secret=$(cat "$data_dir/agent/enrollment-secret")
-    name=$(hostname | tr -c 'A-Za-z0-9._\n-' '-')
     curl -fsk "${auth[@]}" "${xml[@]}" -d "<host><name>$name</name><address>127.0.0.1</address><port>$agent_port</port><root_password>$secret</root_password><cluster><name>Default</name></cluster></host>" "$api/hosts" >/dev/null
     echo "== added this machine as host $name (Up)"
+  fi
+  # A local data storage domain on this machine, attached to (and active in) Default, so that
+  # VMs can have disks right away.
+  if ! curl -fsk "${auth[@]}" "$api/storagedomains?search=name%3Ddata" | grep -q "<name>data</name>"; then
+    sd_dir=$data_dir/storage/data
+    mkdir -p "$sd_dir"
+    sd_id=$(curl -fsk "${auth[@]}" "${xml[@]}" -d "<storage_domain><name>data</name><type>data</type><host><name>$name</name></host><storage><type>localfs</type><path>$sd_dir</path></storage></storage_domain>" "$api/storagedomains" |
+      sed -n 's|.*<storage_domain href="[^"]*" id="\([^"]*\)".*|\1|p' | head -n1)
+    dc_id=$(curl -fsk "${auth[@]}" "$api/datacenters?search=name%3DDefault" | sed -n 's|.*<data_center href="[^"]*" id="\([^"]*\)".*|\1|p' | head -n1)
+    curl -fsk "${auth[@]}" "${xml[@]}" -d "<storage_domain id=\"$sd_id\"/>" "$api/datacenters/$dc_id/storagedomains" >/dev/null
+    echo "== created storage domain data ($sd_dir), active in data center Default"
   fi
 fi
 

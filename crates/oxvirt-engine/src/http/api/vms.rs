@@ -156,7 +156,7 @@ fn vm_el(vm: &Vm) -> Element {
     if let Some(h) = vm.runtime.host_id {
         el = el.reference("host", h, api_href(&format!("hosts/{h}")));
     }
-    el.sub_links(&["diskattachments", "nics", "permissions", "statistics"]).actions(VM_ACTIONS)
+    el.sub_links(&["diskattachments", "nics"]).actions(VM_ACTIONS)
 }
 
 async fn vm_el_followed(app: &AppState, vm: &Vm, follow: &Follow) -> Result<Element, Failure> {
