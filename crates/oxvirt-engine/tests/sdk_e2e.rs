@@ -66,3 +66,66 @@ async fn sdk_adds_a_real_host_and_moves_it_through_maintenance() {
     let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
     run_script(&engine, "hosts.py", &[&host.address().to_string(), TEST_ENROLLMENT_SECRET]);
 }
+
+/// Records a finished job with two steps (one nested) straight in the engine's database, as
+/// the engine's own multi-step work would, so that the SDK has a job to read; returns its id.
+async fn seed_job(database_url: &str) -> String {
+    use oxvirt_engine::model::{Job, JobStatus, Step, StepType, Timestamp};
+    use oxvirt_types::{JobId, StepId};
+    let store = oxvirt_engine::store::Store::open(database_url).await.expect("open the engine's store");
+    let admin = store.user_get_by_name("internal", "admin").await.expect("admin user");
+    let now = Timestamp::now();
+    let job = Job {
+        id: JobId::new_random(),
+        action_type: "SeededForTest".into(),
+        description: "Seeded job".into(),
+        status: JobStatus::Finished,
+        start_time: now,
+        end_time: Some(now),
+        last_updated: now,
+        auto_cleared: true,
+        external: false,
+        owner_id: Some(admin.id),
+        correlation_id: None,
+    };
+    store.job_insert(&job).await.expect("insert job");
+    let parent = StepId::new_random();
+    for (id, parent_step_id, number) in [(parent, None, 1), (StepId::new_random(), Some(parent), 2)] {
+        store
+            .step_insert(&Step {
+                id,
+                job_id: job.id,
+                parent_step_id,
+                number,
+                step_type: StepType::Executing,
+                description: format!("step {number}"),
+                status: JobStatus::Finished,
+                start_time: now,
+                end_time: Some(now),
+                progress: Some(100),
+                data: serde_json::json!({}),
+            })
+            .await
+            .expect("insert step");
+    }
+    job.id.to_string()
+}
+
+#[tokio::test]
+async fn sdk_networks_profiles_templates_jobs_on_sqlite() {
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let url = format!("sqlite://{}", engine.data_dir.join("engine.db").display());
+    let job = seed_job(&url).await;
+    run_script(&engine, "catalog.py", &[&job]);
+}
+
+#[tokio::test]
+async fn sdk_networks_profiles_templates_jobs_on_postgresql() {
+    let pg = TestPostgres::start().expect("postgres");
+    let url = pg.create_database().expect("database");
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[("OXVIRT_DATABASE_URL", &url)])
+        .await
+        .expect("engine");
+    let job = seed_job(&url).await;
+    run_script(&engine, "catalog.py", &[&job]);
+}

@@ -9,10 +9,16 @@
 mod hosts;
 mod infra;
 pub mod jobs;
+mod jobs_api;
+mod network;
 mod query;
+mod templates;
 
 pub use hosts::HostAdd;
-pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, Named};
+pub use hosts::HostNicInfo;
+pub(crate) use hosts::stable_uuid;
+pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, MANAGEMENT_NETWORK, Named};
+pub use network::{NetworkAdd, NetworkUpdate, VnicProfileAdd, VnicProfileUpdate};
 pub use query::ListQuery;
 
 use crate::auth::{self, IssuedToken, Principal, Sessions};
