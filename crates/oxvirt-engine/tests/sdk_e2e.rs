@@ -129,3 +129,17 @@ async fn sdk_networks_profiles_templates_jobs_on_postgresql() {
     let job = seed_job(&url).await;
     run_script(&engine, "catalog.py", &[&job]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_statistics_and_nics() {
+    use oxvirt_testkit::agent::{TEST_ENROLLMENT_SECRET, agent_binary};
+    use oxvirt_testkit::{HostOptions, TestAgent, TestHost, TestNetwork};
+    let net = TestNetwork::new().expect("network");
+    let mut host = TestHost::start(&net, HostOptions::named("stats-host")).expect("test host");
+    let agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let address = host.address().to_string();
+    run_script(&engine, "host_stats.py", &[&address, TEST_ENROLLMENT_SECRET, "up"]);
+    agent.stop(&mut host);
+    run_script(&engine, "host_stats.py", &[&address, TEST_ENROLLMENT_SECRET, "down"]);
+}
