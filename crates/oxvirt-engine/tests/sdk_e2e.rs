@@ -143,3 +143,33 @@ async fn sdk_host_statistics_and_nics() {
     agent.stop(&mut host);
     run_script(&engine, "host_stats.py", &[&address, TEST_ENROLLMENT_SECRET, "down"]);
 }
+
+/// The SDK's own examples (from its source archive, changed only in their connection
+/// parameters by `tests/sdk/examples.py`) that need no VMs: `add_data_center.py` makes the
+/// data center `add_cluster.py` puts its cluster in; `poll_events.py` polls forever by design
+/// and passes when it printed the newest event before its deadline.
+/// `list_vms.py` joins the list once `/vms` is served.
+#[tokio::test]
+async fn sdk_examples_infrastructure() {
+    let sdist = oxvirt_testkit::sdk::sdk_sdist().expect("SDK source archive");
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let sdist = sdist.to_string_lossy().into_owned();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/examples.py");
+    let out = Command::new(oxvirt_testkit::sdk::sdk_python().expect("SDK venv"))
+        .arg(&script)
+        .arg(&sdist)
+        .arg(&engine.api_url)
+        .arg(TEST_ADMIN_PASSWORD)
+        .arg(&engine.ca_file)
+        .args(["add_data_center.py", "add_cluster.py", "show_summary.py", "poll_events.py"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "SDK examples failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
