@@ -95,6 +95,13 @@ expect(lambda: profiles.profile_service(second.id).get(), 404)
 dc_networks.network_service(storage_net.id).remove()
 assert [n.name for n in dc_networks.list()] == ["ovirtmgmt"]
 
+# Each change left an audit event.
+descriptions = [e.description for e in system.events_service().list(max=200)]
+for needle in ("Network cat-net was added", "Network cat-net was updated", "Network cat-net was attached",
+               "Network cat-net was detached", "Network cat-net was removed", "vNIC Profile cat-extra was added",
+               "vNIC Profile cat-renamed of network cat-net was updated", "vNIC Profile cat-renamed of network cat-net was removed"):
+    assert any(d.startswith(needle) for d in descriptions), (needle, descriptions)
+
 # The Blank template, with oVirt's shape; its disks and NICs are empty.
 templates = system.templates_service()
 found = templates.list(search="name=Blank")
