@@ -3,6 +3,9 @@
 # our oVirt API v4 layer must serve unchanged. Tests run the SDK's own readers and writers over
 # our XML. Idempotent: a second run only checks the stamp and exits.
 #   scripts/sdk-venv.sh          -> prints the venv's python path on stdout
+#   scripts/sdk-venv.sh --sdist  -> prints the path of the SDK's source archive (its examples/
+#                                   folder is run by tests/sdk/examples.py), downloaded once into
+#                                   $OXVIRT_SDK_SDIST_DIR (default: <venv>/sdist)
 # Building needs (scripts/install-deps.sh test installs them): python3-venv, python3-dev, gcc and
 # libxml2-dev for the SDK's C XML extension, and libcurl4-openssl-dev + libssl-dev for pycurl
 # when pip finds no binary wheel for it.
@@ -15,6 +18,30 @@ venv=${OXVIRT_SDK_VENV:-$PWD/target/sdk-venv}
 stamp=$venv/.oxvirt-sdk-$sdk_version-pycurl-$pycurl_version
 # Debian's interpreter, whose headers python3-dev provides (a pyenv shim may shadow python3)
 python=${OXVIRT_SDK_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
+
+if [ "${1:-}" = "--sdist" ]; then
+  sdist_dir=${OXVIRT_SDK_SDIST_DIR:-$venv/sdist}
+  sdist=$sdist_dir/ovirt_engine_sdk_python-$sdk_version.tar.gz
+  if [ ! -s "$sdist" ]; then
+    venv_python=$("$0")
+    mkdir -p "$sdist_dir"
+    exec 8>"$sdist_dir.lock"
+    flock 8
+    if [ ! -s "$sdist" ]; then
+      tmp=$(mktemp -d "$sdist_dir/download.XXXXXX")
+      PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv_python" -m pip download -q --no-binary :all: --no-deps \
+        -d "$tmp" "ovirt-engine-sdk-python==$sdk_version" >&2 || {
+        echo "sdk-venv: cannot download the source archive of ovirt-engine-sdk-python==$sdk_version" >&2
+        rm -rf "$tmp"
+        exit 1
+      }
+      mv "$tmp"/*.tar.gz "$sdist"
+      rm -rf "$tmp"
+    fi
+  fi
+  echo "$sdist"
+  exit 0
+fi
 
 if [ -e "$stamp" ] && [ -x "$venv/bin/python" ]; then
   echo "$venv/bin/python"

@@ -13,8 +13,8 @@ const MARKER: &str = "<!-- readme-example:";
 
 /// The first ```python block after the marker comment in README.md.
 fn readme_example() -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-        .expect("README.md");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).expect("README.md");
     let after = &readme[readme.find(MARKER).expect("the README marks its example")..];
     let start = after.find("```python\n").expect("a python block after the marker") + "```python\n".len();
     let end = after[start..].find("```").expect("the block ends") + start;

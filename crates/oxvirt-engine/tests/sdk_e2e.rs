@@ -170,3 +170,110 @@ async fn sdk_host_vm_start_interrupted_by_engine_crash_is_rolled_back_or_complet
     })
     .expect("stopped");
 }
+
+/// Records a finished job with two steps (one nested) straight in the engine's database, as
+/// the engine's own multi-step work would, so that the SDK has a job to read; returns its id.
+async fn seed_job(database_url: &str) -> String {
+    use oxvirt_engine::model::{Job, JobStatus, Step, StepType, Timestamp};
+    use oxvirt_types::{JobId, StepId};
+    let store = oxvirt_engine::store::Store::open(database_url).await.expect("open the engine's store");
+    let admin = store.user_get_by_name("internal", "admin").await.expect("admin user");
+    let now = Timestamp::now();
+    let job = Job {
+        id: JobId::new_random(),
+        action_type: "SeededForTest".into(),
+        description: "Seeded job".into(),
+        status: JobStatus::Finished,
+        start_time: now,
+        end_time: Some(now),
+        last_updated: now,
+        auto_cleared: true,
+        external: false,
+        owner_id: Some(admin.id),
+        correlation_id: None,
+    };
+    store.job_insert(&job).await.expect("insert job");
+    let parent = StepId::new_random();
+    for (id, parent_step_id, number) in [(parent, None, 1), (StepId::new_random(), Some(parent), 2)] {
+        store
+            .step_insert(&Step {
+                id,
+                job_id: job.id,
+                parent_step_id,
+                number,
+                step_type: StepType::Executing,
+                description: format!("step {number}"),
+                status: JobStatus::Finished,
+                start_time: now,
+                end_time: Some(now),
+                progress: Some(100),
+                data: serde_json::json!({}),
+            })
+            .await
+            .expect("insert step");
+    }
+    job.id.to_string()
+}
+
+#[tokio::test]
+async fn sdk_networks_profiles_templates_jobs_on_sqlite() {
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let url = format!("sqlite://{}", engine.data_dir.join("engine.db").display());
+    let job = seed_job(&url).await;
+    run_script(&engine, "catalog.py", &[&job]);
+}
+
+#[tokio::test]
+async fn sdk_networks_profiles_templates_jobs_on_postgresql() {
+    let pg = TestPostgres::start().expect("postgres");
+    let url = pg.create_database().expect("database");
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[("OXVIRT_DATABASE_URL", &url)])
+        .await
+        .expect("engine");
+    let job = seed_job(&url).await;
+    run_script(&engine, "catalog.py", &[&job]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_statistics_and_nics() {
+    use oxvirt_testkit::agent::{TEST_ENROLLMENT_SECRET, agent_binary};
+    use oxvirt_testkit::{HostOptions, TestAgent, TestHost, TestNetwork};
+    let net = TestNetwork::new().expect("network");
+    let mut host = TestHost::start(&net, HostOptions::named("stats-host")).expect("test host");
+    let agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let address = host.address().to_string();
+    run_script(&engine, "host_stats.py", &[&address, TEST_ENROLLMENT_SECRET, "up"]);
+    agent.stop(&mut host);
+    run_script(&engine, "host_stats.py", &[&address, TEST_ENROLLMENT_SECRET, "down"]);
+}
+
+/// The SDK's own examples (from its source archive, changed only in their connection
+/// parameters by `tests/sdk/examples.py`) that need no VMs: `add_data_center.py` makes the
+/// data center `add_cluster.py` puts its cluster in; `poll_events.py` polls forever by design
+/// and passes when it printed the newest event before its deadline.
+/// `list_vms.py` joins the list once `/vms` is served.
+#[tokio::test]
+async fn sdk_examples_infrastructure() {
+    let sdist = oxvirt_testkit::sdk::sdk_sdist().expect("SDK source archive");
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let sdist = sdist.to_string_lossy().into_owned();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/examples.py");
+    let out = Command::new(oxvirt_testkit::sdk::sdk_python().expect("SDK venv"))
+        .arg(&script)
+        .arg(&sdist)
+        .arg(&engine.api_url)
+        .arg(TEST_ADMIN_PASSWORD)
+        .arg(&engine.ca_file)
+        .args(["add_data_center.py", "add_cluster.py", "show_summary.py", "poll_events.py"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "SDK examples failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -96,6 +96,8 @@ typed_id!(/// One step of a job.
     StepId, "step");
 typed_id!(/// A user (internal or from a directory).
     UserId, "user");
+typed_id!(/// A network interface of a host (derived from the host and the interface name).
+    HostNicId, "host NIC");
 
 #[cfg(test)]
 mod tests {

@@ -52,7 +52,7 @@ pub struct ClusterUpdate {
 
 /// A referenced object that does not exist is the request's fault (400), not a 404 of the
 /// requested resource.
-fn missing_reference<T: std::fmt::Display>(e: StoreError, what: &str, named: &Named<T>) -> AppError {
+pub(super) fn missing_reference<T: std::fmt::Display>(e: StoreError, what: &str, named: &Named<T>) -> AppError {
     match e {
         StoreError::NotFound { .. } => AppError::InvalidInput(match named {
             Named::Id(id) => format!("{what} {id} does not exist"),
@@ -191,7 +191,7 @@ impl App {
         Ok(())
     }
 
-    async fn data_center_resolve(&self, named: &Named<DataCenterId>) -> Result<DataCenter> {
+    pub(super) async fn data_center_resolve(&self, named: &Named<DataCenterId>) -> Result<DataCenter> {
         let found = match named {
             Named::Id(id) => self.store.data_center_get(*id).await,
             Named::Name(n) => self.store.data_center_get_by_name(n).await,

@@ -9,12 +9,18 @@
 mod hosts;
 mod infra;
 pub mod jobs;
+mod jobs_api;
+mod network;
 mod pending;
 mod query;
+mod templates;
 mod vms;
 
 pub use hosts::HostAdd;
-pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, Named};
+pub use hosts::HostNicInfo;
+pub(crate) use hosts::stable_uuid;
+pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, MANAGEMENT_NETWORK, Named};
+pub use network::{NetworkAdd, NetworkUpdate, VnicProfileAdd, VnicProfileUpdate};
 pub use pending::DiskAdd;
 pub use query::ListQuery;
 pub use vms::{

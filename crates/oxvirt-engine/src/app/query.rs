@@ -63,15 +63,7 @@ fn apply(c: &mut Criteria, cond: &Condition, collection: &str, has_status: bool,
             cond.op.as_str()
         )));
     }
-    let pattern: String = cond
-        .value
-        .parts()
-        .iter()
-        .map(|p| match p {
-            PatternPart::Literal(t) => t.clone(),
-            _ => "*".to_owned(),
-        })
-        .collect();
+    let pattern = pattern_text(cond);
     match cond.field.as_str() {
         "name" => {
             c.name =
@@ -86,4 +78,16 @@ fn apply(c: &mut Criteria, cond: &Condition, collection: &str, has_status: bool,
         }
     }
     Ok(())
+}
+
+/// A condition's value as a name pattern (`*` for any wildcard).
+pub(crate) fn pattern_text(cond: &Condition) -> String {
+    cond.value
+        .parts()
+        .iter()
+        .map(|p| match p {
+            PatternPart::Literal(t) => t.clone(),
+            _ => "*".to_owned(),
+        })
+        .collect()
 }

@@ -5,8 +5,12 @@
 //! all of them (list parameters, body parsing, references, ids) live in this file.
 
 mod events;
+mod host_stats;
 mod hosts;
 mod infra;
+mod jobs;
+mod network;
+mod templates;
 mod vms;
 
 pub(super) use super::{Accept, AppState, Failure, Reply};
@@ -28,7 +32,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// The collections the API root links to (grows as they are implemented).
-const COLLECTIONS: &[&str] = &["clusters", "datacenters", "events", "hosts", "vms"];
+const COLLECTIONS: &[&str] =
+    &["clusters", "datacenters", "events", "hosts", "jobs", "networks", "templates", "vms", "vnicprofiles"];
 
 pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
     Router::new()
@@ -37,6 +42,10 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .merge(events::routes())
         .merge(hosts::routes())
         .merge(vms::routes())
+        .merge(host_stats::routes())
+        .merge(network::routes())
+        .merge(templates::routes())
+        .merge(jobs::routes())
         .fallback(|| async {
             Failure::new(ErrorKind::NotFound, "no such resource in the API (see /ovirt-engine/api for the collections)")
         })

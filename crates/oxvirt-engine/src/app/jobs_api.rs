@@ -1,0 +1,82 @@
+//! What administrators do with jobs through the API: list and read them with their steps,
+//! and clear finished ones. Engine jobs are ended by the engine itself; only jobs created by
+//! outside tools ("external" jobs, not supported yet) could be ended through the API.
+
+use super::query::ListQuery;
+use super::{App, AppError, Result};
+use crate::auth::Principal;
+use crate::model::{EventRefs, Job, JobStatus, Severity, Step};
+use crate::ovirt::search::Operator;
+use crate::store::JobFilter;
+use oxvirt_types::{JobId, StepId};
+
+impl App {
+    /// Jobs, newest first; searchable by `status` (`search=status=finished`).
+    pub async fn job_search(&self, q: &ListQuery) -> Result<Vec<Job>> {
+        let mut filter = JobFilter { limit: q.max, ..JobFilter::default() };
+        let Some(search) = &q.search else { return Ok(self.store.job_list(&filter).await?) };
+        if search.any_of.len() > 1 || search.sort.is_some() || search.page.is_some() {
+            return Err(AppError::InvalidInput("jobs can be searched only by 'status=<status>' for now".into()));
+        }
+        for cond in search.any_of.iter().flatten() {
+            let value = super::query::pattern_text(cond);
+            if cond.field != "status" || cond.op != Operator::Eq {
+                return Err(AppError::InvalidInput(format!(
+                    "cannot search jobs by '{}'; jobs can be searched only by 'status=<status>'",
+                    cond.field
+                )));
+            }
+            let status = JobStatus::from_wire(&value.to_lowercase()).ok_or_else(|| {
+                AppError::InvalidInput(format!(
+                    "'{value}' is not a job status: use started, finished, failed, aborted or unknown"
+                ))
+            })?;
+            filter.status = Some(status);
+        }
+        Ok(self.store.job_list(&filter).await?)
+    }
+
+    /// One step of a job.
+    pub async fn job_step_get(&self, job: JobId, step: StepId) -> Result<Step> {
+        self.store.job_get(job).await?;
+        let s = self.store.step_get(step).await?;
+        if s.job_id != job {
+            return Err(crate::store::StoreError::not_found("step", format!("{step} of job {job}")).into());
+        }
+        Ok(s)
+    }
+
+    /// oVirt's `clear`: forgets a job that has ended. A running job cannot be cleared.
+    pub async fn job_clear(&self, who: &Principal, id: JobId) -> Result<()> {
+        let job = self.store.job_get(id).await?;
+        if !job.status.is_final() {
+            return Err(AppError::Conflict(format!(
+                "job {id} ({}) is {}: only jobs that have ended can be cleared",
+                job.description, job.status
+            )));
+        }
+        self.store.job_delete(id).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            9999,
+            format!("Job '{}' was cleared by {}.", job.description, who.login),
+            EventRefs::default(),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// oVirt's `end`: only external jobs may be ended by a client; the engine ends its own.
+    pub async fn job_end_requested(&self, id: JobId) -> Result<()> {
+        let job = self.store.job_get(id).await?;
+        Err(AppError::Conflict(if job.external {
+            format!("ending external job {id} is not supported yet")
+        } else {
+            format!(
+                "job {id} ({}) is run by the engine, which ends it itself; only external jobs can be ended",
+                job.description
+            )
+        }))
+    }
+}

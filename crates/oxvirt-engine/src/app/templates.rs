@@ -1,0 +1,47 @@
+//! Templates: what a new VM starts from. Every installation has `Blank`
+//! ([`crate::model::BLANK_TEMPLATE_ID`], inserted by the first migration), so the SDK's
+//! `template=Blank` works from the start. Making templates from VMs comes later.
+
+use super::query::ListQuery;
+use super::{App, AppError, Result};
+use crate::model::Template;
+use crate::store::TemplateFilter;
+use oxvirt_types::TemplateId;
+
+impl App {
+    pub async fn template_get(&self, id: TemplateId) -> Result<Template> {
+        Ok(self.store.template_get(id).await?)
+    }
+
+    /// Templates by name; searchable by `name` and `status`.
+    pub async fn template_list(&self, q: &ListQuery) -> Result<Vec<Template>> {
+        let c = q.criteria("templates", true)?;
+        let status = c.status.clone();
+        // The store does not filter templates by status: filter here, then page.
+        let filter = TemplateFilter {
+            name: c.name,
+            cluster_id: None,
+            sort_by: c.sort_by,
+            descending: c.descending,
+            limit: if status.is_some() { None } else { c.limit },
+            offset: if status.is_some() { 0 } else { c.offset },
+        };
+        let mut templates = self.store.template_list(&filter).await?;
+        if let Some(s) = status {
+            templates.retain(|t| t.status.as_str() == s);
+            let skip = usize::try_from(c.offset).unwrap_or(usize::MAX);
+            templates = templates.into_iter().skip(skip).collect();
+            if let Some(max) = c.limit {
+                templates.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+            }
+        }
+        Ok(templates)
+    }
+
+    /// Making a template from a VM is not implemented yet; says so rather than failing later.
+    pub async fn template_add(&self, _who: &crate::auth::Principal) -> Result<Template> {
+        Err(AppError::InvalidInput(
+            "creating templates is not supported yet by this engine; new VMs can use the Blank template".into(),
+        ))
+    }
+}

@@ -1,0 +1,114 @@
+//! Jobs (`/jobs`) and their steps: what the engine is doing or did, for clients that follow
+//! long operations.
+
+use super::*;
+use crate::model::{Job, Step, Timestamp};
+use oxvirt_types::{JobId, StepId};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(job_list).post(job_add))
+        .route("/jobs/{id}", get(job_get))
+        .route("/jobs/{id}/steps", get(step_list))
+        .route("/jobs/{id}/steps/{sid}", get(step_get))
+        .route("/jobs/{id}/{action}", axum::routing::post(job_action))
+}
+
+fn time(t: Timestamp) -> std::time::SystemTime {
+    crate::ovirt::date::from_epoch_millis(t.as_millis())
+}
+
+fn job_el(j: &Job) -> Element {
+    let mut el = Element::new("job")
+        .href(api_href(&format!("jobs/{}", j.id)))
+        .id(j.id)
+        .text_child("description", &j.description)
+        .enum_child("status", j.status.as_str())
+        .date_child("start_time", time(j.start_time))
+        .date_child("last_updated", time(j.last_updated))
+        .bool_child("auto_cleared", j.auto_cleared)
+        .bool_child("external", j.external);
+    if let Some(end) = j.end_time {
+        el = el.date_child("end_time", time(end));
+    }
+    if let Some(owner) = j.owner_id {
+        el = el.reference("owner", owner, api_href(&format!("users/{owner}")));
+    }
+    el.sub_links(&["steps"]).actions(&["clear", "end"])
+}
+
+fn step_el(s: &Step) -> Element {
+    let job_href = api_href(&format!("jobs/{}", s.job_id));
+    let mut el = Element::new("step")
+        .href(format!("{job_href}/steps/{}", s.id))
+        .id(s.id)
+        .text_child("description", &s.description)
+        .enum_child("type", s.step_type.as_str())
+        .int_child("number", s.number)
+        .enum_child("status", s.status.as_str())
+        .date_child("start_time", time(s.start_time))
+        .bool_child("external", false)
+        .reference("job", s.job_id, job_href.clone());
+    if let Some(end) = s.end_time {
+        el = el.date_child("end_time", time(end));
+    }
+    if let Some(p) = s.progress {
+        el = el.int_child("progress", p);
+    }
+    if let Some(parent) = s.parent_step_id {
+        el = el.reference("parent_step", parent, format!("{job_href}/steps/{parent}"));
+    }
+    el
+}
+
+async fn job_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Query(p): Query<ListParams>,
+) -> Result<Reply, Failure> {
+    let jobs = app.job_search(&p.query()?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("jobs", jobs.iter().map(job_el))))
+}
+
+async fn job_get(State(app): State<AppState>, Accept(fmt): Accept, Path(j): Path<String>) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &job_el(&app.job_get(id(&j)?).await?)))
+}
+
+/// External jobs (made by outside tools through the API) are not supported yet.
+async fn job_add() -> Failure {
+    Failure::new(ErrorKind::InvalidInput, "adding external jobs is not supported yet; the engine records its own jobs")
+}
+
+async fn step_list(State(app): State<AppState>, Accept(fmt): Accept, Path(j): Path<String>) -> Result<Reply, Failure> {
+    let steps = app.job_steps(id(&j)?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("steps", steps.iter().map(step_el))))
+}
+
+async fn step_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path((j, s)): Path<(String, String)>,
+) -> Result<Reply, Failure> {
+    let step = app.job_step_get(id::<JobId>(&j)?, id::<StepId>(&s)?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &step_el(&step)))
+}
+
+async fn job_action(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path((j, action)): Path<(String, String)>,
+) -> Result<Reply, Failure> {
+    let job: JobId = id(&j)?;
+    match action.as_str() {
+        "clear" => app.job_clear(&who, job).await?,
+        "end" => app.job_end_requested(job).await?,
+        other => {
+            return Err(Failure::new(
+                ErrorKind::NotFound,
+                format!("jobs have no action '{other}'; actions: clear, end"),
+            ));
+        }
+    }
+    Ok(Reply::new(fmt, StatusCode::OK, &crate::ovirt::action_reply("complete", None)))
+}
