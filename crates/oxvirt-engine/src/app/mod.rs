@@ -9,6 +9,7 @@
 mod hosts;
 mod infra;
 pub mod jobs;
+pub mod monitor;
 mod query;
 
 pub use hosts::HostAdd;
@@ -67,6 +68,8 @@ pub struct App {
     sessions: Sessions,
     /// mTLS clients of the hosts' agents, by host.
     agents: std::sync::Mutex<std::collections::HashMap<oxvirt_types::HostId, crate::agent_client::AgentClient>>,
+    /// The per-host watchers of `monitor`.
+    monitors: monitor::Monitors,
 }
 
 impl App {
@@ -107,7 +110,13 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         Ok((
-            Arc::new(Self { store, pki, sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL), agents: Default::default() }),
+            Arc::new(Self {
+                store,
+                pki,
+                sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL),
+                agents: Default::default(),
+                monitors: Default::default(),
+            }),
             generated,
         ))
     }
