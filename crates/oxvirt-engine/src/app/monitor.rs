@@ -284,12 +284,20 @@ impl App {
                 backoff = (backoff * 2).min(settings.reconcile_interval);
                 continue;
             }
-            backoff = RETRY_FIRST;
+            let following = Instant::now();
             match self.host_follow(host, &mut w, settings).await {
                 FollowEnd::Resync(why) => tracing::debug!(host = %host_id, why, "resynchronising with the agent"),
                 FollowEnd::Broken(why) => {
                     tracing::info!(host = %host_id, why, "lost the agent's event stream; reconnecting");
                     w.unreachable_since.get_or_insert_with(|| (Instant::now(), Timestamp::now()));
+                    // A stream that breaks right away (while full reads work) must not make
+                    // the watcher hammer the agent: back off until one lasts.
+                    if following.elapsed() < settings.reconcile_interval {
+                        tokio::time::sleep(retry_wait(&w, backoff, settings)).await;
+                        backoff = (backoff * 2).min(settings.reconcile_interval);
+                    } else {
+                        backoff = RETRY_FIRST;
+                    }
                 }
                 FollowEnd::Gone => {
                     tracing::info!(host = %host_id, "host removed; no longer watched");
