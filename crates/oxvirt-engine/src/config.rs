@@ -33,12 +33,32 @@ pub struct EngineConfig {
     /// `localhost`, `127.0.0.1` and this machine's hostname are always covered.
     #[arg(long, env = "OXVIRT_SERVER_NAMES", value_delimiter = ',')]
     pub server_names: Vec<String>,
+
+    /// Seconds between full reconciles of each host's VMs against its agent's full state
+    /// (between them, the host's event stream keeps the engine current).
+    #[arg(long, env = "OXVIRT_RECONCILE_INTERVAL_SECONDS", default_value_t = 15)]
+    pub reconcile_interval_seconds: u64,
+
+    /// Seconds a host's agent may go unanswered before the host is marked non-responsive
+    /// (and its running VMs unknown).
+    #[arg(long, env = "OXVIRT_HOST_GRACE_SECONDS", default_value_t = 20)]
+    pub host_grace_seconds: u64,
 }
 
 impl EngineConfig {
     /// The database URL: the configured one, else `sqlite://<data-dir>/engine.db`.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("engine.db").display()))
+    }
+
+    /// How often each host is fully reconciled (at least one second).
+    pub fn reconcile_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.reconcile_interval_seconds.max(1))
+    }
+
+    /// How long an unanswering host stays Up before it is marked non-responsive.
+    pub fn host_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.host_grace_seconds)
     }
 
     /// All names the server certificate covers, de-duplicated, in a stable order.

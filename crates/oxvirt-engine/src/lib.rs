@@ -50,6 +50,12 @@ pub async fn run(config: EngineConfig) -> Result<(), EngineError> {
     }
     // Jobs a previous run left unfinished are completed or rolled back before anything else.
     app.jobs_recover().await?;
+    // Hosts are watched from now on: their VMs reconciled, their status re-checked.
+    app.monitor_start(app::monitor::MonitorSettings {
+        reconcile_interval: config.reconcile_interval(),
+        host_grace: config.host_grace(),
+    })
+    .await?;
 
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
         pki.server_cert_pem.clone().into_bytes(),

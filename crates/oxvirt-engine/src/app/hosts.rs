@@ -9,6 +9,7 @@ use crate::model::{EventRefs, Host, Severity, Timestamp};
 use crate::store::{HostFilter, StoreError};
 use oxvirt_agent_api::DEFAULT_AGENT_PORT;
 use oxvirt_types::{ClusterId, HostId, HostStatus};
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct HostAdd {
@@ -23,7 +24,7 @@ pub struct HostAdd {
 }
 
 impl App {
-    pub async fn host_add(&self, who: &Principal, req: HostAdd) -> Result<Host> {
+    pub async fn host_add(self: &Arc<Self>, who: &Principal, req: HostAdd) -> Result<Host> {
         name_check("host", &req.name)?;
         let Some(secret) = req.enrollment_secret.filter(|s| !s.is_empty()) else {
             return Err(AppError::InvalidInput(format!(
@@ -64,6 +65,7 @@ impl App {
         };
         self.store.host_insert(&host).await?;
         self.agents_lock().insert(host.id, client);
+        self.host_monitor_start(host.id);
         self.audit(
             who,
             Severity::Normal,
@@ -144,6 +146,7 @@ impl App {
             )));
         }
         self.store.host_delete(id).await?;
+        self.host_monitor_stop(id);
         self.agents_lock().remove(&id);
         self.audit(
             who,

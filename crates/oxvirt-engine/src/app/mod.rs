@@ -10,6 +10,7 @@ mod hosts;
 mod infra;
 pub mod jobs;
 mod jobs_api;
+pub mod monitor;
 mod network;
 mod pending;
 mod query;
@@ -79,6 +80,8 @@ pub struct App {
     sessions: Sessions,
     /// mTLS clients of the hosts' agents, by host.
     agents: std::sync::Mutex<std::collections::HashMap<oxvirt_types::HostId, crate::agent_client::AgentClient>>,
+    /// The per-host watchers of `monitor`.
+    monitors: monitor::Monitors,
 }
 
 impl App {
@@ -119,7 +122,13 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         Ok((
-            Arc::new(Self { store, pki, sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL), agents: Default::default() }),
+            Arc::new(Self {
+                store,
+                pki,
+                sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL),
+                agents: Default::default(),
+                monitors: Default::default(),
+            }),
             generated,
         ))
     }

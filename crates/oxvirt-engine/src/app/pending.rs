@@ -5,8 +5,7 @@ use super::infra::Named;
 use super::{App, AppError, Result};
 use crate::auth::Principal;
 use crate::model::{Disk, DiskFormat, Host};
-use oxvirt_agent_api::v1;
-use oxvirt_types::{ByteSize, DiskId, HostId, StorageDomainId};
+use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
 
 #[derive(Debug, Clone)]
 pub struct DiskAdd {
@@ -28,9 +27,6 @@ impl App {
         Err(AppError::InvalidInput("disks are not available yet".into()))
     }
     pub(crate) async fn host_storage_connect(&self, _host: &Host) -> Result<()> {
-        Ok(())
-    }
-    pub(crate) async fn vm_observed(&self, _host: HostId, _state: &v1::VmState) -> Result<()> {
         Ok(())
     }
 }
