@@ -52,7 +52,7 @@ pub struct ClusterUpdate {
 
 /// A referenced object that does not exist is the request's fault (400), not a 404 of the
 /// requested resource.
-fn missing_reference<T: std::fmt::Display>(e: StoreError, what: &str, named: &Named<T>) -> AppError {
+pub(super) fn missing_reference<T: std::fmt::Display>(e: StoreError, what: &str, named: &Named<T>) -> AppError {
     match e {
         StoreError::NotFound { .. } => AppError::InvalidInput(match named {
             Named::Id(id) => format!("{what} {id} does not exist"),

@@ -155,8 +155,9 @@ impl App {
             // Each kind of job registers its recovery here:
             // `async fn <action>_recover(&self, job: &Job, steps: &[Step]) -> Result<JobStatus>`
             // returning how the job ended (`Finished` when completed, `Failed` when rolled back).
-            #[allow(clippy::match_single_binding)] // until the first recovery is registered
             let outcome: Result<JobStatus> = match job.action_type.as_str() {
+                "AddDisk" => self.disk_add_recover(&job, &steps).await,
+                "RemoveDisk" => self.disk_remove_recover(&job, &steps).await,
                 other => {
                     tracing::warn!(
                         action = other,

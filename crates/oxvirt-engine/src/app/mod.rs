@@ -10,10 +10,14 @@ mod hosts;
 mod infra;
 pub mod jobs;
 mod query;
+mod storage;
 
 pub use hosts::HostAdd;
 pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, Named};
 pub use query::ListQuery;
+pub use storage::{
+    DiskAdd, StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, disk_source, storage_domain_reachable_from,
+};
 
 use crate::auth::{self, IssuedToken, Principal, Sessions};
 use crate::model::{EventRefs, NewEvent, Severity, SummaryCounts, Timestamp, User};

@@ -7,6 +7,7 @@
 mod events;
 mod hosts;
 mod infra;
+mod storage;
 
 pub(super) use super::{Accept, AppState, Failure, Reply};
 use crate::app::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named};
@@ -27,7 +28,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// The collections the API root links to (grows as they are implemented).
-const COLLECTIONS: &[&str] = &["clusters", "datacenters", "events", "hosts"];
+const COLLECTIONS: &[&str] = &["clusters", "datacenters", "disks", "events", "hosts", "storagedomains"];
 
 pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
     Router::new()
@@ -35,6 +36,7 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .merge(infra::routes())
         .merge(events::routes())
         .merge(hosts::routes())
+        .merge(storage::routes())
         .fallback(|| async {
             Failure::new(ErrorKind::NotFound, "no such resource in the API (see /ovirt-engine/api for the collections)")
         })
