@@ -15,6 +15,11 @@ fn run_slice(engine: &TestEngine) {
 
 /// Runs `tests/sdk/<script>` with the engine's URL, admin password and CA file, then `extra`.
 fn run_script(engine: &TestEngine, script: &str, extra: &[&str]) {
+    run_script_output(engine, script, extra);
+}
+
+/// [`run_script`], returning the script's standard output.
+fn run_script_output(engine: &TestEngine, script: &str, extra: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
     let out = Command::new(oxvirt_testkit::sdk::sdk_python().expect("SDK venv"))
         .arg(&script)
@@ -38,6 +43,7 @@ fn run_script(engine: &TestEngine, script: &str, extra: &[&str]) {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    stdout.into_owned()
 }
 
 #[tokio::test]
@@ -65,4 +71,89 @@ async fn sdk_adds_a_real_host_and_moves_it_through_maintenance() {
     let _agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
     let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
     run_script(&engine, "hosts.py", &[&host.address().to_string(), TEST_ENROLLMENT_SECRET]);
+}
+
+/// A test host with an agent (not enrolled: the engine enrolls it) and an empty directory for
+/// a localfs storage domain on it.
+async fn host_with_localfs(
+    net: &std::sync::Arc<oxvirt_testkit::TestNetwork>,
+    name: &str,
+) -> (oxvirt_testkit::TestHost, oxvirt_testkit::TestAgent, std::path::PathBuf) {
+    use oxvirt_testkit::agent::agent_binary;
+    use oxvirt_testkit::{HostOptions, TestAgent, TestHost};
+    let mut host = TestHost::start(net, HostOptions::named(name)).expect("test host");
+    let agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
+    let localfs = host.dir().join("localfs");
+    std::fs::create_dir_all(&localfs).expect("localfs dir");
+    (host, agent, localfs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_storage_domains_and_disks() {
+    use oxvirt_testkit::agent::TEST_ENROLLMENT_SECRET;
+    let net = oxvirt_testkit::TestNetwork::new().expect("network");
+    let (host, _agent, localfs) = host_with_localfs(&net, "sdk-storage").await;
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    run_script(
+        &engine,
+        "storage.py",
+        &[&host.address().to_string(), TEST_ENROLLMENT_SECRET, &localfs.display().to_string()],
+    );
+}
+
+/// The engine aborts right after the `AddDisk` job recorded its volume-creation step (step 2)
+/// and before the agent is asked; after a restart the job is settled, the disk is `ok` or
+/// gone, and no volume file is left for a disk that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_disk_add_crash_rolls_back() {
+    use oxvirt_engine::app::jobs::FAULT_CRASH_AFTER_STEP;
+    use oxvirt_engine::model::JobStatus;
+    use oxvirt_engine::store::{JobFilter, Store};
+    use oxvirt_testkit::agent::TEST_ENROLLMENT_SECRET;
+    let net = oxvirt_testkit::TestNetwork::new().expect("network");
+    let (host, _agent, localfs) = host_with_localfs(&net, "sdk-crash").await;
+    let mut engine =
+        TestEngine::start(&engine_binary().expect("engine binary"), &[(FAULT_CRASH_AFTER_STEP, "AddDisk:2")])
+            .await
+            .expect("engine");
+    let args = [host.address().to_string(), TEST_ENROLLMENT_SECRET.to_owned(), localfs.display().to_string()];
+    let mut prepare: Vec<&str> = args.iter().map(String::as_str).collect();
+    prepare.push("prepare");
+    let out = run_script_output(&engine, "storage_crash.py", &prepare);
+    let sd = out.lines().find_map(|l| l.strip_prefix("SD=")).expect("the script prints the domain id").to_owned();
+    oxvirt_testkit::wait::until("the engine to abort", std::time::Duration::from_secs(30), || {
+        engine.has_exited().then_some(())
+    })
+    .expect("the fault injection aborts the engine");
+
+    engine.env_remove(FAULT_CRASH_AFTER_STEP);
+    engine.restart().await.expect("restart without the fault");
+
+    let store = Store::open(&format!("sqlite://{}", engine.data_dir.join("engine.db").display())).await.expect("db");
+    let jobs = store.job_list(&JobFilter::default()).await.expect("jobs");
+    let add_disk: Vec<_> = jobs.iter().filter(|j| j.action_type == "AddDisk").collect();
+    assert_eq!(add_disk.len(), 1, "one AddDisk job: {jobs:?}");
+    let job = add_disk[0];
+    assert_ne!(job.status, JobStatus::Started, "recovery settles the job");
+    let steps = store.step_list_for_job(job.id).await.expect("steps");
+    let disk_id: oxvirt_types::DiskId =
+        steps[0].data["disk_id"].as_str().expect("disk id in step data").parse().expect("id");
+    let images = localfs.join(&sd).join("images");
+    match store.disk_get(disk_id).await {
+        Ok(disk) => {
+            assert_eq!(disk.status, oxvirt_engine::model::DiskStatus::Ok, "a kept disk is ok");
+            assert_eq!(job.status, JobStatus::Finished);
+            assert!(images.join(disk_id.to_string()).join(disk.volume_id.to_string()).is_file());
+        }
+        Err(_) => {
+            assert_eq!(job.status, JobStatus::Failed, "a rolled-back job failed");
+            let left: Vec<_> = std::fs::read_dir(&images).expect("images dir").collect();
+            assert!(left.is_empty(), "no volume file left for the rolled-back disk: {left:?}");
+        }
+    }
+    store.close().await;
+
+    let mut check: Vec<&str> = args.iter().map(String::as_str).collect();
+    check.push("check");
+    run_script(&engine, "storage_crash.py", &check);
 }
