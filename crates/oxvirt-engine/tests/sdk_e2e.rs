@@ -102,20 +102,34 @@ async fn sdk_host_storage_domains_and_disks() {
 }
 
 /// The engine aborts right after the `AddDisk` job recorded its volume-creation step (step 2)
-/// and before the agent is asked; after a restart the job is settled, the disk is `ok` or
-/// gone, and no volume file is left for a disk that is gone.
+/// and before the agent is asked; after a restart the job has failed, the disk is gone, and
+/// no volume file is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_host_disk_add_crash_rolls_back() {
+    disk_add_crash(2, false).await;
+}
+
+/// The engine aborts after the agent created the volume (at step 3, before the disk is marked
+/// ok); after a restart recovery finds the complete volume: the job finished, the disk is ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_disk_add_crash_after_the_volume_completes() {
+    disk_add_crash(3, true).await;
+}
+
+/// Adds a disk with the engine set to abort at step `step` of `AddDisk`, restarts it without
+/// the fault, and checks what recovery made of it: the job is settled, the disk is `ok` (when
+/// `kept`) with its file, or gone without a file.
+async fn disk_add_crash(step: u32, kept: bool) {
     use oxvirt_engine::app::jobs::FAULT_CRASH_AFTER_STEP;
-    use oxvirt_engine::model::JobStatus;
+    use oxvirt_engine::model::{DiskStatus, JobStatus};
     use oxvirt_engine::store::{JobFilter, Store};
     use oxvirt_testkit::agent::TEST_ENROLLMENT_SECRET;
     let net = oxvirt_testkit::TestNetwork::new().expect("network");
     let (host, _agent, localfs) = host_with_localfs(&net, "sdk-crash").await;
-    let mut engine =
-        TestEngine::start(&engine_binary().expect("engine binary"), &[(FAULT_CRASH_AFTER_STEP, "AddDisk:2")])
-            .await
-            .expect("engine");
+    let fault = format!("AddDisk:{step}");
+    let mut engine = TestEngine::start(&engine_binary().expect("engine binary"), &[(FAULT_CRASH_AFTER_STEP, &fault)])
+        .await
+        .expect("engine");
     let args = [host.address().to_string(), TEST_ENROLLMENT_SECRET.to_owned(), localfs.display().to_string()];
     let mut prepare: Vec<&str> = args.iter().map(String::as_str).collect();
     prepare.push("prepare");
@@ -134,22 +148,22 @@ async fn sdk_host_disk_add_crash_rolls_back() {
     let add_disk: Vec<_> = jobs.iter().filter(|j| j.action_type == "AddDisk").collect();
     assert_eq!(add_disk.len(), 1, "one AddDisk job: {jobs:?}");
     let job = add_disk[0];
-    assert_ne!(job.status, JobStatus::Started, "recovery settles the job");
     let steps = store.step_list_for_job(job.id).await.expect("steps");
+    assert_eq!(steps.len() as u32, step, "the job stopped at step {step}: {steps:?}");
+    assert!(steps.iter().all(|s| s.status != JobStatus::Started), "every step is settled: {steps:?}");
     let disk_id: oxvirt_types::DiskId =
         steps[0].data["disk_id"].as_str().expect("disk id in step data").parse().expect("id");
     let images = localfs.join(&sd).join("images");
-    match store.disk_get(disk_id).await {
-        Ok(disk) => {
-            assert_eq!(disk.status, oxvirt_engine::model::DiskStatus::Ok, "a kept disk is ok");
-            assert_eq!(job.status, JobStatus::Finished);
-            assert!(images.join(disk_id.to_string()).join(disk.volume_id.to_string()).is_file());
-        }
-        Err(_) => {
-            assert_eq!(job.status, JobStatus::Failed, "a rolled-back job failed");
-            let left: Vec<_> = std::fs::read_dir(&images).expect("images dir").collect();
-            assert!(left.is_empty(), "no volume file left for the rolled-back disk: {left:?}");
-        }
+    if kept {
+        assert_eq!(job.status, JobStatus::Finished, "recovery completed the job");
+        let disk = store.disk_get(disk_id).await.expect("the disk is kept");
+        assert_eq!(disk.status, DiskStatus::Ok, "a kept disk is ok");
+        assert!(images.join(disk_id.to_string()).join(disk.volume_id.to_string()).is_file(), "with its file");
+    } else {
+        assert_eq!(job.status, JobStatus::Failed, "recovery rolled the job back");
+        assert!(store.disk_get(disk_id).await.is_err(), "the disk row is gone");
+        let left: Vec<_> = std::fs::read_dir(&images).expect("images dir").collect();
+        assert!(left.is_empty(), "no volume file left for the rolled-back disk: {left:?}");
     }
     store.close().await;
 

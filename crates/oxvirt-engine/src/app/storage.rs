@@ -807,7 +807,7 @@ impl App {
                 &mut run,
                 StepType::Executing,
                 format!("Creating the volume on host {}", host.name),
-                data_json,
+                data_json.clone(),
             )
             .await?;
         let created = async {
@@ -852,7 +852,11 @@ impl App {
             }
         };
         self.job_step_end(&mut step, crate::model::JobStatus::Finished).await;
+
+        // Step 3: the disk is ready.
+        let mut step = self.job_step_begin(&mut run, StepType::Finalizing, "Marking the disk ok", data_json).await?;
         self.disk_add_finish(disk_id, disk.volume_id, info.actual_size).await?;
+        self.job_step_end(&mut step, crate::model::JobStatus::Finished).await;
         self.job_end(run, crate::model::JobStatus::Finished).await;
         self.storage_domain_space_refresh(&sd, &host).await;
         self.audit(
@@ -979,8 +983,8 @@ impl App {
         steps.iter().find_map(|s| serde_json::from_value::<DiskJobData>(s.data.clone()).ok())
     }
 
-    /// Recovery of an `AddDisk` job: if the host has the volume complete, the disk becomes
-    /// `ok`; otherwise whatever exists of the volume is deleted (the agent serialises this
+    /// Recovery of an `AddDisk` job: if the host has the volume complete (legal), the disk
+    /// becomes `ok`; otherwise whatever exists of the volume is deleted (the agent serialises this
     /// after a creation still running) and the disk row goes.
     pub(super) async fn disk_add_recover(&self, job: &Job, steps: &[Step]) -> Result<crate::model::JobStatus> {
         use crate::model::JobStatus;
@@ -1001,7 +1005,7 @@ impl App {
             let agent = self.agent_for(host)?;
             let r = v1::VolumeRef { image_id: data.disk_id, volume_id: vol };
             match agent.volume_info(data.storage_domain_id, r).await {
-                Ok(info) if disk.is_some() => {
+                Ok(info) if disk.is_some() && info.legal => {
                     self.disk_add_finish(data.disk_id, vol, info.actual_size).await?;
                     tracing::warn!(job = %job.id, disk = %data.disk_id, "recovered: the disk's volume was complete");
                     if let Ok(sd) = self.store.storage_domain_get(data.storage_domain_id).await {
