@@ -171,3 +171,47 @@ async fn disk_add_crash(step: u32, kept: bool) {
     check.push("check");
     run_script(&engine, "storage_crash.py", &check);
 }
+
+/// The engine aborts after the `RemoveDisk` job recorded what it will delete; after a restart
+/// recovery finishes the removal: the job finished, the disk row and its file are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_disk_remove_crash_finishes_the_removal() {
+    use oxvirt_engine::app::jobs::FAULT_CRASH_AFTER_STEP;
+    use oxvirt_engine::model::JobStatus;
+    use oxvirt_engine::store::{JobFilter, Store};
+    use oxvirt_testkit::agent::TEST_ENROLLMENT_SECRET;
+    let net = oxvirt_testkit::TestNetwork::new().expect("network");
+    let (host, _agent, localfs) = host_with_localfs(&net, "sdk-rmcrash").await;
+    let mut engine =
+        TestEngine::start(&engine_binary().expect("engine binary"), &[(FAULT_CRASH_AFTER_STEP, "RemoveDisk:1")])
+            .await
+            .expect("engine");
+    let args = [host.address().to_string(), TEST_ENROLLMENT_SECRET.to_owned(), localfs.display().to_string()];
+    let mut prepare: Vec<&str> = args.iter().map(String::as_str).collect();
+    prepare.push("prepare-remove");
+    let out = run_script_output(&engine, "storage_crash.py", &prepare);
+    let sd = out.lines().find_map(|l| l.strip_prefix("SD=")).expect("domain id").to_owned();
+    let disk = out.lines().find_map(|l| l.strip_prefix("DISK=")).expect("disk id").to_owned();
+    let image = localfs.join(&sd).join("images").join(&disk);
+    assert!(image.is_dir(), "the disk's image is there before the crash");
+    oxvirt_testkit::wait::until("the engine to abort", std::time::Duration::from_secs(30), || {
+        engine.has_exited().then_some(())
+    })
+    .expect("the fault injection aborts the engine");
+
+    engine.env_remove(FAULT_CRASH_AFTER_STEP);
+    engine.restart().await.expect("restart without the fault");
+
+    let store = Store::open(&format!("sqlite://{}", engine.data_dir.join("engine.db").display())).await.expect("db");
+    let jobs = store.job_list(&JobFilter::default()).await.expect("jobs");
+    let remove: Vec<_> = jobs.iter().filter(|j| j.action_type == "RemoveDisk").collect();
+    assert_eq!(remove.len(), 1, "one RemoveDisk job: {jobs:?}");
+    assert_eq!(remove[0].status, JobStatus::Finished, "recovery finished the removal");
+    assert!(store.disk_get(disk.parse().expect("disk id")).await.is_err(), "the disk row is gone");
+    assert!(!image.exists(), "the disk's file is gone");
+    store.close().await;
+
+    let mut check: Vec<&str> = args.iter().map(String::as_str).collect();
+    check.push("check");
+    run_script(&engine, "storage_crash.py", &check);
+}

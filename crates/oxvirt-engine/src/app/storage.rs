@@ -330,6 +330,15 @@ impl App {
                 None => None,
             },
         };
+        if let Some(host) = &host
+            && sd.connection.storage_type() == StorageType::Localfs
+            && sd.host_id.is_some_and(|h| h != host.id)
+        {
+            return Err(AppError::InvalidInput(format!(
+                "storage domain {} is local storage of another host; remove it through that host (or without host)",
+                sd.name
+            )));
+        }
         if let Some(host) = &host {
             // The host forgets the domain (unmounting it if it mounted it).
             match self.agent_for(host)?.storage_domain_detach(id).await {

@@ -4,6 +4,8 @@ python storage_crash.py API_URL ADMIN_PASSWORD CA_FILE HOST_ADDRESS SECRET LOCAL
 
 prepare: data center, cluster, host, an active localfs data domain; then a disk add, which
          must fail because the engine aborts. Prints the domain's id as `SD=<id>`.
+prepare-remove: the same, but adds a disk (which must succeed, printed as `DISK=<id>`) and
+         removes it, which must fail because the engine aborts.
 check:   (after a restart without the fault) every disk is `ok`, and a new disk can be added
          and removed.
 """
@@ -19,7 +21,7 @@ conn = sdk.Connection(url=url, username="admin@internal", password=password, ca_
 system = conn.system_service()
 disks = system.disks_service()
 
-if mode == "prepare":
+if mode in ("prepare", "prepare-remove"):
     dc = system.data_centers_service().add(types.DataCenter(name="cdc", local=True))
     system.clusters_service().add(types.Cluster(name="ccluster", data_center=types.DataCenter(name="cdc")))
     system.hosts_service().add(
@@ -32,13 +34,20 @@ if mode == "prepare":
     assert a.status == types.StorageDomainStatus.ACTIVE
     print(f"SD={sd.id}")
     try:
+        if mode == "prepare-remove":
+            disk = disks.add(types.Disk(name="doomed", format=types.DiskFormat.COW, sparse=True, provisioned_size=GIB,
+                                        storage_domains=[types.StorageDomain(id=sd.id)]))
+            assert disk.status == types.DiskStatus.OK, disk.status
+            print(f"DISK={disk.id}")
+            disks.disk_service(disk.id).remove()
+            raise AssertionError("the engine was to abort while removing the disk")
         disks.add(types.Disk(name="crashed", format=types.DiskFormat.COW, sparse=True, provisioned_size=GIB,
                              storage_domains=[types.StorageDomain(id=sd.id)]))
         raise AssertionError("the engine was to abort while adding the disk")
     except AssertionError:
         raise
     except Exception as e:  # the connection drops: pycurl's error, wrapped or not
-        print(f"disk add failed as expected: {e}")
+        print(f"the request failed as expected: {e}")
     print("OK")  # no logout: the engine is gone
     sys.exit(0)
 elif mode == "check":
