@@ -74,21 +74,30 @@ impl TestEngine {
         }
     }
 
-    /// Starts the engine again on the same data dir and port.
-    pub async fn restart(&mut self) -> Result<()> {
-        self.stop();
-        self.launch().await
-    }
-
-    /// Sets an environment variable for the next (re)start, e.g. a fault injection.
+    /// Sets an environment variable for the next (re)start, e.g. to switch a fault
+    /// injection on or off between restarts.
     pub fn env_set(&mut self, key: &str, value: &str) {
-        self.env.retain(|(k, _)| k != key);
+        self.env_remove(key);
         self.env.push((key.to_owned(), value.to_owned()));
     }
 
     /// Removes an environment variable for the next (re)start.
     pub fn env_remove(&mut self, key: &str) {
         self.env.retain(|(k, _)| k != key);
+    }
+
+    /// Whether the engine process has exited (e.g. aborted by a fault injection).
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+            None => true,
+        }
+    }
+
+    /// Starts the engine again on the same data dir and port.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.launch().await
     }
 
     pub fn log_path(&self) -> PathBuf {
