@@ -192,11 +192,21 @@ impl SimHost {
     /// FAULT INJECTION: stops answering. The listener closes (new connections are refused)
     /// and open connections, event streams included, are dropped. VMs keep "running".
     pub async fn freeze(&self) {
-        let server = self.server_lock().take();
-        if let Some(server) = server {
-            let _ = server.stop.send(());
-            let _ = server.task.await;
+        if self.stop().await {
             tracing::info!(host = self.index, "{SIMULATED}: host frozen (fault injection)");
+        }
+    }
+
+    /// Stops serving and waits until the listener is closed; whether it was serving.
+    pub(crate) async fn stop(&self) -> bool {
+        let server = self.server_lock().take();
+        match server {
+            Some(server) => {
+                let _ = server.stop.send(());
+                let _ = server.task.await;
+                true
+            }
+            None => false,
         }
     }
 

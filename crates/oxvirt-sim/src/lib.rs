@@ -206,7 +206,7 @@ impl Simulator {
     /// Stops every host's server (their state stays on disk).
     pub async fn shutdown(&self) {
         for host in &self.hosts {
-            host.freeze().await;
+            host.stop().await;
         }
     }
 }

@@ -96,7 +96,8 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on --control {addr}: {e}"))?;
-            println!("{SIMULATED}: fault injection control API on http://{addr}/hosts");
+            let bound = listener.local_addr().unwrap_or(addr);
+            println!("{SIMULATED}: fault injection control API on http://{bound}/hosts");
             let mut rx = stop_rx.clone();
             Some(tokio::spawn(oxvirt_sim::control::serve(listener, sim.clone(), async move {
                 let _ = rx.wait_for(|s| *s).await;
