@@ -4,14 +4,15 @@
 //! | method & path | effect |
 //! | --- | --- |
 //! | `GET /hosts` | every simulated host: index, address, port, host id, enrolled, frozen, VM counts |
-//! | `POST /hosts/{n}/freeze` | host `n` stops answering (connections refused, open ones dropped) |
+//! | `POST /hosts/{n}/freeze[?mode=refuse\|hang]` | host `n` stops answering: open connections drop; new ones are refused (default) or hang |
 //! | `POST /hosts/{n}/thaw` | host `n` answers again |
 //! | `POST /hosts/{n}/vms/{id}/crash` | VM `id` on host `n` goes down with reason `crashed` (and an event) |
 //!
 //! `n` is the host's index (0-based, as `GET /hosts` lists it).
 
+use crate::host::FreezeMode;
 use crate::{SIMULATED, SimHost, Simulator};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -96,12 +97,18 @@ async fn hosts(State(sim): State<Arc<Simulator>>) -> Json<HostList> {
     })
 }
 
-async fn freeze(State(sim): State<Arc<Simulator>>, Path(n): Path<usize>) -> Response {
+#[derive(Debug, Deserialize)]
+struct FreezeQuery {
+    #[serde(default)]
+    mode: FreezeMode,
+}
+
+async fn freeze(State(sim): State<Arc<Simulator>>, Path(n): Path<usize>, Query(q): Query<FreezeQuery>) -> Response {
     match host(&sim, n) {
-        Ok(h) => {
-            h.freeze().await;
-            Json(HostSummary::of(h)).into_response()
-        }
+        Ok(h) => match h.freeze(q.mode).await {
+            Ok(()) => Json(HostSummary::of(h)).into_response(),
+            Err(e) => failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
         Err(r) => *r,
     }
 }

@@ -46,6 +46,20 @@ pub struct SimHost {
     /// When this run of the host began (host counters grow from here).
     started: Instant,
     server: Mutex<Option<Server>>,
+    /// While frozen in [`FreezeMode::Hang`]: a listener that never accepts.
+    hanging: Mutex<Option<tokio::net::TcpListener>>,
+}
+
+/// How a frozen host fails its callers (FAULT INJECTION).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreezeMode {
+    /// Nothing listens: connections are refused at once (a stopped agent).
+    #[default]
+    Refuse,
+    /// The port stays bound but nothing is accepted: connections complete in the kernel's
+    /// backlog, then the TLS handshake never answers (a hung host); callers hit timeouts.
+    Hang,
 }
 
 #[derive(Debug)]
@@ -105,6 +119,7 @@ impl SimHost {
             params,
             started: Instant::now(),
             server: Mutex::new(None),
+            hanging: Mutex::new(None),
         }))
     }
 
@@ -189,12 +204,33 @@ impl SimHost {
         Ok(())
     }
 
-    /// FAULT INJECTION: stops answering. The listener closes (new connections are refused)
-    /// and open connections, event streams included, are dropped. VMs keep "running".
-    pub async fn freeze(&self) {
-        if self.stop().await {
-            tracing::info!(host = self.index, "{SIMULATED}: host frozen (fault injection)");
+    /// FAULT INJECTION: stops answering. Open connections, event streams included, are
+    /// dropped; new ones are refused or hang, by `mode`. VMs keep "running".
+    pub async fn freeze(&self, mode: FreezeMode) -> Result<(), SimError> {
+        self.stop().await;
+        let mut hanging = self.hanging_lock();
+        match mode {
+            FreezeMode::Refuse => *hanging = None,
+            FreezeMode::Hang if hanging.is_none() => {
+                let addr = SocketAddr::new(self.address, self.port());
+                // SO_REUSEADDR: connections just dropped linger in TIME_WAIT on this port.
+                let socket =
+                    if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
+                let listener = socket
+                    .and_then(|s| s.set_reuseaddr(true).map(|()| s))
+                    .and_then(|s| s.bind(addr).map(|()| s))
+                    .and_then(|s| s.listen(128))
+                    .map_err(|source| SimError::Listen { index: self.index, addr, source })?;
+                *hanging = Some(listener);
+            }
+            FreezeMode::Hang => {}
         }
+        tracing::info!(host = self.index, ?mode, "{SIMULATED}: host frozen (fault injection)");
+        Ok(())
+    }
+
+    fn hanging_lock(&self) -> std::sync::MutexGuard<'_, Option<tokio::net::TcpListener>> {
+        self.hanging.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops serving and waits until the listener is closed; whether it was serving.
@@ -212,6 +248,7 @@ impl SimHost {
 
     /// FAULT INJECTION: answers again, on the same address and port.
     pub async fn thaw(self: &Arc<Self>) -> Result<(), SimError> {
+        drop(self.hanging_lock().take());
         self.serve_start().await?;
         tracing::info!(host = self.index, "{SIMULATED}: host thawed (fault injection)");
         Ok(())
@@ -219,6 +256,7 @@ impl SimHost {
 
     /// Stops the server without waiting (for `Drop`).
     pub(crate) fn stop_now(&self) {
+        drop(self.hanging_lock().take());
         if let Some(server) = self.server_lock().take() {
             let _ = server.stop.send(());
             server.task.abort();
@@ -454,10 +492,8 @@ impl SimHost {
         self.vm_get(id)?;
         let vms = self.vms_lock();
         let vm = vms.get(&id).ok_or_else(|| not_running(id))?;
-        let log = console_log(vm);
-        let start = log.len().saturating_sub(usize::try_from(tail_bytes).unwrap_or(usize::MAX));
-        let start = (start..=log.len()).find(|i| log.is_char_boundary(*i)).unwrap_or(log.len());
-        Ok(ConsoleTail { vm_id: id, total_bytes: log.len() as u64, text: log[start..].to_owned() })
+        let (total, text) = console_tail_text(vm, usize::try_from(tail_bytes).unwrap_or(usize::MAX));
+        Ok(ConsoleTail { vm_id: id, total_bytes: total as u64, text })
     }
 
     // ---- storage ----------------------------------------------------------------------------
@@ -568,31 +604,101 @@ fn vm_stats(vm: &SimVm, sampled_at_ms: u64, at: Instant) -> VmStats {
     }
 }
 
-/// The test guest's console lines (guest/README.md), for the current boot of `vm`.
-fn console_log(vm: &SimVm) -> String {
+/// The test guest's console lines (guest/README.md) for the current boot of `vm`, as
+/// (total length, last `tail` bytes). The `OXVIRT-TICK` lines (one per 2 s of uptime) are
+/// counted, not written, except those in the tail: a VM up for a month costs no more.
+fn console_tail_text(vm: &SimVm, tail: usize) -> (usize, String) {
     use std::fmt::Write as _;
-    let mut log = format!("[{SIMULATED}: no guest runs; these lines are synthetic]\n");
-    let Some(booted) = vm.booted else { return log };
+    let mut head = format!("[{SIMULATED}: no guest runs; these lines are synthetic]\n");
+    let Some(booted) = vm.booted else { return tail_of(head, tail) };
     if vm.boots > 1 {
-        let _ = writeln!(log, "[{SIMULATED}: boot {} of this VM; earlier boots elided]", vm.boots);
+        let _ = writeln!(head, "[{SIMULATED}: boot {} of this VM; earlier boots elided]", vm.boots);
     }
     let targets = disk_targets(&vm.spec);
     for (target, disk) in targets.iter().zip(&vm.spec.disks) {
-        let _ = writeln!(log, "OXVIRT-DISK name={target} size_bytes=0 serial={}", disk.id);
+        let _ = writeln!(head, "OXVIRT-DISK name={target} size_bytes=0 serial={}", disk.id);
     }
     let nics: Vec<String> = (0..vm.spec.nics.len()).map(|i| format!("eth{i}")).collect();
     for (name, nic) in nics.iter().zip(&vm.spec.nics) {
-        let _ = writeln!(log, "OXVIRT-NIC name={name} mac={}", nic.mac);
+        let _ = writeln!(head, "OXVIRT-NIC name={name} mac={}", nic.mac);
     }
     let list = |v: &[String]| if v.is_empty() { "-".to_owned() } else { v.join(",") };
-    let _ = writeln!(log, "OXVIRT-GUEST-UP disks={} nics={} uptime=0.50", list(&targets), list(&nics));
+    let _ = writeln!(head, "OXVIRT-GUEST-UP disks={} nics={} uptime=0.50", list(&targets), list(&nics));
     let end = vm.stopped.or(vm.acpi).unwrap_or_else(Instant::now);
-    let up = end.saturating_duration_since(booted).as_secs();
-    for n in 1..=up / TICK_SECS {
-        let _ = writeln!(log, "OXVIRT-TICK {n} uptime={}.50", n * TICK_SECS);
+    let ticks = end.saturating_duration_since(booted).as_secs() / TICK_SECS;
+    let tick = |n: u64| format!("OXVIRT-TICK {n} uptime={}.50\n", n * TICK_SECS);
+    // `tick(n).len()` without formatting: the fixed text plus the digits of n and 2n.
+    let digits = |x: u64| x.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let tick_len = |n: u64| "OXVIRT-TICK  uptime=.50\n".len() + digits(n) + digits(n * TICK_SECS);
+    let tail_text = if vm.acpi.is_some() { "OXVIRT-GUEST-POWEROFF\n" } else { "" };
+    let total = head.len() + (1..=ticks).map(tick_len).sum::<usize>() + tail_text.len();
+    // The ticks the tail reaches into, newest last.
+    let (mut first, mut covered) = (ticks + 1, tail_text.len());
+    while first > 1 && covered < tail {
+        first -= 1;
+        covered += tick_len(first);
     }
-    if vm.acpi.is_some() {
-        log.push_str("OXVIRT-GUEST-POWEROFF\n");
+    let mut text = if covered < tail { head } else { String::new() };
+    (first..=ticks).for_each(|n| text.push_str(&tick(n)));
+    text.push_str(tail_text);
+    (total, tail_of(text, tail).1)
+}
+
+/// `(text.len(), the last `tail` bytes of text)`, cut at a character boundary.
+fn tail_of(text: String, tail: usize) -> (usize, String) {
+    let start = text.len().saturating_sub(tail);
+    let start = (start..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+    (text.len(), text[start..].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxvirt_agent_api::v1::{Boot, CpuTopology};
+
+    fn vm(up: Duration, acpi: bool) -> SimVm {
+        let booted = Instant::now().checked_sub(up).expect("instant");
+        SimVm {
+            spec: VmSpec {
+                id: VmId::new_random(),
+                name: "c".into(),
+                cpu: CpuTopology { sockets: 1, cores: 1, threads: 1 },
+                memory: ByteSize::from_mib(64),
+                machine: None,
+                boot: Boot::Devices { order: vec![] },
+                disks: vec![],
+                nics: vec![],
+                graphics: None,
+                custom_properties: Default::default(),
+            },
+            incarnation: 1,
+            booted: Some(booted),
+            boots: 1,
+            acpi: acpi.then(Instant::now),
+            stopped: None,
+        }
     }
-    log
+
+    #[test]
+    fn console_tail_is_the_end_of_the_whole_log_and_counts_every_line() {
+        let v = vm(Duration::from_secs(21), true);
+        let (total, whole) = console_tail_text(&v, usize::MAX);
+        assert_eq!(total, whole.len());
+        assert!(whole.contains("OXVIRT-GUEST-UP disks=- nics=- uptime=0.50\nOXVIRT-TICK 1 uptime=2.50\n"), "{whole}");
+        assert!(whole.ends_with("OXVIRT-TICK 10 uptime=20.50\nOXVIRT-GUEST-POWEROFF\n"), "{whole}");
+        for tail in [0, 1, 10, 22, 23, 50, 200, total - 1, total] {
+            let (t, text) = console_tail_text(&v, tail);
+            assert_eq!(t, total);
+            assert_eq!(text, whole[total - tail..], "tail {tail}");
+        }
+    }
+
+    #[test]
+    fn a_long_running_vm_console_tail_stays_small() {
+        let v = vm(Duration::from_secs(30 * 24 * 3600), false);
+        let (total, text) = console_tail_text(&v, 100);
+        assert!(total > 10_000_000, "a month of ticks is counted: {total}");
+        assert_eq!(text.len(), 100);
+        assert!(text.ends_with(".50\n"), "{text}");
+    }
 }

@@ -226,3 +226,58 @@ fn no_domain(id: StorageDomainId) -> SimError {
 fn no_volume(sd: StorageDomainId, vol: VolumeRef) -> SimError {
     SimError::NotFound(format!("volume {} of image {} is not on storage domain {sd}", vol.volume_id, vol.image_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxvirt_agent_api::v1::StorageDomainConnection;
+    use oxvirt_types::{DiskId, VolumeId};
+
+    fn create(
+        image: DiskId,
+        format: VolumeFormat,
+        size: Option<u64>,
+        sparse: bool,
+        parent: Option<VolumeRef>,
+    ) -> VolumeCreate {
+        VolumeCreate {
+            image_id: image,
+            volume_id: VolumeId::new_random(),
+            format,
+            size: size.map(ByteSize::from_gib),
+            sparse,
+            parent,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn allocations_shrink_free_space_and_chains_follow_parents() {
+        let storage = SharedStorage::new(ByteSize::from_gib(10));
+        let sd = StorageDomainId::new_random();
+        storage
+            .domain_create(&StorageDomainCreate {
+                id: sd,
+                name: "d".into(),
+                domain_type: StorageDomainType::Data,
+                connection: StorageDomainConnection::Localfs { path: "/x".into() },
+            })
+            .expect("create");
+        let image = DiskId::new_random();
+        let base = storage.volume_create(sd, &create(image, VolumeFormat::Raw, Some(4), false, None)).expect("base");
+        assert_eq!(storage.domain_info(sd).expect("info").available, ByteSize::from_gib(6));
+        let base_ref = VolumeRef { image_id: image, volume_id: base.volume_id };
+        let top =
+            storage.volume_create(sd, &create(image, VolumeFormat::Cow, None, true, Some(base_ref))).expect("top");
+        assert_eq!(top.virtual_size, ByteSize::from_gib(4), "inherits the parent's size");
+        assert_eq!(top.chain.len(), 2);
+        assert_eq!(top.chain[1], base_ref);
+        let err = storage.volume_delete(sd, base_ref).expect_err("a parent cannot go first");
+        assert_eq!(err.kind(), oxvirt_types::ErrorKind::Conflict);
+        let err = storage.volume_create(sd, &create(image, VolumeFormat::Raw, Some(7), false, None)).expect_err("full");
+        assert_eq!(err.kind(), oxvirt_types::ErrorKind::Conflict);
+        storage.volume_delete(sd, VolumeRef { image_id: image, volume_id: top.volume_id }).expect("top");
+        storage.volume_delete(sd, base_ref).expect("base");
+        assert_eq!(storage.domain_info(sd).expect("info").available, ByteSize::from_gib(10));
+    }
+}

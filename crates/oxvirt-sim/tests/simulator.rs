@@ -205,6 +205,19 @@ async fn simulated_agent_enrolls_serves_mtls_runs_vms_and_obeys_fault_injection(
     assert!(ended.is_ok(), "the event stream ends when the host freezes");
     assert!(http.post(format!("{control_url}/hosts/0/thaw")).send().await.expect("thaw").status().is_success());
     assert_eq!(client.capabilities().await.expect("thawed host answers").host_id, host.host_id());
+
+    // Frozen in "hang" mode, the port accepts TCP but nothing answers: callers time out.
+    let r = http.post(format!("{control_url}/hosts/0/freeze?mode=hang")).send().await.expect("freeze");
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let impatient = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("c");
+    let hung = impatient.get(format!("https://{address}:{port}/v1/health")).send().await.expect_err("no answer");
+    assert!(hung.is_timeout(), "a hung host times out rather than refusing: {hung:?}");
+    assert!(http.post(format!("{control_url}/hosts/0/thaw")).send().await.expect("thaw").status().is_success());
+    assert_eq!(client.capabilities().await.expect("thawed host answers").host_id, host.host_id());
     let _ = stop.send(());
 
     // A restart of the simulator keeps the enrollment (and the host id), not the VMs.
