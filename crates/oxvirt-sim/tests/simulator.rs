@@ -8,6 +8,7 @@ use oxvirt_agent_api::v1::*;
 use oxvirt_engine::agent_client::{AgentClient, AgentClientError, host_enroll};
 use oxvirt_engine::pki::EnginePki;
 use oxvirt_sim::control::HostList;
+use oxvirt_sim::host::FreezeMode;
 use oxvirt_sim::{HostParams, Placement, SimConfig, Simulator};
 use oxvirt_testkit::TestEngine;
 use oxvirt_testkit::engine::{TEST_ADMIN_PASSWORD, engine_binary};
@@ -341,6 +342,30 @@ async fn engine_adds_simulated_hosts_and_starts_a_vm_on_one() {
     let vm_status = child_text(&vm, "status").unwrap_or_default();
     eprintln!("engine VM status after start: {vm_status}");
     assert!(vm_status == "up" || vm_status == "powering_up", "VM status after start: {vm}");
+
+    // Fault injection seen by the engine: a frozen host is non-responsive on activation;
+    // thawed, it comes Up again.
+    let idle = sim.hosts().iter().find(|h| h.index != running[0]).expect("a host without the VM");
+    let host_status = || async {
+        let xml = http
+            .get(format!("{api}/hosts/{}", idle.host_id()))
+            .basic_auth("admin@internal", Some(TEST_ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("host get")
+            .text()
+            .await
+            .expect("body");
+        child_text(&xml, "status").unwrap_or_default()
+    };
+    idle.freeze(FreezeMode::Refuse).await.expect("freeze");
+    let r = post(&format!("hosts/{}/activate", idle.host_id()), "<action/>".into()).await.expect("activate");
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    assert_eq!(host_status().await, "non_responsive");
+    idle.thaw().await.expect("thaw");
+    let r = post(&format!("hosts/{}/activate", idle.host_id()), "<action/>".into()).await.expect("activate");
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    assert_eq!(host_status().await, "up");
 }
 
 /// CPU time (user + system) this process has used, from `/proc/self/stat`, in clock ticks.
