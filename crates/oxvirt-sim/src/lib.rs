@@ -30,8 +30,9 @@
 //! engine like a host reboot: a new event stream id and no VMs.
 //!
 //! Fault injection for reliability tests ([`control`], plain HTTP, never to be exposed):
-//! freeze a host (its listener closes and its connections drop: calls are refused), thaw it,
-//! crash a VM (it goes down with reason `crashed` and an event).
+//! freeze a host (its connections drop; new calls are refused, or with `mode=hang` the port
+//! stays bound and nothing answers, so callers time out), thaw it, crash a VM (it goes down
+//! with reason `crashed` and an event), list the hosts.
 //!
 //! Efficiency: nothing runs per VM at rest. Timers exist only while something is in flight
 //! (a VM powering down), and per open event stream (one heartbeat every `heartbeat`).
