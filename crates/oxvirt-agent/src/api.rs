@@ -71,7 +71,7 @@ fn rejection_message(e: &JsonRejection) -> String {
 }
 
 /// Parses a typed id from a path segment; a bad one is a 400 naming the kind.
-fn id<T: std::str::FromStr<Err = oxvirt_types::ids::IdParseError>>(text: &str) -> Result<T, ApiFailure> {
+pub fn id<T: std::str::FromStr<Err = oxvirt_types::ids::IdParseError>>(text: &str) -> Result<T, ApiFailure> {
     text.parse::<T>().map_err(|e| ApiFailure::new(ErrorKind::InvalidInput, e.to_string()))
 }
 
@@ -133,22 +133,30 @@ async fn vm_action(
     body: axum::body::Bytes,
 ) -> ApiResult<v1::VmState> {
     let vm: VmId = id(&vm)?;
-    let action = VmAction::from_path(&action).ok_or_else(|| {
+    let (action, req) = vm_action_parse(&action, &body)?;
+    Ok(Json(a.vms.vm_action(vm, action, req).await?))
+}
+
+/// The action segment and body of `POST /v1/vms/{id}/{action}` (an empty body is the default
+/// request). Public for the simulated agent, which must parse them the same way.
+pub fn vm_action_parse(action: &str, body: &[u8]) -> Result<(VmAction, VmActionRequest), ApiFailure> {
+    let action = VmAction::from_path(action).ok_or_else(|| {
         let known: Vec<&str> = VmAction::ALL.iter().map(|a| a.as_str()).collect();
         ApiFailure::new(ErrorKind::NotFound, format!("unknown VM action '{action}'; known: {}", known.join(", ")))
     })?;
     let req: VmActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         VmActionRequest::default()
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice(body)
             .map_err(|e| ApiFailure::new(ErrorKind::InvalidInput, format!("malformed action body: {e}")))?
     };
-    Ok(Json(a.vms.vm_action(vm, action, req).await?))
+    Ok((action, req))
 }
 
+/// The query of `GET /v1/vms/{id}/console`.
 #[derive(Debug, Deserialize)]
-struct ConsoleQuery {
-    tail_bytes: Option<u64>,
+pub struct ConsoleQuery {
+    pub tail_bytes: Option<u64>,
 }
 
 async fn vm_console(
@@ -181,21 +189,33 @@ async fn host_stats(State(a): State<Arc<Agent>>) -> ApiResult<v1::HostStats> {
         .ok_or_else(|| ApiFailure::new(ErrorKind::Unavailable, "host statistics are not sampled yet"))
 }
 
+/// The query of `GET /v1/events`.
 #[derive(Debug, Deserialize)]
-struct EventsQuery {
-    from: Option<u64>,
-    stream_id: Option<String>,
+pub struct EventsQuery {
+    pub from: Option<u64>,
+    pub stream_id: Option<String>,
 }
 
 /// Streams events as newline-delimited JSON: first everything after `from`, then each new
 /// generation as it is recorded, with a heartbeat line when idle. Never ends by itself.
 async fn events(State(a): State<Arc<Agent>>, Query(q): Query<EventsQuery>) -> Response {
-    let registry = a.vms.registry().clone();
-    let start = q.from.unwrap_or_else(|| registry.generation());
-    let stream_id = q.stream_id;
+    event_stream(a.vms.registry().clone(), q.from, q.stream_id, HEARTBEAT_EVERY)
+}
+
+/// The `GET /v1/events` reply for `registry`: the events after `from` (default: the newest
+/// generation) of `stream_id`, then each new generation as it is recorded, with a heartbeat
+/// line after `heartbeat` of silence. Public so that the simulated agent (`oxvirt-sim`) serves
+/// exactly the same stream.
+pub fn event_stream(
+    registry: Arc<crate::registry::VmRegistry>,
+    from: Option<u64>,
+    stream_id: Option<String>,
+    heartbeat: Duration,
+) -> Response {
+    let start = from.unwrap_or_else(|| registry.generation());
     let rx = registry.subscribe();
     let state = (registry, rx, start, stream_id);
-    let lines = futures::stream::unfold(state, |(registry, mut rx, from, stream_id)| async move {
+    let lines = futures::stream::unfold(state, move |(registry, mut rx, from, stream_id)| async move {
         loop {
             let batch = registry.events_since(stream_id.as_deref(), from);
             if !batch.is_empty() {
@@ -209,7 +229,7 @@ async fn events(State(a): State<Arc<Agent>>, Query(q): Query<EventsQuery>) -> Re
                 let stream_id = Some(registry.stream_id().to_owned());
                 return Some((Ok::<_, std::convert::Infallible>(text), (registry, rx, next, stream_id)));
             }
-            match tokio::time::timeout(HEARTBEAT_EVERY, rx.changed()).await {
+            match tokio::time::timeout(heartbeat, rx.changed()).await {
                 Ok(Ok(())) => continue,
                 Ok(Err(_)) => return None, // registry gone: agent shutting down
                 Err(_) => {
