@@ -211,6 +211,8 @@ fn volume_info(sd: StorageDomainId, domain: &Domain, vol: VolumeRef) -> Result<V
         actual_size: v.actual_size,
         parent: v.parent,
         chain,
+        // Simulated volumes are created whole, never half-made.
+        legal: true,
     })
 }
 
