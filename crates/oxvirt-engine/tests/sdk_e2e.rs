@@ -249,13 +249,18 @@ async fn sdk_host_statistics_and_nics() {
 }
 
 /// The SDK's own examples (from its source archive, changed only in their connection
-/// parameters by `tests/sdk/examples.py`) that need no VMs: `add_data_center.py` makes the
-/// data center `add_cluster.py` puts its cluster in; `poll_events.py` polls forever by design
-/// and passes when it printed the newest event before its deadline.
-/// `list_vms.py` joins the list once `/vms` is served.
-#[tokio::test]
-async fn sdk_examples_infrastructure() {
+/// parameters and, for `add_vm_nic.py`, the network's name, by `tests/sdk/examples.py`), in
+/// the order they build on each other: `add_data_center.py` makes the data center that
+/// `add_cluster.py` puts its cluster in; `@host` (ours) adds a real host and the `mydata`
+/// storage domain the VM examples expect; then a VM's life from `add_vm.py` to
+/// `remove_vm.py`. `poll_events.py` polls forever by design and passes when it printed the
+/// newest event before its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_host_examples_run_unchanged() {
+    use oxvirt_testkit::agent::TEST_ENROLLMENT_SECRET;
     let sdist = oxvirt_testkit::sdk::sdk_sdist().expect("SDK source archive");
+    let net = oxvirt_testkit::TestNetwork::new().expect("network");
+    let (host, _agent, localfs) = host_with_localfs(&net, "sdk-examples").await;
     let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
     let sdist = sdist.to_string_lossy().into_owned();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/examples.py");
@@ -265,8 +270,27 @@ async fn sdk_examples_infrastructure() {
         .arg(&engine.api_url)
         .arg(TEST_ADMIN_PASSWORD)
         .arg(&engine.ca_file)
-        .args(["add_data_center.py", "add_cluster.py", "show_summary.py", "poll_events.py"])
+        .args([
+            "add_data_center.py",
+            "add_cluster.py",
+            "@host",
+            "add_vm.py",
+            "add_vm_disk.py",
+            "add_vm_nic.py",
+            "list_vms.py",
+            "search_vms.py",
+            "page_vms.py",
+            "follow_vm_links.py",
+            "start_vm.py",
+            "stop_vm.py",
+            "remove_vm.py",
+            "show_summary.py",
+            "poll_events.py",
+        ])
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("OXVIRT_EXAMPLES_HOST", host.address().to_string())
+        .env("OXVIRT_EXAMPLES_SECRET", TEST_ENROLLMENT_SECRET)
+        .env("OXVIRT_EXAMPLES_DOMAIN_PATH", &localfs)
         .output()
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -123,6 +123,9 @@ impl App {
     }
 
     pub async fn data_center_list(&self, q: &ListQuery) -> Result<Vec<DataCenter>> {
+        if let Some(dcs) = self.data_center_list_by_cluster(q).await? {
+            return Ok(dcs);
+        }
         let c = q.criteria("data centers", true)?;
         let status = c
             .status
@@ -140,6 +143,27 @@ impl App {
             offset: c.offset,
         };
         Ok(self.store.data_center_list(&filter).await?)
+    }
+
+    /// oVirt's cross-object search `Clusters.name=<name>` (the data center of a cluster, as
+    /// the SDK's examples use it); `None` when the search is not that.
+    async fn data_center_list_by_cluster(&self, q: &ListQuery) -> Result<Option<Vec<DataCenter>>> {
+        let Some(search) = &q.search else { return Ok(None) };
+        let [conditions] = search.any_of.as_slice() else { return Ok(None) };
+        let [cond] = conditions.as_slice() else { return Ok(None) };
+        if cond.field != "clusters.name" {
+            return Ok(None);
+        }
+        let Some(name) = cond.value.as_literal().filter(|_| cond.op == crate::ovirt::search::Operator::Eq) else {
+            return Err(AppError::InvalidInput(
+                "searching data centers by Clusters.name supports only '=' with a plain name".into(),
+            ));
+        };
+        match self.store.cluster_get_by_name(&name).await {
+            Ok(cluster) => Ok(Some(vec![self.store.data_center_get(cluster.data_center_id).await?])),
+            Err(StoreError::NotFound { .. }) => Ok(Some(Vec::new())),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn data_center_update(

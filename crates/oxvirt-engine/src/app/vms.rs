@@ -41,6 +41,17 @@ pub const VM_RUNNING_STATUSES: &[VmStatus] = &[
     VmStatus::NotResponding,
 ];
 
+/// oVirt's built-in `SuperUser` role.
+pub const SUPER_USER_ROLE_ID: &str = "00000000-0000-0000-0000-000000000001";
+
+/// A permission as the API shows it: a role granted to a user.
+#[derive(Debug, Clone)]
+pub struct PermissionView {
+    pub id: uuid::Uuid,
+    pub role_id: &'static str,
+    pub user_id: oxvirt_types::UserId,
+}
+
 /// Seconds a guest gets to power off after an ACPI shutdown before it is destroyed (oVirt
 /// waits a couple of minutes too).
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 120;
@@ -1077,6 +1088,19 @@ impl App {
         };
         let host = self.store.host_get(host_id).await?;
         Ok(self.agent_for(&host)?.vm_console(id, tail_bytes).await?.text)
+    }
+
+    /// Who may act on the VM. Until roles and LDAP arrive (RBAC), the only grant is the
+    /// system-wide `SuperUser` role of `admin@internal`, inherited by every object; it is
+    /// listed so that clients following a VM's `permissions` link see what oVirt shows.
+    pub async fn vm_permissions(&self, id: VmId) -> Result<Vec<PermissionView>> {
+        self.store.vm_get(id).await?;
+        let admin = self.store.user_get_by_name(super::INTERNAL_PROFILE, super::ADMIN_USER).await?;
+        Ok(vec![PermissionView {
+            id: super::stable_uuid(&[b"permission", admin.id.to_string().as_bytes(), SUPER_USER_ROLE_ID.as_bytes()]),
+            role_id: SUPER_USER_ROLE_ID,
+            user_id: admin.id,
+        }])
     }
 
     /// The principal recorded as a job's owner, for work done on its behalf at recovery.

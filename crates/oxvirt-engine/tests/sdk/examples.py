@@ -38,7 +38,40 @@ SCRIPTS = {
     "show_summary.py": {"names": [], "timeout": 60},
     "poll_events.py": {"names": [], "timeout": 8, "endless": True},
     "list_vms.py": {"names": [], "timeout": 60},
+    "add_vm.py": {"names": [], "timeout": 60},
+    "add_vm_disk.py": {"names": [], "timeout": 120},
+    # The examples' network is `mynetwork`; ours is the data center's `ovirtmgmt`.
+    "add_vm_nic.py": {"names": [("'mynetwork'", "'ovirtmgmt'")], "timeout": 60},
+    "search_vms.py": {"names": [], "timeout": 60},
+    "page_vms.py": {"names": [], "timeout": 60},
+    "follow_vm_links.py": {"names": [], "timeout": 60},
+    "start_vm.py": {"names": [], "timeout": 120},
+    "stop_vm.py": {"names": [], "timeout": 120},
+    "remove_vm.py": {"names": [], "timeout": 60},
 }
+
+# `@host` in the list of scripts is not an example: it adds what the VM examples expect to
+# exist (a host in `mycluster` and the `mydata` storage domain active in `mydc`), from
+# OXVIRT_EXAMPLES_HOST, OXVIRT_EXAMPLES_SECRET and OXVIRT_EXAMPLES_DOMAIN_PATH.
+def setup_host():
+    import time
+    from ovirtsdk4 import types
+    with connection() as conn:
+        system = conn.system_service()
+        system.hosts_service().add(types.Host(
+            name="myhost", address=os.environ["OXVIRT_EXAMPLES_HOST"],
+            root_password=os.environ["OXVIRT_EXAMPLES_SECRET"], cluster=types.Cluster(name="mycluster")))
+        sd = system.storage_domains_service().add(types.StorageDomain(
+            name="mydata", type=types.StorageDomainType.DATA, host=types.Host(name="myhost"),
+            storage=types.HostStorage(type=types.StorageType.LOCALFS,
+                                      path=os.environ["OXVIRT_EXAMPLES_DOMAIN_PATH"])))
+        [dc] = system.data_centers_service().list(search="name=mydc")
+        attached = system.data_centers_service().data_center_service(dc.id).storage_domains_service()
+        attached.add(types.StorageDomain(id=sd.id))
+        deadline = time.monotonic() + 60
+        while attached.storage_domain_service(sd.id).get().status != types.StorageDomainStatus.ACTIVE:
+            assert time.monotonic() < deadline, "mydata did not become active"
+            time.sleep(0.25)  # polling interval of a condition wait
 
 
 def connection():
@@ -68,7 +101,65 @@ def check_poll_events(out):
 
 
 def check_list_vms(out):
-    pass
+    if os.environ.get("OXVIRT_EXAMPLES_HOST"):
+        assert "myvm" in out, out
+
+
+def the_vm(conn):
+    vms = conn.system_service().vms_service().list(search="name=myvm")
+    assert len(vms) == 1, [v.name for v in vms]
+    return vms[0]
+
+
+def check_add_vm(out):
+    with connection() as conn:
+        vm = the_vm(conn)
+        assert conn.follow_link(vm.cluster).name == "mycluster"
+        assert conn.follow_link(vm.template).name == "Blank"
+
+
+def check_add_vm_disk(out):
+    from ovirtsdk4 import types
+    with connection() as conn:
+        system = conn.system_service()
+        [a] = system.vms_service().vm_service(the_vm(conn).id).disk_attachments_service().list()
+        disk = system.disks_service().disk_service(a.disk.id).get()
+        assert disk.name == "mydisk" and disk.status == types.DiskStatus.OK, (disk.name, disk.status)
+        assert disk.provisioned_size == 10 * 2 ** 30
+
+
+def check_add_vm_nic(out):
+    with connection() as conn:
+        [nic] = conn.system_service().vms_service().vm_service(the_vm(conn).id).nics_service().list()
+        profile = conn.follow_link(nic.vnic_profile)
+        assert nic.name == "mynic" and profile.name == "ovirtmgmt", (nic.name, profile.name)
+
+
+def check_search_vms(out):
+    assert re.search(r"^myvm: [0-9a-f-]{36}$", out, re.M), out
+
+
+def check_page_vms(out):
+    assert "myvm" in out.split(), out
+
+
+def check_follow_vm_links(out):
+    for line in ("cluster: mycluster", "template: Blank", "role: 00000000-0000-0000-0000-000000000001"):
+        assert line in out, out
+
+
+def check_vm_status(want):
+    def check(out):
+        from ovirtsdk4 import types
+        with connection() as conn:
+            assert the_vm(conn).status == getattr(types.VmStatus, want)
+    return check
+
+
+def check_remove_vm(out):
+    with connection() as conn:
+        assert conn.system_service().vms_service().list(search="name=myvm") == []
+        assert conn.system_service().disks_service().list(search="name=mydisk") == []
 
 
 CHECKS = {
@@ -77,6 +168,15 @@ CHECKS = {
     "show_summary.py": check_show_summary,
     "poll_events.py": check_poll_events,
     "list_vms.py": check_list_vms,
+    "add_vm.py": check_add_vm,
+    "add_vm_disk.py": check_add_vm_disk,
+    "add_vm_nic.py": check_add_vm_nic,
+    "search_vms.py": check_search_vms,
+    "page_vms.py": check_page_vms,
+    "follow_vm_links.py": check_follow_vm_links,
+    "start_vm.py": check_vm_status("UP"),
+    "stop_vm.py": check_vm_status("DOWN"),
+    "remove_vm.py": check_remove_vm,
 }
 
 
@@ -125,6 +225,10 @@ def run(name):
 
 failed = []
 for name in scripts:
+    if name == "@host":
+        setup_host()
+        print("SETUP host myhost and storage domain mydata")
+        continue
     why = run(name)
     if why is None:
         print("PASS %s" % name)

@@ -26,6 +26,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/vms/{id}/nics", get(nic_list).post(nic_add))
         .route("/vms/{id}/nics/{nic}", get(nic_get).put(nic_update).delete(nic_remove))
         .route("/vms/{id}/serialconsolelog", get(vm_console_log))
+        .route("/vms/{id}/permissions", get(vm_permission_list))
         .route("/vms/{id}/{action}", axum::routing::post(vm_action))
 }
 
@@ -156,7 +157,7 @@ fn vm_el(vm: &Vm) -> Element {
     if let Some(h) = vm.runtime.host_id {
         el = el.reference("host", h, api_href(&format!("hosts/{h}")));
     }
-    el.sub_links(&["diskattachments", "nics"]).actions(VM_ACTIONS)
+    el.sub_links(&["diskattachments", "nics", "permissions"]).actions(VM_ACTIONS)
 }
 
 async fn vm_el_followed(app: &AppState, vm: &Vm, follow: &Follow) -> Result<Element, Failure> {
@@ -387,6 +388,24 @@ async fn vm_console_log(
 ) -> Result<Response, Failure> {
     let text = app.vm_console_tail(id(&vm)?, p.tail_bytes.unwrap_or(65536)).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+async fn vm_permission_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path(vm): Path<String>,
+) -> Result<Reply, Failure> {
+    let vm: VmId = id(&vm)?;
+    let permissions = app.vm_permissions(vm).await?;
+    let items = permissions.iter().map(|p| {
+        Element::new("permission")
+            .href(api_href(&format!("vms/{vm}/permissions/{}", p.id)))
+            .id(p.id)
+            .reference("role", p.role_id, api_href(&format!("roles/{}", p.role_id)))
+            .reference("user", p.user_id, api_href(&format!("users/{}", p.user_id)))
+            .reference("vm", vm, api_href(&format!("vms/{vm}")))
+    });
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("permissions", items)))
 }
 
 // ---- disk attachments --------------------------------------------------------------------
