@@ -70,7 +70,8 @@ async fn sdk_adds_a_real_host_and_moves_it_through_maintenance() {
 }
 
 /// The vertical slice with real guests: SDK -> engine -> agent -> libvirt -> a booting guest,
-/// then an engine restart while the VM runs (it stays up and is not restarted), then removal
+/// then an engine restart while the VM runs (it stays up and is not restarted), the host's
+/// agent unreachable (host non_responsive, VM unknown) and back (both up), then removal
 /// with its disk. `database_url` None = SQLite.
 async fn vm_slice(database_url: Option<&str>) {
     use oxvirt_testkit::agent::{TEST_ENROLLMENT_SECRET, agent_binary};
@@ -78,10 +79,14 @@ async fn vm_slice(database_url: Option<&str>) {
     let guest = TestGuest::get().expect("test guest");
     let net = TestNetwork::new().expect("network");
     let mut host = TestHost::start(&net, HostOptions::named("slice-host")).expect("test host");
-    let _agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
+    let mut agent =
+        TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
     let domain_dir = host.dir().join("data1");
     std::fs::create_dir_all(&domain_dir).expect("domain dir");
-    let env: Vec<(&str, &str)> = database_url.map(|u| vec![("OXVIRT_DATABASE_URL", u)]).unwrap_or_default();
+    // A short grace and reconcile interval, so that the unreachable-host part is quick.
+    let mut env: Vec<(&str, &str)> =
+        vec![("OXVIRT_HOST_GRACE_SECONDS", "3"), ("OXVIRT_RECONCILE_INTERVAL_SECONDS", "1")];
+    env.extend(database_url.map(|u| ("OXVIRT_DATABASE_URL", u)));
     let mut engine = TestEngine::start(&engine_binary().expect("engine binary"), &env).await.expect("engine");
     let out = run_script(
         &engine,
@@ -105,6 +110,13 @@ async fn vm_slice(database_url: Option<&str>) {
 
     engine.restart().await.expect("engine restart");
     assert_eq!(host.running_domains().expect("domains"), domains_before, "an engine restart touches no VM");
+    // The host's agent stops answering: the host turns non_responsive and its VM unknown;
+    // when it answers again both come back without the VM being touched.
+    agent.stop(&mut host);
+    run_script(&engine, "vms.py", &["expect", &vm_id, "unknown", "non_responsive"]);
+    agent.restart(&mut host).await.expect("agent restart");
+    run_script(&engine, "vms.py", &["expect", &vm_id, "up", "up"]);
+    assert_eq!(host.running_domains().expect("domains"), domains_before, "the VM kept running throughout");
     run_script(&engine, "vms.py", &["after-restart", &vm_id, &domain_dir.to_string_lossy()]);
     assert!(host.running_domains().expect("domains").is_empty(), "the stopped VM left no domain behind");
 }

@@ -7,6 +7,8 @@ shutdown (the guest powers off over ACPI: down) -> start -> stop; search, paging
 Run by tests/sdk_e2e.rs in phases (the Rust side restarts the engine between them):
   python vms.py API_URL PASSWORD CA_FILE setup HOST_ADDRESS SECRET DOMAIN_PATH KERNEL INITRD CMDLINE
       -> prints "VM <id>" with the VM left up
+  python vms.py API_URL PASSWORD CA_FILE expect VM_ID VM_STATUS HOST_STATUS
+      -> waits until the VM and its host have these statuses
   python vms.py API_URL PASSWORD CA_FILE after-restart VM_ID
       -> the VM is still up, not restarted; stops and removes it with its disk
 Each phase prints OK at the end. Waits poll with deadlines, never fixed sleeps.
@@ -232,8 +234,21 @@ def after_restart(vm_id, domain_path):
     assert leftovers == [], leftovers
 
 
+def expect(vm_id, vm_status, host_status):
+    vm_want = getattr(types.VmStatus, vm_status.upper())
+    host_want = getattr(types.HostStatus, host_status.upper())
+    service = vms.vm_service(vm_id)
+    vm = wait("VM to be %s" % vm_status, lambda: (lambda v: v if v.status == vm_want else None)(service.get()), 60)
+    wait("host to be %s" % host_status, lambda: conn.follow_link(vm.host).status == host_want, 60)
+    if vm_status == "unknown":
+        details = conn.follow_link(vm.host).status_detail or ""
+        assert "has not answered" in details, details
+
+
 if phase == "setup":
     setup(*args[:6])
+elif phase == "expect":
+    expect(*args[:3])
 elif phase == "after-restart":
     after_restart(args[0], args[1])
 else:
