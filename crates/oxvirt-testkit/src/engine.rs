@@ -91,6 +91,11 @@ impl TestEngine {
         self.env.retain(|(k, _)| k != key);
     }
 
+    /// The engine process's PID while it runs (benchmarks sample its CPU time and RSS).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.data_dir.join("engine.log")
     }
