@@ -575,6 +575,11 @@ pub struct VolumeInfo {
     pub parent: Option<VolumeRef>,
     /// This volume then its ancestors, leaf first.
     pub chain: Vec<VolumeRef>,
+    /// False when its creation did not finish (VDSM's `LEGALITY=ILLEGAL`, e.g. the agent died
+    /// mid-way): such a volume is never handed to the hypervisor and should be deleted. The
+    /// engine's crash recovery tells "complete" from "half made" by it.
+    #[serde(default = "default_true")]
+    pub legal: bool,
 }
 
 #[cfg(test)]

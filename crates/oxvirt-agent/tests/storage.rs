@@ -539,8 +539,11 @@ async fn an_illegal_volume_is_not_handed_out_but_can_be_deleted() {
     // Fault injection: what a crash in the middle of a creation leaves behind.
     let meta_path = info.path.with_extension("meta");
     let meta = std::fs::read_to_string(&meta_path).expect("read .meta");
+    assert!(info.legal, "a finished volume is legal");
     std::fs::write(&meta_path, meta.replace("LEGALITY=LEGAL", "LEGALITY=ILLEGAL")).expect("write .meta");
 
+    let seen = fx.manager.volume_info(sd, reference(&req)).await.expect("an illegal volume is still described");
+    assert!(!seen.legal, "volume info tells an unfinished volume");
     assert_eq!(kind_of(fx.manager.volume_path(sd, reference(&req)).await), ErrorKind::Conflict);
     let child = VolumeCreate { parent: Some(reference(&req)), ..volume_req(VolumeFormat::Cow, None, true) };
     assert_eq!(kind_of(fx.manager.volume_create(sd, &child).await), ErrorKind::Conflict);

@@ -154,6 +154,15 @@ impl AgentClient {
         self.post(&format!("/v1/storage-domains/{id}/attach"), conn).await
     }
 
+    /// The host forgets the domain (unmounting it if the agent mounted it); its files stay.
+    pub async fn storage_domain_detach(&self, id: StorageDomainId) -> Result<()> {
+        self.post(&format!("/v1/storage-domains/{id}/detach"), &serde_json::json!({})).await
+    }
+
+    pub async fn volume_info(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> Result<v1::VolumeInfo> {
+        self.get(&format!("/v1/storage-domains/{sd}/images/{}/volumes/{}", vol.image_id, vol.volume_id)).await
+    }
+
     pub async fn storage_domain_info(&self, id: StorageDomainId) -> Result<v1::StorageDomainInfo> {
         self.get(&format!("/v1/storage-domains/{id}")).await
     }

@@ -489,6 +489,9 @@ pub struct StorageDomain {
     pub warning_low_space_percent: u32,
     /// Block new disks when free space drops below this many GiB.
     pub critical_space_action_blocker_gib: u32,
+    /// The host it was created through. A `localfs` domain is a directory on that host and
+    /// is reachable from it only; `None` once that host is removed.
+    pub host_id: Option<HostId>,
     pub created: Timestamp,
 }
 

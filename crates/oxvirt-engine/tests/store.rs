@@ -122,6 +122,7 @@ fn storage_domain(name: &str) -> StorageDomain {
         master: false,
         warning_low_space_percent: 10,
         critical_space_action_blocker_gib: 5,
+        host_id: None,
         created: Timestamp::now(),
     }
 }
@@ -413,6 +414,26 @@ async fn storage_domains_round_trip(db: &TestDb) {
     s.disk_delete(d.id).await.expect("disk delete");
     s.storage_domain_delete(local.id).await.expect("delete");
     assert_error(s.storage_domain_get(local.id).await.expect_err("gone"), ErrorKind::NotFound, &["storage domain"]);
+}
+
+/// A storage domain remembers the host it was created through (a localfs domain is reachable
+/// from that host only); removing the host forgets it rather than refusing.
+async fn storage_domain_remembers_its_host(db: &TestDb) {
+    let s = &db.store;
+    let (_dc, cl) = dc_and_cluster(s).await;
+    let h = host("sdhost", "198.51.100.77", &cl);
+    s.host_insert(&h).await.expect("host");
+    let mut sd = storage_domain("hosted");
+    sd.host_id = Some(h.id);
+    s.storage_domain_insert(&sd).await.expect("insert");
+    assert_eq!(s.storage_domain_get(sd.id).await.expect("get").host_id, Some(h.id));
+    sd.host_id = None;
+    s.storage_domain_update(&sd).await.expect("update");
+    assert_eq!(s.storage_domain_get(sd.id).await.expect("get").host_id, None);
+    sd.host_id = Some(h.id);
+    s.storage_domain_update(&sd).await.expect("update");
+    s.host_delete(h.id).await.expect("host delete");
+    assert_eq!(s.storage_domain_get(sd.id).await.expect("get").host_id, None, "the removed host is forgotten");
 }
 
 async fn networks_profiles_and_nics_round_trip(db: &TestDb) {
@@ -1251,6 +1272,7 @@ on_both_backends!(
     data_centers_and_clusters_round_trip,
     hosts_round_trip,
     storage_domains_round_trip,
+    storage_domain_remembers_its_host,
     networks_profiles_and_nics_round_trip,
     templates_and_vms_round_trip,
     disks_volumes_and_attachments_round_trip,

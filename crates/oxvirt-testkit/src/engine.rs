@@ -74,15 +74,10 @@ impl TestEngine {
         }
     }
 
-    /// Starts the engine again on the same data dir and port.
-    pub async fn restart(&mut self) -> Result<()> {
-        self.stop();
-        self.launch().await
-    }
-
-    /// Sets an environment variable for the next (re)start, e.g. a fault injection.
+    /// Sets an environment variable for the next (re)start, e.g. to switch a fault
+    /// injection on or off between restarts.
     pub fn env_set(&mut self, key: &str, value: &str) {
-        self.env.retain(|(k, _)| k != key);
+        self.env_remove(key);
         self.env.push((key.to_owned(), value.to_owned()));
     }
 
@@ -94,6 +89,20 @@ impl TestEngine {
     /// The engine process's PID while it runs (benchmarks sample its CPU time and RSS).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the engine process has exited (e.g. aborted by a fault injection).
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+            None => true,
+        }
+    }
+
+    /// Starts the engine again on the same data dir and port.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.launch().await
     }
 
     pub fn log_path(&self) -> PathBuf {

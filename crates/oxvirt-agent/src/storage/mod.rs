@@ -1059,5 +1059,6 @@ async fn volume_info_of(layout: &DomainLayout, volume: VolumeRef) -> Result<Volu
         actual_size: ByteSize(actual),
         parent: meta.parent,
         chain,
+        legal: meta.legality == Legality::Legal,
     })
 }

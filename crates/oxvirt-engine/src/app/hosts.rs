@@ -66,6 +66,7 @@ impl App {
         self.store.host_insert(&host).await?;
         self.agents_lock().insert(host.id, client);
         self.host_monitor_start(host.id);
+        self.host_storage_connect_logged(&host).await;
         self.audit(
             who,
             Severity::Normal,
@@ -105,6 +106,7 @@ impl App {
     pub async fn host_deactivate(&self, who: &Principal, id: HostId) -> Result<Host> {
         let host = self.store.host_get(id).await?;
         self.store.host_status_set(id, HostStatus::Maintenance, None).await?;
+        self.data_center_status_refresh(self.store.cluster_get(host.cluster_id).await?.data_center_id).await?;
         self.audit(
             who,
             Severity::Normal,
@@ -125,6 +127,7 @@ impl App {
             Err(e) => (HostStatus::NonResponsive, Some(e.to_string())),
         };
         self.store.host_status_set(id, status, detail.as_deref()).await?;
+        self.host_storage_connect_logged(&self.store.host_get(id).await?).await;
         self.audit(
             who,
             if status == HostStatus::Up { Severity::Normal } else { Severity::Error },

@@ -158,6 +158,8 @@ impl App {
             let outcome: Result<JobStatus> = match job.action_type.as_str() {
                 "RunVm" => self.vm_start_recover(&job, &steps).await,
                 "RemoveVm" => self.vm_remove_recover(&job, &steps).await,
+                "AddDisk" => self.disk_add_recover(&job, &steps).await,
+                "RemoveDisk" => self.disk_remove_recover(&job, &steps).await,
                 other => {
                     tracing::warn!(
                         action = other,

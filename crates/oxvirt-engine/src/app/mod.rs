@@ -12,8 +12,8 @@ pub mod jobs;
 mod jobs_api;
 pub mod monitor;
 mod network;
-mod pending;
 mod query;
+mod storage;
 mod templates;
 mod vms;
 
@@ -22,8 +22,10 @@ pub use hosts::HostNicInfo;
 pub(crate) use hosts::stable_uuid;
 pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, MANAGEMENT_NETWORK, Named};
 pub use network::{NetworkAdd, NetworkUpdate, VnicProfileAdd, VnicProfileUpdate};
-pub use pending::DiskAdd;
 pub use query::ListQuery;
+pub use storage::{
+    DiskAdd, StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, disk_source, storage_domain_reachable_from,
+};
 pub use vms::{
     AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate, NicAdd, NicUpdate, VmAdd, VmConfigPatch, VmUpdate,
 };

@@ -433,20 +433,6 @@ impl App {
         })
     }
 
-    async fn host_resolve(&self, named: &Named<HostId>) -> Result<Host> {
-        let found = match named {
-            Named::Id(id) => self.store.host_get(*id).await,
-            Named::Name(n) => self.store.host_get_by_name(n).await,
-        };
-        found.map_err(|e| match e {
-            StoreError::NotFound { .. } => AppError::InvalidInput(match named {
-                Named::Id(id) => format!("host {id} does not exist"),
-                Named::Name(n) => format!("host '{n}' does not exist"),
-            }),
-            other => other.into(),
-        })
-    }
-
     // ---- disk attachments ------------------------------------------------------------------
 
     pub async fn disk_attachment_add(
@@ -947,6 +933,26 @@ impl App {
                 vm.name, cluster.name
             )));
         }
+        // Every active disk's storage domain must be reachable from the host (a localfs domain
+        // only from its own host).
+        let mut domains = Vec::new();
+        for a in self.store.disk_attachment_list_for_vm(vm.id).await?.into_iter().filter(|a| a.active) {
+            let disk = self.store.disk_get(a.disk_id).await?;
+            if !domains.iter().any(|d: &crate::model::StorageDomain| d.id == disk.storage_domain_id) {
+                domains.push(self.store.storage_domain_get(disk.storage_domain_id).await?);
+            }
+        }
+        let hosts: Vec<Host> =
+            hosts.into_iter().filter(|h| domains.iter().all(|d| super::storage_domain_reachable_from(d, h))).collect();
+        if hosts.is_empty() {
+            let names: Vec<&str> = domains.iter().map(|d| d.name.as_str()).collect();
+            return Err(AppError::Conflict(format!(
+                "cannot run VM {}: no Up host of its cluster reaches its disks' storage domains ({}); a local \
+                 domain is reachable only from the host it was created on",
+                vm.name,
+                names.join(", ")
+            )));
+        }
         let mut best: Option<(Host, u64)> = None;
         for host in hosts {
             let committed: u64 = self
@@ -999,11 +1005,7 @@ impl App {
                     DiskInterface::VirtioScsi => v1::DiskInterface::VirtioScsi,
                     DiskInterface::Ide => v1::DiskInterface::Ide,
                 },
-                source: v1::DiskSource::Volume {
-                    storage_domain_id: disk.storage_domain_id,
-                    image_id: disk.id,
-                    volume_id: disk.volume_id,
-                },
+                source: super::disk_source(&disk),
                 bootable: a.bootable,
                 read_only: a.read_only,
             });

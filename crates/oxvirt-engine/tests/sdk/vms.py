@@ -16,6 +16,7 @@ import os
 import ssl
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import ovirtsdk4 as sdk
@@ -60,6 +61,18 @@ def console(vm_id):
     ctx = ssl.create_default_context(cafile=ca_file)
     with urllib.request.urlopen(req, context=ctx) as resp:
         return resp.read().decode("utf-8", "replace")
+
+
+def raw(method, path, body):
+    """A request the SDK would never send (a malformed body), over plain HTTPS."""
+    token = conn.authenticate()
+    req = urllib.request.Request(url + path, data=body, method=method,
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/xml"})
+    try:
+        with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca_file)) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 def expect_fault(code, fn, *words):
@@ -133,9 +146,8 @@ def setup(address, secret, domain_path, kernel, initrd, cmdline):
     expect_fault(409, lambda: vms.add(types.Vm(name="slice-vm1", cluster=types.Cluster(name="c1"),
                                                template=types.Template(name="Blank"))), "slice-vm1")
     expect_fault(404, lambda: vms.vm_service("00000000-0000-0000-0000-00000000beef").get())
-    malformed = conn.send(sdk.http.Request(method="POST", path="/vms", body="<vm><name>x</name",
-                                           headers={"Content-Type": "application/xml"}))
-    assert malformed.code == 400 and b"<fault>" in malformed.body, (malformed.code, malformed.body)
+    code, body = raw("POST", "/vms", b"<vm><name>x</name")
+    assert code == 400 and b"<fault>" in body, (code, body)
     assert len(vms.list()) == count
 
     # Start: wait_for_launch/powering_up -> up; the guest boots and sees the disk and NIC.

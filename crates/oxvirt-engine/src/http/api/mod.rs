@@ -10,6 +10,7 @@ mod hosts;
 mod infra;
 mod jobs;
 mod network;
+mod storage;
 mod templates;
 mod vms;
 
@@ -32,8 +33,19 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// The collections the API root links to (grows as they are implemented).
-const COLLECTIONS: &[&str] =
-    &["clusters", "datacenters", "events", "hosts", "jobs", "networks", "templates", "vms", "vnicprofiles"];
+const COLLECTIONS: &[&str] = &[
+    "clusters",
+    "datacenters",
+    "disks",
+    "events",
+    "hosts",
+    "jobs",
+    "networks",
+    "storagedomains",
+    "templates",
+    "vms",
+    "vnicprofiles",
+];
 
 pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
     Router::new()
@@ -46,6 +58,7 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .merge(network::routes())
         .merge(templates::routes())
         .merge(jobs::routes())
+        .merge(storage::routes())
         .fallback(|| async {
             Failure::new(ErrorKind::NotFound, "no such resource in the API (see /ovirt-engine/api for the collections)")
         })

@@ -7,13 +7,13 @@
 
 use super::*;
 use crate::app::{
-    AttachmentDisk, DiskAdd, DiskAttachmentAdd, DiskAttachmentUpdate, NicAdd, NicUpdate, VmAdd, VmConfigPatch, VmUpdate,
+    AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate, NicAdd, NicUpdate, VmAdd, VmConfigPatch, VmUpdate,
 };
 use crate::model::{
-    BootDevice, CpuTopology, DiskAttachment, DiskFormat, DiskInterface, DisplayType, HighAvailability, MacAddress, Nic,
+    BootDevice, CpuTopology, DiskAttachment, DiskInterface, DisplayType, HighAvailability, MacAddress, Nic,
     NicInterface, Timestamp, Vm, VmType,
 };
-use oxvirt_types::{ByteSize, DiskId, HostId, NicId, StorageDomainId, TemplateId, VmId, VnicProfileId};
+use oxvirt_types::{ByteSize, DiskId, HostId, NicId, TemplateId, VmId, VnicProfileId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -166,7 +166,7 @@ async fn vm_el_followed(app: &AppState, vm: &Vm, follow: &Follow) -> Result<Elem
         let mut items = Vec::new();
         for a in &attachments {
             let disk = if follow.has("disk_attachments.disk") {
-                Some(disk_full_el(app, a.disk_id).await?) // MERGE: storage's disk_el
+                Some(super::storage::disk_el(&app.disk_get(a.disk_id).await?))
             } else {
                 None
             };
@@ -454,7 +454,7 @@ async fn attachment_add(
     let fields = attachment_fields(&el)?;
     let disk = match disk.own_id::<DiskId>()? {
         Some(existing) => AttachmentDisk::Existing(existing),
-        None => AttachmentDisk::New(disk_add_request(disk)?),
+        None => AttachmentDisk::New(super::storage::disk_add_from(disk)?),
     };
     let req = DiskAttachmentAdd {
         disk,
@@ -465,34 +465,6 @@ async fn attachment_add(
     };
     let a = app.disk_attachment_add(&who, vm, req).await?;
     Ok(Reply::new(fmt, StatusCode::CREATED, &attachment_el(&a, None)))
-}
-
-/// A new disk described inside a disk attachment (`<disk>` with size, format, domain).
-fn disk_add_request(disk: &Element) -> Result<DiskAdd, Failure> {
-    let name = disk.text("name").or_else(|| disk.text("alias")).unwrap_or_default();
-    let Some(sd) = disk.child_named("storage_domains").and_then(|l| l.child_named("storage_domain")) else {
-        return Err(invalid(format!(
-            "new disk '{name}' needs a storage domain: <storage_domains><storage_domain id=\"…\"/></storage_domains>"
-        )));
-    };
-    let storage_domain = match (sd.own_id::<StorageDomainId>()?, sd.text("name")) {
-        (Some(i), _) => Named::Id(i),
-        (None, Some(n)) => Named::Name(n),
-        (None, None) => return Err(invalid(format!("new disk '{name}': its storage domain needs an id or a name"))),
-    };
-    let Some(size) = disk.u64("provisioned_size")? else {
-        return Err(invalid(format!("new disk '{name}' needs a provisioned_size (bytes)")));
-    };
-    Ok(DiskAdd {
-        name,
-        description: disk.text("description").unwrap_or_default(),
-        storage_domain,
-        format: disk.parsed("format", "cow or raw", DiskFormat::from_wire)?.unwrap_or(DiskFormat::Cow),
-        sparse: disk.bool("sparse")?,
-        provisioned_size: ByteSize(size),
-        shareable: disk.bool("shareable")?.unwrap_or(false),
-        wipe_after_delete: disk.bool("wipe_after_delete")?.unwrap_or(false),
-    })
 }
 
 async fn attachment_update(
@@ -612,9 +584,4 @@ async fn nic_remove(
 ) -> Result<Response, Failure> {
     app.nic_remove(&who, id(&vm)?, id::<NicId>(&nic)?).await?;
     Ok(StatusCode::OK.into_response())
-}
-
-// MERGE: replaced by super::storage::disk_el when storage lands.
-async fn disk_full_el(_app: &AppState, disk: DiskId) -> Result<Element, Failure> {
-    Ok(Element::new("disk").href(api_href(&format!("disks/{disk}"))).id(disk))
 }

@@ -1,0 +1,365 @@
+//! Storage domains (`/storagedomains`), their attachment to data centers
+//! (`/datacenters/{dc}/storagedomains` with `activate`/`deactivate`), and floating disks
+//! (`/disks`).
+
+use super::*;
+use crate::app::{DiskAdd, StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate};
+use crate::model::{Disk, DiskFormat, StorageConnection, StorageDomain, StorageDomainType, StorageType};
+use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/storagedomains", get(storage_domain_list).post(storage_domain_add))
+        .route("/storagedomains/{id}", get(storage_domain_get).put(storage_domain_update).delete(storage_domain_remove))
+        .route("/datacenters/{id}/storagedomains", get(attached_list).post(attached_add))
+        .route("/datacenters/{id}/storagedomains/{sd}", get(attached_get).delete(attached_remove))
+        .route("/datacenters/{id}/storagedomains/{sd}/{action}", axum::routing::post(attached_action))
+        .route("/disks", get(disk_list).post(disk_add))
+        .route("/disks/{id}", get(disk_get).delete(disk_remove))
+}
+
+// ---- storage domains ---------------------------------------------------------------------
+
+fn storage_el(c: &StorageConnection) -> Element {
+    let el = Element::new("storage").enum_child("type", c.storage_type().as_str());
+    match c {
+        StorageConnection::Localfs { path } => el.text_child("path", path),
+        StorageConnection::Posixfs { spec, vfs_type, mount_options } => el
+            .text_child("path", spec)
+            .text_child("vfs_type", vfs_type)
+            .text_child_opt("mount_options", mount_options.clone()),
+        StorageConnection::Nfs { spec, mount_options } => {
+            let (address, path) = spec.split_once(':').unwrap_or(("", spec.as_str()));
+            el.text_child("address", address)
+                .text_child("path", path)
+                .text_child_opt("mount_options", mount_options.clone())
+        }
+    }
+}
+
+/// A storage domain; `dc` when shown as attached to that data center (with its actions).
+fn storage_domain_el(sd: &StorageDomain, dc: Option<DataCenterId>) -> Element {
+    let href = match dc {
+        Some(dc) => api_href(&format!("datacenters/{dc}/storagedomains/{}", sd.id)),
+        None => api_href(&format!("storagedomains/{}", sd.id)),
+    };
+    let mut el = Element::new("storage_domain")
+        .href(href)
+        .id(sd.id)
+        .text_child("name", &sd.name)
+        .text_child("description", &sd.description)
+        .enum_child("type", sd.domain_type.as_str())
+        .enum_child("status", sd.status.as_str())
+        .enum_child("external_status", "ok")
+        .bool_child("master", sd.master)
+        .int_child("available", sd.available.bytes())
+        .int_child("used", sd.used.bytes())
+        .int_child("committed", sd.committed.bytes())
+        .enum_child("storage_format", "v5")
+        .int_child("block_size", 512)
+        .bool_child("backup", false)
+        .bool_child("wipe_after_delete", false)
+        .bool_child("discard_after_delete", false)
+        .int_child("warning_low_space_indicator", sd.warning_low_space_percent)
+        .int_child("critical_space_action_blocker", sd.critical_space_action_blocker_gib)
+        .child(storage_el(&sd.connection));
+    if let Some(h) = sd.host_id {
+        el = el.reference("host", h, api_href(&format!("hosts/{h}")));
+    }
+    match dc {
+        Some(dc) => el
+            .reference("data_center", dc, api_href(&format!("datacenters/{dc}")))
+            .sub_links(&["disks"])
+            .actions(&["activate", "deactivate"]),
+        None => el.sub_links(&["disks", "permissions"]),
+    }
+}
+
+async fn storage_domain_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Query(p): Query<ListParams>,
+) -> Result<Reply, Failure> {
+    let sds = app.storage_domain_list(&p.query()?).await?;
+    Ok(Reply::new(
+        fmt,
+        StatusCode::OK,
+        &Element::collection("storage_domains", sds.iter().map(|sd| storage_domain_el(sd, None))),
+    ))
+}
+
+async fn storage_domain_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path(sd): Path<String>,
+) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &storage_domain_el(&app.storage_domain_get(id(&sd)?).await?, None)))
+}
+
+fn invalid(msg: impl Into<String>) -> Failure {
+    Failure::new(ErrorKind::InvalidInput, msg.into())
+}
+
+/// oVirt's `<storage>` of a new domain (`types.HostStorage`).
+fn connection_from(el: &Element, name: &str) -> Result<StorageConnection, Failure> {
+    let Some(st) = el.child_named("storage") else {
+        return Err(invalid(format!(
+            "storage domain {name} needs a <storage> with a type (localfs, posixfs or nfs) and a path"
+        )));
+    };
+    let storage_type = st
+        .parsed("type", "localfs, posixfs or nfs", StorageType::from_wire)?
+        .ok_or_else(|| invalid(format!("storage domain {name}: storage needs a type (localfs, posixfs or nfs)")))?;
+    let path = st.text("path").filter(|p| !p.trim().is_empty());
+    let address = st.text("address").filter(|a| !a.trim().is_empty());
+    let mount_options = st.text("mount_options").filter(|m| !m.trim().is_empty());
+    let need_path = || invalid(format!("storage domain {name}: storage of type {storage_type} needs a path"));
+    Ok(match storage_type {
+        StorageType::Localfs => StorageConnection::Localfs { path: path.ok_or_else(need_path)? },
+        StorageType::Nfs => {
+            let path = path.ok_or_else(need_path)?;
+            let address = address
+                .ok_or_else(|| invalid(format!("storage domain {name}: nfs storage needs the server's address")))?;
+            StorageConnection::Nfs { spec: format!("{address}:{path}"), mount_options }
+        }
+        StorageType::Posixfs => {
+            let path = path.ok_or_else(need_path)?;
+            let vfs_type = st
+                .text("vfs_type")
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| invalid(format!("storage domain {name}: posixfs storage needs a vfs_type")))?;
+            let spec = match address {
+                Some(a) => format!("{a}:{path}"),
+                None => path,
+            };
+            StorageConnection::Posixfs { spec, vfs_type, mount_options }
+        }
+    })
+}
+
+async fn storage_domain_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "storage_domain")?;
+    let name = el.required_text("name")?;
+    let domain_type =
+        el.parsed("type", "data, iso or export", StorageDomainType::from_wire)?.unwrap_or(StorageDomainType::Data);
+    let host = required_ref::<HostId>(&el, "host", "a new storage domain (the host to create it through)")?;
+    let connection = connection_from(&el, &name)?;
+    let req = StorageDomainAdd { name, description: el.text("description"), domain_type, host, connection };
+    let sd = app.storage_domain_add(&who, req).await?;
+    Ok(Reply::new(fmt, StatusCode::CREATED, &storage_domain_el(&sd, None)))
+}
+
+async fn storage_domain_update(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path(sd): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "storage_domain")?;
+    let req = StorageDomainUpdate { name: el.text("name"), description: el.text("description") };
+    let sd = app.storage_domain_update(&who, id::<StorageDomainId>(&sd)?, req).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &storage_domain_el(&sd, None)))
+}
+
+#[derive(Debug, Deserialize)]
+struct RemoveParams {
+    host: Option<String>,
+    format: Option<String>,
+}
+
+async fn storage_domain_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(sd): Path<String>,
+    Query(p): Query<RemoveParams>,
+) -> Result<Response, Failure> {
+    let format = match p.format.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(invalid(format!("format must be true or false, not '{other}'"))),
+    };
+    let host = p.host.filter(|h| !h.is_empty()).map(|h| match h.parse::<HostId>() {
+        Ok(i) => Named::Id(i),
+        Err(_) => Named::Name(h),
+    });
+    app.storage_domain_remove(&who, id::<StorageDomainId>(&sd)?, StorageDomainRemove { host, format }).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+// ---- attached storage domains -------------------------------------------------------------
+
+async fn attached_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path(dc): Path<String>,
+    Query(p): Query<ListParams>,
+) -> Result<Reply, Failure> {
+    let dc: DataCenterId = id(&dc)?;
+    let sds = app.data_center_storage_domain_list(dc, &p.query()?).await?;
+    Ok(Reply::new(
+        fmt,
+        StatusCode::OK,
+        &Element::collection("storage_domains", sds.iter().map(|sd| storage_domain_el(sd, Some(dc)))),
+    ))
+}
+
+async fn attached_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Path((dc, sd)): Path<(String, String)>,
+) -> Result<Reply, Failure> {
+    let dc: DataCenterId = id(&dc)?;
+    let sd = app.data_center_storage_domain_get(dc, id(&sd)?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &storage_domain_el(&sd, Some(dc))))
+}
+
+async fn attached_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path(dc): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let dc: DataCenterId = id(&dc)?;
+    let el = body(&headers, &bytes, "storage_domain")?;
+    let sd_ref = match el.own_id::<StorageDomainId>()? {
+        Some(i) => Named::Id(i),
+        None => match el.text("name").filter(|n| !n.trim().is_empty()) {
+            Some(n) => Named::Name(n),
+            None => return Err(invalid("attaching needs the storage domain's id or name: <storage_domain id=\"…\"/>")),
+        },
+    };
+    let sd = app.data_center_storage_domain_attach(&who, dc, &sd_ref).await?;
+    Ok(Reply::new(fmt, StatusCode::CREATED, &storage_domain_el(&sd, Some(dc))))
+}
+
+async fn attached_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((dc, sd)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    app.data_center_storage_domain_detach(&who, id(&dc)?, id(&sd)?).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn attached_action(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Path((dc, sd, action)): Path<(String, String, String)>,
+) -> Result<Reply, Failure> {
+    let (dc, sd): (DataCenterId, StorageDomainId) = (id(&dc)?, id(&sd)?);
+    match action.as_str() {
+        "activate" => app.data_center_storage_domain_activate(&who, dc, sd).await?,
+        "deactivate" => app.data_center_storage_domain_deactivate(&who, dc, sd).await?,
+        other => {
+            return Err(Failure::new(
+                ErrorKind::NotFound,
+                format!("attached storage domains have no action '{other}'; actions: activate, deactivate"),
+            ));
+        }
+    };
+    Ok(Reply::new(fmt, StatusCode::OK, &crate::ovirt::action_reply("complete", None)))
+}
+
+// ---- disks --------------------------------------------------------------------------------
+
+/// A disk as oVirt shows it (also embedded by VMs' disk attachments).
+pub(super) fn disk_el(disk: &Disk) -> Element {
+    let sd = disk.storage_domain_id;
+    let mut el = Element::new("disk")
+        .href(api_href(&format!("disks/{}", disk.id)))
+        .id(disk.id)
+        .text_child("name", &disk.alias)
+        .text_child("alias", &disk.alias)
+        .text_child("description", &disk.description)
+        .enum_child("format", disk.format.as_str())
+        .bool_child("sparse", disk.sparse)
+        .int_child("provisioned_size", disk.provisioned_size.bytes())
+        .int_child("actual_size", disk.actual_size.bytes())
+        .int_child("total_size", disk.actual_size.bytes())
+        .enum_child("status", disk.status.as_str())
+        .text_child("image_id", disk.volume_id.to_string())
+        .enum_child("storage_type", "image")
+        .enum_child("content_type", "data")
+        .bool_child("shareable", disk.shareable)
+        .bool_child("wipe_after_delete", disk.wipe_after_delete)
+        .bool_child("propagate_errors", false);
+    if disk.format == DiskFormat::Cow {
+        el = el.enum_child("qcow_version", "qcow2_v3");
+    }
+    el.child(Element::list(
+        "storage_domains",
+        [Element::new("storage_domain").id(sd).href(api_href(&format!("storagedomains/{sd}")))],
+    ))
+    .sub_links(&["permissions", "statistics"])
+}
+
+async fn disk_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Query(p): Query<ListParams>,
+) -> Result<Reply, Failure> {
+    let disks = app.disk_list(&p.query()?).await?;
+    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("disks", disks.iter().map(disk_el))))
+}
+
+async fn disk_get(State(app): State<AppState>, Accept(fmt): Accept, Path(d): Path<String>) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &disk_el(&app.disk_get(id(&d)?).await?)))
+}
+
+/// oVirt's `<disk>` of a new disk, as the app layer takes it (also for VMs' disk attachments).
+pub(super) fn disk_add_from(el: &Element) -> Result<DiskAdd, Failure> {
+    let name = el.text("name").or_else(|| el.text("alias")).unwrap_or_default();
+    let format = el
+        .parsed("format", "cow or raw", DiskFormat::from_wire)?
+        .ok_or_else(|| invalid(format!("disk {name} needs a format: cow (qcow2) or raw")))?;
+    let size = match el.u64("provisioned_size")? {
+        Some(s) => s,
+        None => el.u64("size")?.ok_or_else(|| invalid(format!("disk {name} needs a provisioned_size in bytes")))?,
+    };
+    let storage_domain = match el.child_named("storage_domains") {
+        Some(list) => required_ref::<StorageDomainId>(list, "storage_domain", "a disk's storage_domains")?,
+        None => required_ref::<StorageDomainId>(el, "storage_domain", "a new disk (in storage_domains)")?,
+    };
+    Ok(DiskAdd {
+        name,
+        description: el.text("description").unwrap_or_default(),
+        storage_domain,
+        format,
+        sparse: el.bool("sparse")?,
+        provisioned_size: ByteSize(size),
+        shareable: el.bool("shareable")?.unwrap_or(false),
+        wipe_after_delete: el.bool("wipe_after_delete")?.unwrap_or(false),
+    })
+}
+
+async fn disk_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "disk")?;
+    let disk = app.disk_add(&who, disk_add_from(&el)?).await?;
+    Ok(Reply::new(fmt, StatusCode::CREATED, &disk_el(&disk)))
+}
+
+async fn disk_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(d): Path<String>,
+) -> Result<Response, Failure> {
+    app.disk_remove(&who, id::<DiskId>(&d)?).await?;
+    Ok(StatusCode::OK.into_response())
+}
