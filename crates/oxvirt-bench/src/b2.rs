@@ -59,9 +59,16 @@ pub async fn run(opts: &Options, machine: &mut Machine) -> anyhow::Result<Report
                 }),
             )
             .await?;
-        let disk_id = attachment["disk"]["id"].as_str().or(attachment["id"].as_str()).context("attachment without disk id")?;
-        api.wait_field(&format!("/disks/{disk_id}"), "status", "ok", Duration::from_millis(2), Duration::from_secs(120))
-            .await?;
+        let disk_id =
+            attachment["disk"]["id"].as_str().or(attachment["id"].as_str()).context("attachment without disk id")?;
+        api.wait_field(
+            &format!("/disks/{disk_id}"),
+            "status",
+            "ok",
+            Duration::from_millis(2),
+            Duration::from_secs(120),
+        )
+        .await?;
         per_vm.push(ms(t0.elapsed()));
         if (i + 1) % 100 == 0 || i + 1 == n {
             println!("  {}/{n} VMs with disks, last {:.1} ms", i + 1, per_vm[i]);
@@ -87,7 +94,11 @@ pub async fn run(opts: &Options, machine: &mut Machine) -> anyhow::Result<Report
 
     let ratio = total.as_secs_f64() / baseline.as_secs_f64();
     let (p50, p99) = (percentile(&per_vm, 50.0), percentile(&per_vm, 99.0));
-    report.figure(format!("{n} VMs with a 1 GiB disk through the API, total"), format!("{:.2} s", total.as_secs_f64()), "");
+    report.figure(
+        format!("{n} VMs with a 1 GiB disk through the API, total"),
+        format!("{:.2} s", total.as_secs_f64()),
+        "",
+    );
     report.figure("per VM (add VM + add disk attachment → disk ok) p50", fmt_ms(p50), "");
     report.figure("per VM p99", fmt_ms(p99), "");
     report.figure(format!("qemu-img create loop of {n} files, total"), format!("{:.2} s", baseline.as_secs_f64()), "");

@@ -19,6 +19,24 @@ use std::time::{Duration, Instant};
 /// VMs inserted per transaction.
 const CHUNK: usize = 10_000;
 
+/// An engine (`TestEngine`, the sibling `oxvirt-engine`) on a fresh database: an SQLite file
+/// in its data dir, or a database of a private PostgreSQL server (returned: keep it alive
+/// longer than the engine). Also returns the database URL.
+pub async fn engine_on(db: Db) -> anyhow::Result<(Option<TestPostgres>, TestEngine, String)> {
+    let (postgres, url) = match db {
+        Db::Sqlite => (None, None),
+        Db::Postgres => {
+            let pg = TestPostgres::start().context("starting PostgreSQL (TestPostgres)")?;
+            let url = pg.create_database()?;
+            (Some(pg), Some(url))
+        }
+    };
+    let env: Vec<(&str, &str)> = url.as_deref().map(|u| vec![("OXVIRT_DATABASE_URL", u)]).unwrap_or_default();
+    let engine = TestEngine::start(&engine_binary()?, &env).await.context("starting the engine")?;
+    let db_url = url.unwrap_or_else(|| format!("sqlite://{}", engine.data_dir.join("engine.db").display()));
+    Ok((postgres, engine, db_url))
+}
+
 /// `bench-vm-000042`.
 pub fn vm_name(i: usize) -> String {
     format!("bench-vm-{i:06}")
@@ -41,17 +59,7 @@ impl Populated {
     /// Starts the database and the engine, and makes the data center, cluster and first VM
     /// through the API.
     pub async fn start(db: Db) -> anyhow::Result<Self> {
-        let (postgres, url) = match db {
-            Db::Sqlite => (None, None),
-            Db::Postgres => {
-                let pg = TestPostgres::start().context("starting PostgreSQL (TestPostgres)")?;
-                let url = pg.create_database()?;
-                (Some(pg), Some(url))
-            }
-        };
-        let env: Vec<(&str, &str)> = url.as_deref().map(|u| vec![("OXVIRT_DATABASE_URL", u)]).unwrap_or_default();
-        let engine = TestEngine::start(&engine_binary()?, &env).await.context("starting the engine")?;
-        let db_url = url.unwrap_or_else(|| format!("sqlite://{}", engine.data_dir.join("engine.db").display()));
+        let (postgres, engine, db_url) = engine_on(db).await?;
         let api = Api::login(&engine.api_url, TEST_ADMIN_PASSWORD).await?;
         api::data_center_and_cluster(&api, "bench-dc", "bench-cluster").await?;
         let vm = api
