@@ -54,3 +54,26 @@ fn bench_quick_b5_cold_start_writes_its_result() {
     assert!(r["rss_after_bytes"].is_number(), "{r}");
     assert_eq!(r["vms"], 1000);
 }
+
+/// B1 quick (3 starts) with a real test host: the guests group runs it (`bench_quick_host_`).
+#[test]
+fn bench_quick_host_b1_start_overhead_writes_its_result() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let doc = run_quick("b1", out.path());
+    let r = &doc["results"];
+    for case in ["start_to_up_ms", "start_post_ms", "virsh_create_ms"] {
+        assert_eq!(r[case]["n"], 3, "{case}: {r}");
+    }
+    assert!(r["ratio_up_vs_virsh"].is_number(), "{r}");
+    assert!(!doc["machine"]["virtualization"].as_str().unwrap_or_default().starts_with("no agent"), "{doc}");
+}
+
+/// B2 quick (10 VMs with disks) with a real test host.
+#[test]
+fn bench_quick_host_b2_thin_provisioning_writes_its_result() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let doc = run_quick("b2", out.path());
+    let r = &doc["results"];
+    assert_eq!(r["per_vm_ms"]["n"], 10, "{r}");
+    assert!(r["ratio"].is_number() && r["qemu_img_loop_total_s"].is_number(), "{r}");
+}
