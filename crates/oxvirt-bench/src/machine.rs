@@ -70,7 +70,10 @@ impl Machine {
         let reason = find_key(&value, "kvm_unusable_reason").and_then(Value::as_str).map(str::to_owned);
         self.virtualization = match (domain_type.as_deref(), reason) {
             (Some("kvm"), _) => "KVM (agent's probe)".to_owned(),
-            (Some(other), Some(r)) => format!("TCG ({other}; agent's probe: {r})"),
+            (Some(other), Some(r)) => {
+                let short = r.split(':').next().unwrap_or(&r).trim();
+                format!("TCG ({other}; agent's KVM probe: {short})")
+            }
             (Some(other), None) => format!("TCG ({other}, agent's probe)"),
             (None, _) => format!("unknown (no readable kvm-probe.json in {})", agent_state_dir.display()),
         };
