@@ -1,5 +1,5 @@
 # The two commands of the README, plus their helpers. Each script says what it does.
-.PHONY: up down test guest build
+.PHONY: up down test guest build bench
 
 up:        ## install what is missing, build, start libvirtd (if none answers), engine and agent
 	@scripts/up.sh
@@ -9,6 +9,9 @@ down:      ## stop what `make up` started, by PID; VMs' disks and all state stay
 
 test:      ## install what the tests need, then run the whole suite; exit status is the verdict
 	@scripts/test.sh
+
+bench:     ## install, build release binaries, run the benchmark suite (ARGS=--quick, ARGS='b3 --db sqlite')
+	@scripts/bench.sh $(ARGS)
 
 guest:     ## build (or find cached) the test guest
 	@guest/build.sh

@@ -166,13 +166,16 @@ pub fn agent_binary() -> Result<PathBuf> {
     sibling_binary("oxvirt-agent")
 }
 
-/// `target/<profile>/<name>` for the test executable running now.
+/// `target/<profile>/<name>` for the executable running now: a test executable
+/// (`target/<profile>/deps/`) or a binary of the same build (`target/<profile>/`, e.g.
+/// `oxvirt-bench`).
 pub(crate) fn sibling_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().map_err(|e| TestkitError::Setup(format!("current_exe: {e}")))?;
-    let bin = exe.parent().and_then(Path::parent).map(|d| d.join(name));
-    match bin {
-        Some(b) if b.exists() => Ok(b),
-        _ => Err(TestkitError::Setup(format!(
+    let beside_deps = exe.parent().and_then(Path::parent).map(|d| d.join(name));
+    let beside_exe = exe.parent().map(|d| d.join(name));
+    match beside_deps.into_iter().chain(beside_exe).find(|b| b.is_file()) {
+        Some(b) => Ok(b),
+        None => Err(TestkitError::Setup(format!(
             "the {name} binary is not built next to this test: run `cargo build -p {name}` first"
         ))),
     }

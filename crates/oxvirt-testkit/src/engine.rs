@@ -86,6 +86,11 @@ impl TestEngine {
         self.env.retain(|(k, _)| k != key);
     }
 
+    /// The engine process's PID while it runs (benchmarks sample its CPU time and RSS).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the engine process has exited (e.g. aborted by a fault injection).
     pub fn has_exited(&mut self) -> bool {
         match self.child.as_mut() {
