@@ -79,8 +79,7 @@ async fn vm_slice(database_url: Option<&str>) {
     let guest = TestGuest::get().expect("test guest");
     let net = TestNetwork::new().expect("network");
     let mut host = TestHost::start(&net, HostOptions::named("slice-host")).expect("test host");
-    let mut agent =
-        TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
+    let mut agent = TestAgent::start_unenrolled(&mut host, &agent_binary().expect("agent"), &[]).await.expect("agent");
     let domain_dir = host.dir().join("data1");
     std::fs::create_dir_all(&domain_dir).expect("domain dir");
     // A short grace and reconcile interval, so that the unreachable-host part is quick.
