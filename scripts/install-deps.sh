@@ -37,6 +37,14 @@ fi
 # libvirt-daemon without its -system sibling creates neither the qemu user nor the log dir
 getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
 getent passwd libvirt-qemu >/dev/null || useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+# QEMU runs as libvirt-qemu, which must be able to open /dev/kvm as Debian's udev rule allows
+# (group kvm, 0660). Without that access libvirt re-probes QEMU's capabilities on every
+# domain start (its cache never validates), which made each VM start take 30-60 s here.
+getent group kvm >/dev/null || groupadd -r kvm
+id -nG libvirt-qemu | tr ' ' '\n' | grep -qx kvm || usermod -aG kvm libvirt-qemu
+if [ -c /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" = root ]; then
+  chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
 # the dirs libvirtd would make at its first start; test hosts bind-mount their own over them
 mkdir -p /var/log/libvirt /var/lib/libvirt /var/cache/libvirt /etc/libvirt
 
