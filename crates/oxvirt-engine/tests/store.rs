@@ -603,8 +603,14 @@ async fn disks_volumes_and_attachments_round_trip(db: &TestDb) {
     base.wipe_after_delete = true;
     base.format = DiskFormat::Raw;
     base.sparse = false;
+    assert_eq!(
+        s.storage_domain_committed(sd.id).await.expect("committed"),
+        ByteSize::from_gib(10),
+        "the one disk promises 10 GiB"
+    );
     s.disk_update(&base).await.expect("update");
     assert_eq!(s.disk_get(base.id).await.expect("get"), base);
+    assert_eq!(s.storage_domain_committed(sd.id).await.expect("committed"), ByteSize::from_gib(20));
     s.disk_status_set(base.id, DiskStatus::Ok).await.expect("status");
     assert_eq!(s.disk_get(base.id).await.expect("get").status, DiskStatus::Ok);
 

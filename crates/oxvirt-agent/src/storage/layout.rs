@@ -194,37 +194,6 @@ impl DomainLayout {
     }
 }
 
-/// Bytes allocated on disk by everything under `dir` (hard-linked files counted once).
-pub fn allocated_bytes(dir: &Path) -> std::io::Result<u64> {
-    let mut total = 0u64;
-    let mut seen = HashSet::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        let meta = match path.symlink_metadata() {
-            Ok(meta) => meta,
-            // Something removed while we walk: it no longer uses space.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
-            continue;
-        }
-        total = total.saturating_add(meta.blocks().saturating_mul(512));
-        if meta.is_dir() {
-            match std::fs::read_dir(&path) {
-                Ok(entries) => {
-                    for entry in entries {
-                        pending.push(entry?.path());
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(total)
-}
-
 /// Total and available bytes of the file system holding `path`.
 #[allow(unsafe_code)]
 // The statvfs fields are u64 on 64-bit Linux but narrower elsewhere.

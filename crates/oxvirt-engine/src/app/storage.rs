@@ -691,9 +691,7 @@ impl App {
     async fn storage_domain_space_refresh(&self, sd: &StorageDomain, host: &Host) {
         let result: Result<()> = async {
             let info = self.agent_for(host)?.storage_domain_info(sd.id).await?;
-            let disks =
-                self.store.disk_list(&DiskFilter { storage_domain_id: Some(sd.id), ..DiskFilter::default() }).await?;
-            let committed = ByteSize(disks.iter().map(|d| d.provisioned_size.bytes()).sum());
+            let committed = self.store.storage_domain_committed(sd.id).await?;
             self.store.storage_domain_space_set(sd.id, info.available, info.used, committed).await?;
             Ok(())
         }
@@ -821,23 +819,25 @@ impl App {
             .await?;
         let created = async {
             let agent = self.agent_for(&host)?;
-            self.storage_domain_connect_on(&host, &sd).await?;
-            Ok::<_, AppError>(
-                agent
-                    .volume_create(
-                        sd.id,
-                        &v1::VolumeCreate {
-                            image_id: disk_id,
-                            volume_id: disk.volume_id,
-                            format: agent_format(disk.format),
-                            size: Some(size),
-                            sparse,
-                            parent: None,
-                            description: disk.alias.clone(),
-                        },
-                    )
-                    .await?,
-            )
+            let req = v1::VolumeCreate {
+                image_id: disk_id,
+                volume_id: disk.volume_id,
+                format: agent_format(disk.format),
+                size: Some(size),
+                sparse,
+                parent: None,
+                description: disk.alias.clone(),
+            };
+            // An active domain is connected on every Up host of its data center (activation
+            // and host activation see to it), so connecting again is only needed when the
+            // host says it does not know the domain.
+            match agent.volume_create(sd.id, &req).await {
+                Err(e) if is_not_found(&e) => {
+                    self.storage_domain_connect_on(&host, &sd).await?;
+                    Ok::<_, AppError>(agent.volume_create(sd.id, &req).await?)
+                }
+                other => Ok(other?),
+            }
         }
         .await;
         let info = match created {

@@ -346,6 +346,8 @@ store_methods! {
     storage::disk_list(filter: &DiskFilter) -> Vec<Disk>;
     storage::disk_update(disk: &Disk) -> ();
     storage::disk_status_set(id: DiskId, status: DiskStatus) -> ();
+    /// The sum of the provisioned sizes of a storage domain's disks (what it promised).
+    storage::storage_domain_committed(sd: StorageDomainId) -> ByteSize;
     /// Removes a disk with its volumes and attachments; refused while other disks are based on it.
     storage::disk_delete(id: DiskId) -> ();
     /// Records a volume of a disk's chain.
