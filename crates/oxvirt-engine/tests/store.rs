@@ -568,6 +568,8 @@ async fn templates_and_vms_round_trip(db: &TestDb) {
     assert!(!s.vm_runtime_set(v.id, &up, Some(&[VmStatus::PoweringUp])).await.expect("cas miss"));
     assert_eq!(s.vm_get(v.id).await.expect("get").runtime, starting);
     assert!(s.vm_runtime_set(v.id, &up, Some(&[VmStatus::WaitForLaunch, VmStatus::PoweringUp])).await.expect("cas"));
+    let held = s.host_memory_committed().await.expect("memory held per host");
+    assert_eq!(held, vec![(h.id, s.vm_get(v.id).await.expect("get").config.memory_guaranteed)]);
     let got = s.vm_get(v.id).await.expect("get");
     assert_eq!(got.runtime, up);
     assert_eq!(got.config, v.config, "runtime updates leave the configuration alone");

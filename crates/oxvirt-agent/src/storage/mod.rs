@@ -862,7 +862,7 @@ impl StorageManager {
         })
         .await?;
         tracing::info!(sd = %sd, volume = %show_volume(&reference), format = ?req.format, size = %size, "volume created");
-        volume_info_of(&layout, reference).await
+        volume_info_of(&layout, reference, Some(size)).await
     }
 
     /// A volume's sizes, format and chain.
@@ -870,7 +870,7 @@ impl StorageManager {
         let domain = self.attached(sd)?;
         let check = domain.clone();
         blocking(move || check.verify().map(drop)).await?;
-        volume_info_of(&domain.layout(), volume).await
+        volume_info_of(&domain.layout(), volume, None).await
     }
 
     /// Grows a volume to `size` (shrinking is refused: it would cut off guest data).
@@ -920,7 +920,7 @@ impl StorageManager {
             blocking(move || write_meta(&meta_path, &meta)).await?;
         }
         tracing::info!(sd = %sd, volume = %show_volume(&volume), size = %size, "volume resized");
-        volume_info_of(&layout, volume).await
+        volume_info_of(&layout, volume, None).await
     }
 
     /// Deletes a volume (file and metadata, and its image directory once empty). Refused while
@@ -1025,7 +1025,13 @@ fn format_domain(root: &Path, layout: &DomainLayout, meta: &DomainMetadata) -> R
 
 /// Builds a [`VolumeInfo`]: qemu-img for the virtual size, the file system for the allocation,
 /// the metadata for the chain.
-async fn volume_info_of(layout: &DomainLayout, volume: VolumeRef) -> Result<VolumeInfo, StorageError> {
+/// A volume's description. `known_virtual_size` skips asking qemu-img (a process per call)
+/// when the caller just made the image with that size.
+async fn volume_info_of(
+    layout: &DomainLayout,
+    volume: VolumeRef,
+    known_virtual_size: Option<ByteSize>,
+) -> Result<VolumeInfo, StorageError> {
     let sd = layout.id;
     let (meta, chain, actual) = blocking({
         let layout = layout.clone();
@@ -1048,16 +1054,22 @@ async fn volume_info_of(layout: &DomainLayout, volume: VolumeRef) -> Result<Volu
     })
     .await?;
     let path = layout.volume_path(volume);
-    let image = qemu_img::info(&path, meta.format)
-        .await
-        .map_err(|source| StorageError::QemuImg { volume: show_volume(&volume), source })?;
+    let virtual_size = match known_virtual_size {
+        Some(size) => size,
+        None => ByteSize(
+            qemu_img::info(&path, meta.format)
+                .await
+                .map_err(|source| StorageError::QemuImg { volume: show_volume(&volume), source })?
+                .virtual_size,
+        ),
+    };
     Ok(VolumeInfo {
         storage_domain_id: sd,
         image_id: volume.image_id,
         volume_id: volume.volume_id,
         path,
         format: meta.format,
-        virtual_size: ByteSize(image.virtual_size),
+        virtual_size,
         actual_size: ByteSize(actual),
         parent: meta.parent,
         chain,

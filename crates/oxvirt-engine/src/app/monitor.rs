@@ -420,14 +420,23 @@ impl App {
     /// does not list goes down as vanished (not one in `wait_for_launch`: its job owns it).
     pub(crate) async fn host_vms_reconcile(&self, host: &Host, list: &VmStateList) -> Result<()> {
         let mut first_error = None;
+        // What the engine records for this host's VMs, in one query: a report that changes
+        // nothing for one of them is skipped without touching the database, so a steady-state
+        // reconcile costs one query per host however many VMs it runs.
+        let on_host = self.store.vm_list(&VmFilter { host_id: Some(host.id), ..VmFilter::default() }).await?;
+        let recorded: std::collections::HashMap<VmId, &VmRuntime> =
+            on_host.iter().map(|v| (v.id, &v.runtime)).collect();
+        let now = Timestamp::now();
         for state in &list.vms {
+            if recorded.get(&state.id).is_some_and(|r| vm_runtime_from_observation(r, host.id, state, now).is_none()) {
+                continue;
+            }
             if let Err(e) = self.vm_observed(host.id, state).await {
                 tracing::error!(host = %host.name, vm = %state.id, error = %e, "cannot record a VM's state");
                 first_error.get_or_insert(e);
             }
         }
         let listed: HashSet<VmId> = list.vms.iter().map(|v| v.id).collect();
-        let on_host = self.store.vm_list(&VmFilter { host_id: Some(host.id), ..VmFilter::default() }).await?;
         for vm in on_host.into_iter().filter(|v| is_running(v.runtime.status) && !listed.contains(&v.id)) {
             let reason = format!("the VM vanished from host {}", host.name);
             let next = VmRuntime {

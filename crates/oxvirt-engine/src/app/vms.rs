@@ -28,19 +28,6 @@ use oxvirt_agent_api::v1;
 use oxvirt_types::{ByteSize, ClusterId, DiskId, HostId, HostStatus, NicId, TemplateId, VmId, VmStatus, VnicProfileId};
 use std::collections::BTreeMap;
 
-/// Statuses in which a VM has (or may have) a QEMU process on a host.
-pub const VM_RUNNING_STATUSES: &[VmStatus] = &[
-    VmStatus::WaitForLaunch,
-    VmStatus::PoweringUp,
-    VmStatus::Up,
-    VmStatus::Paused,
-    VmStatus::PoweringDown,
-    VmStatus::RebootInProgress,
-    VmStatus::Migrating,
-    VmStatus::Unknown,
-    VmStatus::NotResponding,
-];
-
 /// oVirt's built-in `SuperUser` role.
 pub const SUPER_USER_ROLE_ID: &str = "00000000-0000-0000-0000-000000000001";
 
@@ -964,17 +951,21 @@ impl App {
                 names.join(", ")
             )));
         }
+        // One aggregate query for what every host already holds: scheduling stays one query
+        // however many hosts the cluster has.
+        let committed: std::collections::HashMap<HostId, u64> =
+            self.store.host_memory_committed().await?.into_iter().map(|(h, m)| (h, m.bytes())).collect();
+        let held_by_this_vm = |h: &Host| {
+            if vm.runtime.host_id == Some(h.id) && vm.runtime.status != VmStatus::Down {
+                vm.config.memory_guaranteed.bytes()
+            } else {
+                0
+            }
+        };
         let mut best: Option<(Host, u64)> = None;
         for host in hosts {
-            let committed: u64 = self
-                .store
-                .vm_list(&VmFilter { host_id: Some(host.id), ..VmFilter::default() })
-                .await?
-                .iter()
-                .filter(|v| v.id != vm.id && VM_RUNNING_STATUSES.contains(&v.runtime.status))
-                .map(|v| v.config.memory_guaranteed.bytes())
-                .sum();
-            let free = host.max_scheduling_memory.bytes().saturating_sub(committed);
+            let held = committed.get(&host.id).copied().unwrap_or(0).saturating_sub(held_by_this_vm(&host));
+            let free = host.max_scheduling_memory.bytes().saturating_sub(held);
             if free < vm.config.memory_guaranteed.bytes() {
                 continue;
             }

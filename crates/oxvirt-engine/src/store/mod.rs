@@ -406,6 +406,8 @@ store_methods! {
     /// Sets what the VM is doing, leaving its configuration alone. With `expected` statuses,
     /// only when the VM is in one of them; returns whether it changed.
     vms::vm_runtime_set(id: VmId, runtime: &VmRuntime, expected: Option<&[VmStatus]>) -> bool;
+    /// Guaranteed memory held on each host by VMs that are not down (one query).
+    vms::host_memory_committed() -> Vec<(HostId, ByteSize)>;
     /// Removes a VM with its NICs and disk attachments (not its disks).
     vms::vm_delete(id: VmId) -> ();
     /// Attaches a disk to a VM; at most one attachment per VM is bootable.

@@ -7,8 +7,9 @@ use crate::model::{
     BLANK_TEMPLATE_ID, BootConfig, BootDevice, CpuTopology, DiskAttachment, HighAvailability, Placement, Template,
     Timestamp, Vm, VmConfig, VmRuntime,
 };
-use oxvirt_types::{DiskId, TemplateId, VmId, VmStatus};
+use oxvirt_types::{ByteSize, DiskId, HostId, TemplateId, VmId, VmStatus};
 use sqlx::AnyConnection;
+use sqlx::Row as _;
 use sqlx::any::{AnyArguments, AnyRow};
 
 type Query = sqlx::query::Query<'static, sqlx::Any, AnyArguments>;
@@ -503,4 +504,22 @@ pub(crate) async fn disk_attachment_delete(c: &mut AnyConnection, vm_id: VmId, d
         return Err(StoreError::not_found("disk attachment", format!("{disk_id} of VM {vm_id}")));
     }
     Ok(())
+}
+
+/// Guaranteed memory of the VMs that hold a host's memory (any status but down), summed per
+/// host: what the scheduler subtracts from each host's schedulable memory, in one query.
+pub(crate) async fn host_memory_committed(c: &mut AnyConnection) -> Result<Vec<(HostId, ByteSize)>> {
+    let rows = sqlx::query(
+        "SELECT host_id, CAST(COALESCE(SUM(memory_guaranteed), 0) AS BIGINT) AS committed FROM vms \
+         WHERE host_id IS NOT NULL AND status <> 'down' GROUP BY host_id",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .map_err(StoreError::db("summing the memory VMs hold on hosts"))?;
+    rows.iter()
+        .map(|r| {
+            let committed: i64 = r.try_get("committed").map_err(StoreError::db("reading committed memory"))?;
+            Ok((r.parse("host_id")?, ByteSize(u64::try_from(committed).unwrap_or(0))))
+        })
+        .collect()
 }
