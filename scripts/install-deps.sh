@@ -40,10 +40,13 @@ getent passwd libvirt-qemu >/dev/null || useradd -r -g libvirt-qemu -d /var/lib/
 # QEMU runs as libvirt-qemu, which must be able to open /dev/kvm as Debian's udev rule allows
 # (group kvm, 0660). Without that access libvirt re-probes QEMU's capabilities on every
 # domain start (its cache never validates), which made each VM start take 30-60 s here.
-getent group kvm >/dev/null || groupadd -r kvm
-id -nG libvirt-qemu | tr ' ' '\n' | grep -qx kvm || usermod -aG kvm libvirt-qemu
-if [ -c /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" = root ]; then
-  chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+# Only for `make up`: test hosts run QEMU as root and need none of this.
+if [ "$profile" = run ]; then
+  getent group kvm >/dev/null || groupadd -r kvm
+  id -nG libvirt-qemu | tr ' ' '\n' | grep -qx kvm || usermod -aG kvm libvirt-qemu
+  if [ -c /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" = root ]; then
+    chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+  fi
 fi
 # the dirs libvirtd would make at its first start; test hosts bind-mount their own over them
 mkdir -p /var/log/libvirt /var/lib/libvirt /var/cache/libvirt /etc/libvirt
