@@ -219,9 +219,18 @@ async fn scale_run(sim_binary: &std::path::Path, db: crate::Db, p: Params) -> an
     }
     let total = vms.len();
     let deadline = Instant::now() + Duration::from_secs(600);
+    // Counted in pages of 1,000: one list of every VM would make the engine build a reply of
+    // tens of MB, and its allocator keeps that memory, which the RSS figure would then show.
     loop {
-        let up = api.get("/vms?search=status%3Dup").await?;
-        let n = up["vm"].as_array().map_or(0, Vec::len);
+        let mut n = 0;
+        for page in 1.. {
+            let up = api.get(&format!("/vms?search=status%3Dup%20page%20{page}&max=1000")).await?;
+            let got = up["vm"].as_array().map_or(0, Vec::len);
+            n += got;
+            if got < 1000 {
+                break;
+            }
+        }
         if n == total {
             break;
         }
