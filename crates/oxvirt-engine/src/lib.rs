@@ -69,7 +69,12 @@ pub async fn run(config: EngineConfig) -> Result<(), EngineError> {
     tokio::spawn(shutdown_on_signal(handle.clone()));
 
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "engine listening (HTTPS)");
-    axum_server::bind_rustls(addr, tls)
+    // TCP_NODELAY: a reply written in several pieces must not wait for the client's delayed
+    // ACK (Nagle's algorithm), which added ~40 ms to some replies (B3's p99 in docs/BENCHMARKS.md).
+    let acceptor =
+        axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());
+    axum_server::bind(addr)
+        .acceptor(acceptor)
         .handle(handle)
         .serve(http::router(app).into_make_service())
         .await

@@ -46,6 +46,11 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, remote)) => {
+                    // Replies and event lines go out at once, not held back by Nagle's
+                    // algorithm waiting for the peer's delayed ACK (up to 40 ms).
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
                     let (config, enrolled) = identity.handshake_config();
                     connections.spawn(connection(tcp, remote, TlsAcceptor::from(config), enrolled, router.clone()));
                 }
