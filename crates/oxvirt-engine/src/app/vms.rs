@@ -415,20 +415,14 @@ impl App {
         Ok(if failed.is_empty() { JobStatus::Finished } else { JobStatus::Failed })
     }
 
+    /// The named template, `Blank` when none is named.
     async fn template_resolve(&self, named: Option<&Named<TemplateId>>) -> Result<Template> {
-        let found = match named {
-            None => self.store.template_get(crate::model::BLANK_TEMPLATE_ID).await,
-            Some(Named::Id(id)) => self.store.template_get(*id).await,
-            Some(Named::Name(n)) => self.store.template_get_by_name(n).await,
+        let named = named.cloned().unwrap_or(Named::Id(crate::model::BLANK_TEMPLATE_ID));
+        let found = match &named {
+            Named::Id(id) => self.store.template_get(*id).await,
+            Named::Name(n) => self.store.template_get_by_name(n).await,
         };
-        found.map_err(|e| match e {
-            StoreError::NotFound { .. } => AppError::InvalidInput(match named {
-                Some(Named::Id(id)) => format!("template {id} does not exist"),
-                Some(Named::Name(n)) => format!("template '{n}' does not exist"),
-                None => "the Blank template is missing from the database".to_owned(),
-            }),
-            other => other.into(),
-        })
+        found.map_err(|e| super::infra::missing_reference(e, "template", &named))
     }
 
     // ---- disk attachments ------------------------------------------------------------------
