@@ -36,7 +36,72 @@ pub const PREFIX: &str = "/v1";
 
 /// `GET /v1/health`: answered without authentication, so that an administrator (and
 /// `make up`) can tell "the agent is up" from "the agent is down".
-pub const HEALTH_PATH: &str = "/v1/health";
+pub const HEALTH_PATH: &str = paths::HEALTH;
+
+/// The route table of this version, spelled once: the server (`oxvirt-agent-server`, used by
+/// the real agent and by the simulator) routes these templates, the engine's client
+/// (`oxvirt-agent-client`) fills them with [`paths::fill`]. Placeholders are `{name}`, in
+/// axum's syntax.
+pub mod paths {
+    use std::fmt::Display;
+
+    pub const HEALTH: &str = "/v1/health";
+    pub const ENROLLMENT: &str = "/v1/enrollment";
+    pub const CAPABILITIES: &str = "/v1/capabilities";
+    pub const VMS: &str = "/v1/vms";
+    pub const VM: &str = "/v1/vms/{id}";
+    pub const VM_CONSOLE: &str = "/v1/vms/{id}/console";
+    pub const VM_STATS: &str = "/v1/vms/{id}/stats";
+    pub const VM_ACTION: &str = "/v1/vms/{id}/{action}";
+    pub const STATS_HOST: &str = "/v1/stats/host";
+    pub const STATS_VMS: &str = "/v1/stats/vms";
+    pub const EVENTS: &str = "/v1/events";
+    pub const STORAGE_DOMAINS: &str = "/v1/storage-domains";
+    pub const STORAGE_DOMAIN: &str = "/v1/storage-domains/{sd}";
+    pub const STORAGE_DOMAIN_ATTACH: &str = "/v1/storage-domains/{sd}/attach";
+    pub const STORAGE_DOMAIN_DETACH: &str = "/v1/storage-domains/{sd}/detach";
+    pub const VOLUMES: &str = "/v1/storage-domains/{sd}/volumes";
+    pub const VOLUME: &str = "/v1/storage-domains/{sd}/images/{img}/volumes/{vol}";
+    pub const VOLUME_RESIZE: &str = "/v1/storage-domains/{sd}/images/{img}/volumes/{vol}/resize";
+
+    /// `template` with its placeholders replaced by `args`, in order.
+    ///
+    /// # Panics
+    /// If the number of arguments differs from the number of placeholders: a programming
+    /// error that the first test calling the route finds.
+    pub fn fill(template: &str, args: &[&(dyn Display + Sync)]) -> String {
+        let mut out = String::with_capacity(template.len() + 36 * args.len());
+        let mut args = args.iter();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+            let arg = args.next().unwrap_or_else(|| panic!("too few arguments for the agent route {template}"));
+            out.push_str(&arg.to_string());
+            rest = &rest[close..];
+        }
+        out.push_str(rest);
+        assert!(args.next().is_none(), "too many arguments for the agent route {template}");
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn fill_replaces_placeholders_in_order() {
+            assert_eq!(fill(VOLUME, &[&"sd", &"img", &"vol"]), "/v1/storage-domains/sd/images/img/volumes/vol");
+            assert_eq!(fill(VMS, &[]), "/v1/vms");
+        }
+
+        #[test]
+        #[should_panic(expected = "too few arguments")]
+        fn fill_refuses_missing_arguments() {
+            fill(VM_ACTION, &[&"id"]);
+        }
+    }
+}
 
 /// Reply of [`HEALTH_PATH`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

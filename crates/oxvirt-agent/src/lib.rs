@@ -4,8 +4,9 @@
 //! Layers: [`api`] (HTTP: parse, call, render) → [`vms`] (VM lifecycle: the agent's
 //! application layer) and [`storage`] → the modules that touch the system: [`hypervisor`]
 //! (the only libvirt code), [`network`] (netlink), [`hooks`] (scripts), [`host`] (/proc,
-//! /sys, the KVM probe). [`registry`] holds the VM states and their event stream; [`stats`]
-//! samples counters; [`tls`] is the agent's identity, enrollment and mTLS transport.
+//! /sys, the KVM probe); [`stats`] samples counters. The agent's identity, enrollment and
+//! mTLS transport, the VM registry with its event stream, and the route table are
+//! `oxvirt-agent-server`'s, shared with the simulator.
 
 pub mod api;
 pub mod config;
@@ -13,14 +14,13 @@ pub mod hooks;
 pub mod host;
 pub mod hypervisor;
 pub mod network;
-pub mod registry;
 pub mod stats;
 pub mod storage;
-pub mod tls;
 pub mod vms;
 
 use config::AgentConfig;
 use oxvirt_agent_api::v1::{Capabilities, Virtualization};
+use oxvirt_agent_server::{registry, tls};
 use oxvirt_types::{ErrorKind, HostId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -5,9 +5,9 @@
 //! request cheap and its numbers comparable, whatever the request rate.
 
 use crate::host::HostStatsSampler;
-use crate::registry::now_ms;
 use crate::vms::VmService;
 use oxvirt_agent_api::v1::{DiskCounters, HostStats, NicCounters, VmRunState, VmStats};
+use oxvirt_agent_server::registry::now_ms;
 use oxvirt_types::{ByteSize, VmId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

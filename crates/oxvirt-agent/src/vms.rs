@@ -16,12 +16,12 @@ use crate::hooks::{HookError, HookPoint, HookVm, Hooks};
 use crate::hypervisor::xml::{self, RenderOptions, ResolvedDisk, XmlError};
 use crate::hypervisor::{DomainEvent, DomainStatus, Hypervisor, HypervisorError, Lifecycle};
 use crate::network::{self, NetworkError};
-use crate::registry::{Observation, VmRegistry};
 use crate::storage::{StorageError, StorageManager};
 use oxvirt_agent_api::v1::{
     ConsoleTail, DiskSource, DomainType, DownReason, VmAction, VmActionRequest, VmRunState, VmSpec, VmState,
     VmStateList,
 };
+use oxvirt_agent_server::registry::{Observation, VmRegistry};
 use oxvirt_types::{ErrorKind, VmId};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

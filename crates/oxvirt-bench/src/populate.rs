@@ -2,13 +2,13 @@
 //!
 //! One VM is made through the API (so it is exactly what the engine writes), then the engine
 //! is stopped and copies of it (new id, name `bench-vm-NNNNNN`) are inserted through
-//! `oxvirt_engine::store::Store` in large transactions — thousands of times faster than the
+//! `oxvirt_engine_db::store::Store` in large transactions — thousands of times faster than the
 //! API, and the benchmarks measure reads, not this.
 
 use crate::Db;
 use crate::api::{self, Api};
 use anyhow::Context as _;
-use oxvirt_engine::store::Store;
+use oxvirt_engine_db::store::Store;
 use oxvirt_testkit::TestEngine;
 use oxvirt_testkit::engine::{TEST_ADMIN_PASSWORD, engine_binary};
 use oxvirt_testkit::postgres::TestPostgres;

@@ -1,19 +1,16 @@
 //! The oxvirt engine: the central manager (oVirt's ovirt-engine role).
 //!
 //! Layering, top to bottom: [`http`] authenticates, parses requests and renders oVirt
-//! representations ([`ovirt`]); [`app`] holds the business rules; [`store`] is the only SQL.
-//! Beside them: [`pki`] (the engine's CA), [`auth`] (password hashes, SSO tokens),
-//! [`agent_client`] (mTLS client of the host agents), [`model`] (the domain types).
+//! representations (`oxvirt-ovirt`); [`app`] holds the business rules and the one
+//! authorization check; the store (`oxvirt-engine-db`, the only SQL) keeps the model. Beside
+//! them: [`pki`] (the engine's CA), [`auth`] (password hashes, SSO tokens), and
+//! `oxvirt-agent-client` (the mTLS client of the host agents).
 
-pub mod agent_client;
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod http;
-pub mod model;
-pub mod ovirt;
 pub mod pki;
-pub mod store;
 
 use config::EngineConfig;
 use std::net::SocketAddr;
@@ -27,7 +24,7 @@ pub enum EngineError {
     #[error("cannot set up the engine's certificate authority: {0}")]
     Pki(#[from] pki::PkiError),
     #[error("cannot open the database: {0}")]
-    Store(#[from] store::StoreError),
+    Store(#[from] oxvirt_engine_db::StoreError),
     #[error("cannot start: {0}")]
     App(#[from] app::AppError),
     #[error("cannot load the engine's server certificate: {0}")]
@@ -41,7 +38,7 @@ pub async fn run(config: EngineConfig) -> Result<(), EngineError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| EngineError::DataDir { path: config.data_dir.clone(), source })?;
     let pki = pki::EnginePki::load_or_create(&config.data_dir.join("pki"), &config.server_names())?;
-    let store = store::Store::open(&config.database_url()).await?;
+    let store = oxvirt_engine_db::Store::open(&config.database_url()).await?;
     let (app, generated) = app::App::open(store, pki.clone(), config.admin_password.clone()).await?;
     if let Some(password) = generated {
         // Printed once, at the creation of admin@internal; it is stored only as a hash.

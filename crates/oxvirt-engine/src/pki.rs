@@ -186,6 +186,21 @@ fn write_atomic(dir: &Path, name: &str, contents: &str, mode: u32) -> Result<(),
     Ok(())
 }
 
+/// The agent client presents the engine's client identity and trusts its CA.
+impl oxvirt_agent_client::EngineCredentials for EnginePki {
+    fn client_identity_pem(&self) -> &str {
+        &self.client_identity_pem
+    }
+
+    fn ca_cert_pem(&self) -> &str {
+        &self.ca_cert_pem
+    }
+
+    fn sign_agent_csr(&self, csr_pem: &str) -> Result<String, String> {
+        EnginePki::sign_agent_csr(self, csr_pem).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,3 +231,4 @@ mod tests {
         assert_ne!(first.server_cert_pem, second.server_cert_pem);
     }
 }
+

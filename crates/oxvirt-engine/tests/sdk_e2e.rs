@@ -185,9 +185,9 @@ async fn sdk_host_vm_start_interrupted_by_engine_crash_is_rolled_back_or_complet
 /// Records a finished job with two steps (one nested) straight in the engine's database, as
 /// the engine's own multi-step work would, so that the SDK has a job to read; returns its id.
 async fn seed_job(database_url: &str) -> String {
-    use oxvirt_engine::model::{Job, JobStatus, Step, StepType, Timestamp};
+    use oxvirt_engine_db::model::{Job, JobStatus, Step, StepType, Timestamp};
     use oxvirt_types::{JobId, StepId};
-    let store = oxvirt_engine::store::Store::open(database_url).await.expect("open the engine's store");
+    let store = oxvirt_engine_db::store::Store::open(database_url).await.expect("open the engine's store");
     let admin = store.user_get_by_name("internal", "admin").await.expect("admin user");
     let now = Timestamp::now();
     let job = Job {
@@ -361,8 +361,8 @@ async fn sdk_host_disk_add_crash_after_the_volume_completes() {
 /// `kept`) with its file, or gone without a file.
 async fn disk_add_crash(step: u32, kept: bool) {
     use oxvirt_engine::app::jobs::FAULT_CRASH_AFTER_STEP;
-    use oxvirt_engine::model::{DiskStatus, JobStatus};
-    use oxvirt_engine::store::{JobFilter, Store};
+    use oxvirt_engine_db::model::{DiskStatus, JobStatus};
+    use oxvirt_engine_db::store::{JobFilter, Store};
     use oxvirt_testkit::agent::TEST_ENROLLMENT_SECRET;
     let net = oxvirt_testkit::TestNetwork::new().expect("network");
     let (host, _agent, localfs) = host_with_localfs(&net, "sdk-crash").await;
@@ -417,8 +417,8 @@ async fn disk_add_crash(step: u32, kept: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_host_disk_remove_crash_finishes_the_removal() {
     use oxvirt_engine::app::jobs::FAULT_CRASH_AFTER_STEP;
-    use oxvirt_engine::model::JobStatus;
-    use oxvirt_engine::store::{JobFilter, Store};
+    use oxvirt_engine_db::model::JobStatus;
+    use oxvirt_engine_db::store::{JobFilter, Store};
     use oxvirt_testkit::agent::TEST_ENROLLMENT_SECRET;
     let net = oxvirt_testkit::TestNetwork::new().expect("network");
     let (host, _agent, localfs) = host_with_localfs(&net, "sdk-rmcrash").await;

@@ -1,16 +1,16 @@
-//! **SIMULATION.** One simulated host: its identity (real, from `oxvirt_agent::tls`), its VMs
+//! **SIMULATION.** One simulated host: its identity (real, from `oxvirt_agent_server::tls`), its VMs
 //! (made up: a spec and a few instants each), the storage domains attached to it, and its
 //! server, which [`SimHost::freeze`] stops and [`SimHost::thaw`] starts again.
 
 use crate::storage::SharedStorage;
 use crate::{HostParams, SIMULATED, SimError};
-use oxvirt_agent::registry::{Observation, VmRegistry};
-use oxvirt_agent::tls::AgentIdentity;
 use oxvirt_agent_api::v1::{
     Capabilities, ConsoleTail, CpuInfo, DiskCounters, DiskInterface, DomainType, DownReason, HostNic, HostStats,
     NicCounters, StorageDomainConnection, StorageDomainCreate, StorageDomainInfo, Virtualization, VmAction,
     VmActionRequest, VmRunState, VmSpec, VmState, VmStateList, VmStats,
 };
+use oxvirt_agent_server::registry::{Observation, VmRegistry};
+use oxvirt_agent_server::tls::AgentIdentity;
 use oxvirt_types::{ByteSize, HostId, StorageDomainId, VmId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -186,7 +186,7 @@ impl SimHost {
             self.port.store(local.port(), Ordering::Relaxed);
         }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(oxvirt_agent::tls::serve(
+        let task = tokio::spawn(oxvirt_agent_server::tls::serve(
             listener,
             self.identity.clone(),
             crate::api::router(self.clone()),
@@ -302,7 +302,7 @@ impl SimHost {
     /// The last sampling time: now rounded down to the stats interval, as (wall ms, instant).
     fn sample_time(&self) -> (u64, Instant) {
         let interval = u64::try_from(self.params.stats_interval.as_millis()).unwrap_or(u64::MAX).max(1);
-        let now_ms = oxvirt_agent::registry::now_ms();
+        let now_ms = oxvirt_agent_server::registry::now_ms();
         let behind = now_ms % interval;
         let now = Instant::now();
         (now_ms - behind, now.checked_sub(Duration::from_millis(behind)).unwrap_or(now))

@@ -8,12 +8,14 @@
 //! and hundreds of MiB each. A simulated agent costs a few KiB per VM and no CPU at rest.
 //!
 //! What the engine sees: the same agent API (`oxvirt-agent-api` v1) over the same transport
-//! as a real agent. The transport is not re-implemented: each simulated host uses
-//! `oxvirt_agent::tls` (its own identity and state dir, enrollment with a secret, the engine's
-//! CA signing its CSR, mTLS for everything but health and enrollment, the `require_engine`
-//! gate, the same accept loop), `oxvirt_agent::registry` for VM states and generation-numbered
-//! events, and `oxvirt_agent::api::event_stream` for `GET /v1/events`. So enrollment, refusal
-//! of strangers, resync and heartbeats behave exactly as on a real host.
+//! as a real agent. Neither is re-implemented: each simulated host is an
+//! `oxvirt_agent_server::AgentBackend` behind the same route table, with
+//! `oxvirt_agent_server::tls` (its own identity and state dir, enrollment with a secret, the
+//! engine's CA signing its CSR, mTLS for everything but health and enrollment, the
+//! `require_engine` gate, the same accept loop), `oxvirt_agent_server::registry` for VM states
+//! and generation-numbered events, and the same `GET /v1/events` stream. So enrollment,
+//! refusal of strangers, resync and heartbeats behave exactly as on a real host — and the
+//! simulator does not link libvirt (it does not depend on `oxvirt-agent` at all).
 //!
 //! What is faked ([`host`]): capabilities (synthetic CPU, memory, one NIC; the versions, the CPU
 //! model and `kvm_unusable_reason` say "simulated by oxvirt-sim"), VM lifecycle with
@@ -146,7 +148,7 @@ pub enum SimError {
     )]
     Listen { index: usize, addr: std::net::SocketAddr, source: std::io::Error },
     #[error(transparent)]
-    Tls(#[from] oxvirt_agent::tls::TlsError),
+    Tls(#[from] oxvirt_agent_server::tls::TlsError),
 }
 
 impl SimError {

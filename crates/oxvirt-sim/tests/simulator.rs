@@ -5,7 +5,7 @@
 
 use futures::StreamExt as _;
 use oxvirt_agent_api::v1::*;
-use oxvirt_engine::agent_client::{AgentClient, AgentClientError, host_enroll};
+use oxvirt_agent_client::{AgentClient, AgentClientError, host_enroll};
 use oxvirt_engine::pki::EnginePki;
 use oxvirt_sim::control::HostList;
 use oxvirt_sim::host::FreezeMode;

@@ -3,11 +3,11 @@
 
 use super::infra::{Named, name_check};
 use super::{App, AppError, ListQuery, Result};
-use crate::agent_client::{AgentClient, host_enroll};
 use crate::auth::Principal;
-use crate::model::{EventRefs, Host, Severity, Timestamp};
-use crate::store::{HostFilter, StoreError};
 use oxvirt_agent_api::DEFAULT_AGENT_PORT;
+use oxvirt_agent_client::{AgentClient, host_enroll};
+use oxvirt_engine_db::model::{EventRefs, Host, Severity, Timestamp};
+use oxvirt_engine_db::store::{HostFilter, StoreError};
 use oxvirt_types::{ClusterId, HostId, HostStatus};
 use std::sync::Arc;
 
@@ -221,7 +221,7 @@ impl App {
         let host = self.store.host_get(id).await?;
         let client = self.agent_for(&host)?;
         client.host_stats().await.map_err(|e| match e {
-            crate::agent_client::AgentClientError::Unreachable { .. } => AppError::Conflict(format!(
+            oxvirt_agent_client::AgentClientError::Unreachable { .. } => AppError::Conflict(format!(
                 "host {} ({}) is not reachable, so its statistics are unknown: {e}; check that its agent runs",
                 host.name, host.status
             )),

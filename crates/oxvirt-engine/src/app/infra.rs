@@ -3,11 +3,11 @@
 use super::query::ListQuery;
 use super::{App, AppError, Result};
 use crate::auth::Principal;
-use crate::model::{
+use oxvirt_engine_db::model::{
     Architecture, Cluster, ClusterNetwork, DataCenter, EventRefs, Network, Severity, Version, VnicProfile,
     VnicProfileId,
 };
-use crate::store::{ClusterFilter, DataCenterFilter, StoreError};
+use oxvirt_engine_db::store::{ClusterFilter, DataCenterFilter, StoreError};
 use oxvirt_types::{ClusterId, DataCenterId, DataCenterStatus, NetworkId};
 
 /// The management network every data center gets, as in oVirt.
@@ -154,7 +154,7 @@ impl App {
         if cond.field != "clusters.name" {
             return Ok(None);
         }
-        let Some(name) = cond.value.as_literal().filter(|_| cond.op == crate::ovirt::search::Operator::Eq) else {
+        let Some(name) = cond.value.as_literal().filter(|_| cond.op == oxvirt_ovirt::search::Operator::Eq) else {
             return Err(AppError::InvalidInput(
                 "searching data centers by Clusters.name supports only '=' with a plain name".into(),
             ));
@@ -321,7 +321,7 @@ impl App {
 impl App {
     /// The audit log, newest first unless the search says `sortby time asc`; `from` keeps
     /// only events numbered above it (oVirt's incremental polling).
-    pub async fn event_list(&self, from: Option<i64>, q: &ListQuery) -> Result<Vec<crate::model::Event>> {
+    pub async fn event_list(&self, from: Option<i64>, q: &ListQuery) -> Result<Vec<oxvirt_engine_db::model::Event>> {
         let mut descending = true;
         if let Some(search) = &q.search {
             if search.any_of.iter().any(|group| !group.is_empty()) {
@@ -336,14 +336,14 @@ impl App {
                         sort.field
                     )));
                 }
-                descending = sort.direction == crate::ovirt::search::SortDirection::Desc;
+                descending = sort.direction == oxvirt_ovirt::search::SortDirection::Desc;
             }
         }
-        let filter = crate::store::EventFilter {
-            after: from.map(crate::model::EventSeq),
+        let filter = oxvirt_engine_db::store::EventFilter {
+            after: from.map(oxvirt_engine_db::model::EventSeq),
             descending,
             limit: q.max,
-            ..crate::store::EventFilter::default()
+            ..oxvirt_engine_db::store::EventFilter::default()
         };
         Ok(self.store.event_list(&filter).await?)
     }

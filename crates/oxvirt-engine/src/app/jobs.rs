@@ -16,9 +16,9 @@
 
 use super::{App, Result};
 use crate::auth::Principal;
-use crate::model::{Job, Step, Timestamp};
-pub use crate::model::{JobStatus, StepType};
-use crate::store::JobFilter;
+use oxvirt_engine_db::model::{Job, Step, Timestamp};
+pub use oxvirt_engine_db::model::{JobStatus, StepType};
+use oxvirt_engine_db::store::JobFilter;
 use oxvirt_types::{JobId, StepId};
 
 /// The environment variable of the crash fault injection (see the module docs).

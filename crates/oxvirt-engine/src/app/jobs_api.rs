@@ -5,9 +5,9 @@
 use super::query::ListQuery;
 use super::{App, AppError, Result};
 use crate::auth::Principal;
-use crate::model::{EventRefs, Job, JobStatus, Severity, Step};
-use crate::ovirt::search::Operator;
-use crate::store::JobFilter;
+use oxvirt_engine_db::model::{EventRefs, Job, JobStatus, Severity, Step};
+use oxvirt_engine_db::store::JobFilter;
+use oxvirt_ovirt::search::Operator;
 use oxvirt_types::{JobId, StepId};
 
 impl App {
@@ -41,7 +41,7 @@ impl App {
         self.store.job_get(job).await?;
         let s = self.store.step_get(step).await?;
         if s.job_id != job {
-            return Err(crate::store::StoreError::not_found("step", format!("{step} of job {job}")).into());
+            return Err(oxvirt_engine_db::store::StoreError::not_found("step", format!("{step} of job {job}")).into());
         }
         Ok(s)
     }

@@ -31,9 +31,9 @@ pub use vms::{
 };
 
 use crate::auth::{self, IssuedToken, Principal, Sessions};
-use crate::model::{EventRefs, NewEvent, Severity, SummaryCounts, Timestamp, User};
 use crate::pki::EnginePki;
-use crate::store::{Store, StoreError};
+use oxvirt_engine_db::model::{EventRefs, NewEvent, Severity, SummaryCounts, Timestamp, User};
+use oxvirt_engine_db::store::{Store, StoreError};
 use oxvirt_types::{ErrorKind, UserId};
 use std::sync::Arc;
 
@@ -55,7 +55,7 @@ pub enum AppError {
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
     #[error(transparent)]
-    Agent(#[from] crate::agent_client::AgentClientError),
+    Agent(#[from] oxvirt_agent_client::AgentClientError),
     #[error("an engine worker failed: {0}")]
     Worker(String),
 }
@@ -81,7 +81,7 @@ pub struct App {
     pki: EnginePki,
     sessions: Sessions,
     /// mTLS clients of the hosts' agents, by host.
-    agents: std::sync::Mutex<std::collections::HashMap<oxvirt_types::HostId, crate::agent_client::AgentClient>>,
+    agents: std::sync::Mutex<std::collections::HashMap<oxvirt_types::HostId, oxvirt_agent_client::AgentClient>>,
     /// The per-host watchers of `monitor`.
     monitors: monitor::Monitors,
 }
@@ -137,7 +137,7 @@ impl App {
 
     fn agents_lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<oxvirt_types::HostId, crate::agent_client::AgentClient>>
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<oxvirt_types::HostId, oxvirt_agent_client::AgentClient>>
     {
         self.agents.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -30,10 +30,10 @@
 //!   engine restart leaves running guests alone.
 
 use super::{App, Result};
-use crate::model::{EventRefs, Host, NewEvent, Severity, Timestamp, Vm, VmRuntime};
-use crate::store::{HostFilter, StoreError, VmFilter};
 use futures::StreamExt as _;
 use oxvirt_agent_api::v1::{DownReason, EventEnvelope, VmRunState, VmState, VmStateList};
+use oxvirt_engine_db::model::{EventRefs, Host, NewEvent, Severity, Timestamp, Vm, VmRuntime};
+use oxvirt_engine_db::store::{HostFilter, StoreError, VmFilter};
 use oxvirt_types::{HostId, HostStatus, VmId, VmStatus};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -556,7 +556,7 @@ impl App {
             tracing::debug!(host = %host.name, why, "the host's agent does not answer (within the grace period)");
             return;
         }
-        let since_text = crate::ovirt::date::format_date(crate::ovirt::date::from_epoch_millis(since_wall.as_millis()));
+        let since_text = oxvirt_ovirt::date::format_date(oxvirt_ovirt::date::from_epoch_millis(since_wall.as_millis()));
         let detail = format!("the agent at {}:{} has not answered since {since_text}: {why}", host.address, host.port);
         if let Err(e) = self.host_non_responsive(host, &detail).await {
             tracing::error!(host = %host.name, error = %e, "cannot record that the host does not answer");
@@ -622,8 +622,8 @@ fn retry_wait(w: &Watch, backoff: Duration, settings: MonitorSettings) -> Durati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Architecture, BLANK_TEMPLATE_ID, Cluster, DataCenter, Placement, Version, VmConfig};
-    use crate::store::{EventFilter, Store};
+    use oxvirt_engine_db::model::{Architecture, BLANK_TEMPLATE_ID, Cluster, DataCenter, Placement, Version, VmConfig};
+    use oxvirt_engine_db::store::{EventFilter, Store};
     use oxvirt_types::{ByteSize, ClusterId, DataCenterId, DataCenterStatus};
 
     fn report(id: VmId, state: VmRunState, down_reason: Option<DownReason>) -> VmState {

@@ -10,8 +10,8 @@ use super::infra::{MANAGEMENT_NETWORK, Named, missing_reference};
 use super::query::ListQuery;
 use super::{App, AppError, Result};
 use crate::auth::Principal;
-use crate::model::{ClusterNetwork, EventRefs, Network, Severity, VnicProfile, VnicProfileId};
-use crate::store::NetworkFilter;
+use oxvirt_engine_db::model::{ClusterNetwork, EventRefs, Network, Severity, VnicProfile, VnicProfileId};
+use oxvirt_engine_db::store::NetworkFilter;
 use oxvirt_types::{ClusterId, DataCenterId, NetworkId};
 
 /// Linux's interface name limit (IFNAMSIZ - 1): a VM network's bridge carries its name.

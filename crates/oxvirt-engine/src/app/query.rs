@@ -1,8 +1,8 @@
 //! Turning oVirt's list parameters (`search`, `max`, `case_sensitive`) into store filters.
 
 use super::{AppError, Result};
-use crate::ovirt::search::{Condition, Operator, PatternPart, SearchQuery, SortDirection};
-use crate::store::{NamePattern, SortBy};
+use oxvirt_engine_db::store::{NamePattern, SortBy};
+use oxvirt_ovirt::search::{Condition, Operator, PatternPart, SearchQuery, SortDirection};
 
 /// What a list request asked for, already parsed.
 #[derive(Debug, Clone, Default)]

@@ -21,14 +21,14 @@
 
 use super::infra::{Named, missing_reference, name_check};
 use super::{App, AppError, ListQuery, Result};
-use crate::agent_client::AgentClient;
 use crate::auth::Principal;
-use crate::model::{
+use oxvirt_agent_api::v1;
+use oxvirt_agent_client::AgentClient;
+use oxvirt_engine_db::model::{
     Disk, DiskFormat, DiskStatus, EventRefs, Host, Job, Severity, Step, StepType, StorageConnection, StorageDomain,
     StorageDomainAttachment, StorageDomainType, StorageType, Timestamp, Volume, VolumeStatus,
 };
-use crate::store::{ClusterFilter, DiskFilter, HostFilter, StorageDomainFilter, StoreError};
-use oxvirt_agent_api::v1;
+use oxvirt_engine_db::store::{ClusterFilter, DiskFilter, HostFilter, StorageDomainFilter, StoreError};
 use oxvirt_types::{
     ByteSize, DataCenterId, DataCenterStatus, DiskId, ErrorKind, HostId, HostStatus, StorageDomainId,
     StorageDomainStatus, VmStatus, VolumeId,
@@ -136,7 +136,7 @@ pub fn storage_domain_reachable_from(sd: &StorageDomain, host: &Host) -> bool {
     }
 }
 
-fn is_not_found(e: &crate::agent_client::AgentClientError) -> bool {
+fn is_not_found(e: &oxvirt_agent_client::AgentClientError) -> bool {
     e.kind() == ErrorKind::NotFound
 }
 
@@ -802,11 +802,11 @@ impl App {
         }
         .await;
         if let Err(e) = recorded {
-            self.job_step_end(&mut step, crate::model::JobStatus::Failed).await;
-            self.job_end(run, crate::model::JobStatus::Failed).await;
+            self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Failed).await;
+            self.job_end(run, oxvirt_engine_db::model::JobStatus::Failed).await;
             return Err(e);
         }
-        self.job_step_end(&mut step, crate::model::JobStatus::Finished).await;
+        self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Finished).await;
 
         // Step 2: the volume on the host.
         let mut step = self
@@ -847,8 +847,8 @@ impl App {
                 if let Err(d) = self.store.disk_delete(disk_id).await {
                     tracing::error!(disk = %disk_id, error = %d, "cannot remove the row of a disk that failed");
                 }
-                self.job_step_end(&mut step, crate::model::JobStatus::Failed).await;
-                self.job_end(run, crate::model::JobStatus::Failed).await;
+                self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Failed).await;
+                self.job_end(run, oxvirt_engine_db::model::JobStatus::Failed).await;
                 self.audit(
                     who,
                     Severity::Error,
@@ -860,13 +860,13 @@ impl App {
                 return Err(e);
             }
         };
-        self.job_step_end(&mut step, crate::model::JobStatus::Finished).await;
+        self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Finished).await;
 
         // Step 3: the disk is ready.
         let mut step = self.job_step_begin(&mut run, StepType::Finalizing, "Marking the disk ok", data_json).await?;
         self.disk_add_finish(disk_id, disk.volume_id, info.actual_size).await?;
-        self.job_step_end(&mut step, crate::model::JobStatus::Finished).await;
-        self.job_end(run, crate::model::JobStatus::Finished).await;
+        self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Finished).await;
+        self.job_end(run, oxvirt_engine_db::model::JobStatus::Finished).await;
         self.storage_domain_space_refresh(&sd, &host).await;
         self.audit(
             who,
@@ -955,13 +955,13 @@ impl App {
         if let Err(e) = self.disk_volumes_delete(&host, &data).await {
             // Nothing is lost: the disk is as it was, removal can be retried.
             let _ = self.store.disk_status_set(id, disk.status).await;
-            self.job_step_end(&mut step, crate::model::JobStatus::Failed).await;
-            self.job_end(run, crate::model::JobStatus::Failed).await;
+            self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Failed).await;
+            self.job_end(run, oxvirt_engine_db::model::JobStatus::Failed).await;
             return Err(e);
         }
         self.store.disk_delete(id).await?;
-        self.job_step_end(&mut step, crate::model::JobStatus::Finished).await;
-        self.job_end(run, crate::model::JobStatus::Finished).await;
+        self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Finished).await;
+        self.job_end(run, oxvirt_engine_db::model::JobStatus::Finished).await;
         self.storage_domain_space_refresh(&sd, &host).await;
         self.audit(
             who,
@@ -995,8 +995,12 @@ impl App {
     /// Recovery of an `AddDisk` job: if the host has the volume complete (legal), the disk
     /// becomes `ok`; otherwise whatever exists of the volume is deleted (the agent serialises this
     /// after a creation still running) and the disk row goes.
-    pub(super) async fn disk_add_recover(&self, job: &Job, steps: &[Step]) -> Result<crate::model::JobStatus> {
-        use crate::model::JobStatus;
+    pub(super) async fn disk_add_recover(
+        &self,
+        job: &Job,
+        steps: &[Step],
+    ) -> Result<oxvirt_engine_db::model::JobStatus> {
+        use oxvirt_engine_db::model::JobStatus;
         let Some(data) = Self::disk_job_data(steps) else { return Ok(JobStatus::Failed) };
         let volume_id = data.volume_ids.first().copied();
         let disk = match self.store.disk_get(data.disk_id).await {
@@ -1045,8 +1049,12 @@ impl App {
     }
 
     /// Recovery of a `RemoveDisk` job: finishes the removal (files, then rows).
-    pub(super) async fn disk_remove_recover(&self, job: &Job, steps: &[Step]) -> Result<crate::model::JobStatus> {
-        use crate::model::JobStatus;
+    pub(super) async fn disk_remove_recover(
+        &self,
+        job: &Job,
+        steps: &[Step],
+    ) -> Result<oxvirt_engine_db::model::JobStatus> {
+        use oxvirt_engine_db::model::JobStatus;
         let Some(data) = Self::disk_job_data(steps) else { return Ok(JobStatus::Failed) };
         match self.store.host_get(data.host_id).await {
             Ok(host) => self.disk_volumes_delete(&host, &data).await?,

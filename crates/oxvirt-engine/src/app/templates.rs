@@ -1,11 +1,11 @@
 //! Templates: what a new VM starts from. Every installation has `Blank`
-//! ([`crate::model::BLANK_TEMPLATE_ID`], inserted by the first migration), so the SDK's
+//! ([`oxvirt_engine_db::model::BLANK_TEMPLATE_ID`], inserted by the first migration), so the SDK's
 //! `template=Blank` works from the start. Making templates from VMs comes later.
 
 use super::query::ListQuery;
 use super::{App, AppError, Result};
-use crate::model::Template;
-use crate::store::TemplateFilter;
+use oxvirt_engine_db::model::Template;
+use oxvirt_engine_db::store::TemplateFilter;
 use oxvirt_types::TemplateId;
 
 impl App {

@@ -18,13 +18,13 @@ use super::infra::{Named, name_check};
 use super::jobs::{JobStatus, StepType};
 use super::{App, AppError, ListQuery, Result};
 use crate::auth::Principal;
-use crate::model::{
+use oxvirt_agent_api::v1;
+use oxvirt_engine_db::model::{
     BootDevice, CpuTopology, DiskAttachment, DiskInterface, DiskStatus, DisplayType, EventRefs, HighAvailability, Host,
     Job, MacAddress, MacPool, Nic, NicInterface, Placement, Severity, Step, Template, Timestamp, Vm, VmConfig,
     VmRuntime, VmType,
 };
-use crate::store::{HostFilter, StoreError, VmFilter};
-use oxvirt_agent_api::v1;
+use oxvirt_engine_db::store::{HostFilter, StoreError, VmFilter};
 use oxvirt_types::{ByteSize, ClusterId, DiskId, HostId, HostStatus, NicId, TemplateId, VmId, VmStatus, VnicProfileId};
 use std::collections::BTreeMap;
 
@@ -417,7 +417,7 @@ impl App {
 
     /// The named template, `Blank` when none is named.
     async fn template_resolve(&self, named: Option<&Named<TemplateId>>) -> Result<Template> {
-        let named = named.cloned().unwrap_or(Named::Id(crate::model::BLANK_TEMPLATE_ID));
+        let named = named.cloned().unwrap_or(Named::Id(oxvirt_engine_db::model::BLANK_TEMPLATE_ID));
         let found = match &named {
             Named::Id(id) => self.store.template_get(*id).await,
             Named::Name(n) => self.store.template_get_by_name(n).await,
@@ -930,7 +930,7 @@ impl App {
         let mut domains = Vec::new();
         for a in self.store.disk_attachment_list_for_vm(vm.id).await?.into_iter().filter(|a| a.active) {
             let disk = self.store.disk_get(a.disk_id).await?;
-            if !domains.iter().any(|d: &crate::model::StorageDomain| d.id == disk.storage_domain_id) {
+            if !domains.iter().any(|d: &oxvirt_engine_db::model::StorageDomain| d.id == disk.storage_domain_id) {
                 domains.push(self.store.storage_domain_get(disk.storage_domain_id).await?);
             }
         }

@@ -15,7 +15,6 @@ mod api;
 mod sso;
 
 use crate::app::{App, AppError};
-use crate::ovirt::{Element, Format, ReprError, fault};
 use axum::Router;
 use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
@@ -23,6 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use oxvirt_ovirt::{Element, Format, ReprError, fault};
 use oxvirt_types::ErrorKind;
 use serde::Deserialize;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 // ---- events ------------------------------------------------------------------------------
 
-fn event_el(e: &crate::model::Event) -> Element {
+fn event_el(e: &oxvirt_engine_db::model::Event) -> Element {
     let mut el = Element::new("event")
         .href(api_href(&format!("events/{}", e.id)))
         .id(e.id)

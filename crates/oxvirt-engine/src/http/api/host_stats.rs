@@ -52,8 +52,8 @@ fn statistic_id(name: &str) -> uuid::Uuid {
 fn statistic_el(host: HostId, s: &Statistic) -> Element {
     let sid = statistic_id(s.name);
     let (value_type, datum) = match s.datum {
-        Datum::Integer(v) => ("integer", Element::new("datum").value(crate::ovirt::Value::Integer(v.into()))),
-        Datum::Decimal(v) => ("decimal", Element::new("datum").value(crate::ovirt::Value::Decimal(v))),
+        Datum::Integer(v) => ("integer", Element::new("datum").value(oxvirt_ovirt::Value::Integer(v.into()))),
+        Datum::Decimal(v) => ("decimal", Element::new("datum").value(oxvirt_ovirt::Value::Decimal(v))),
     };
     Element::new("statistic")
         .href(api_href(&format!("hosts/{host}/statistics/{sid}")))

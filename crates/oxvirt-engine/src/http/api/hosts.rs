@@ -11,7 +11,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 // ---- hosts -------------------------------------------------------------------------------
 
-fn host_el(h: &crate::model::Host) -> Element {
+fn host_el(h: &oxvirt_engine_db::model::Host) -> Element {
     let caps: Option<oxvirt_agent_api::v1::Capabilities> =
         h.capabilities.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok());
     let mut el = Element::new("host")
@@ -111,5 +111,5 @@ async fn host_action(
             ));
         }
     };
-    Ok(Reply::new(fmt, StatusCode::OK, &crate::ovirt::action_reply("complete", None)))
+    Ok(Reply::new(fmt, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", None)))
 }

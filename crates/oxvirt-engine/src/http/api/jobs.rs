@@ -2,7 +2,7 @@
 //! long operations.
 
 use super::*;
-use crate::model::{Job, Step, Timestamp};
+use oxvirt_engine_db::model::{Job, Step, Timestamp};
 use oxvirt_types::{JobId, StepId};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -15,7 +15,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 fn time(t: Timestamp) -> std::time::SystemTime {
-    crate::ovirt::date::from_epoch_millis(t.as_millis())
+    oxvirt_ovirt::date::from_epoch_millis(t.as_millis())
 }
 
 fn job_el(j: &Job) -> Element {
@@ -110,5 +110,5 @@ async fn job_action(
             ));
         }
     }
-    Ok(Reply::new(fmt, StatusCode::OK, &crate::ovirt::action_reply("complete", None)))
+    Ok(Reply::new(fmt, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", None)))
 }

@@ -17,9 +17,6 @@ mod vms;
 pub(super) use super::{Accept, AppState, Failure, Reply};
 use crate::app::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named};
 use crate::auth::Principal;
-use crate::model::{Architecture, Cluster, DataCenter, Version};
-use crate::ovirt::tree::{Reference, TypedId};
-use crate::ovirt::{Element, api_href, parse_body, parse_search};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -28,6 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use base64::Engine as _;
+use oxvirt_engine_db::model::{Architecture, Cluster, DataCenter, Version};
+use oxvirt_ovirt::tree::{Reference, TypedId};
+use oxvirt_ovirt::{Element, api_href, parse_body, parse_search};
 use oxvirt_types::{ClusterId, DataCenterId, ErrorKind, HostId};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -165,8 +165,8 @@ async fn root(State(app): State<AppState>, Accept(fmt): Accept) -> Result<Reply,
         )
         .child(Element::new("special_objects").reference(
             "blank_template",
-            crate::model::BLANK_TEMPLATE_ID,
-            api_href(&format!("templates/{}", crate::model::BLANK_TEMPLATE_ID)),
+            oxvirt_engine_db::model::BLANK_TEMPLATE_ID,
+            api_href(&format!("templates/{}", oxvirt_engine_db::model::BLANK_TEMPLATE_ID)),
         ))
         .child(
             Element::new("summary")

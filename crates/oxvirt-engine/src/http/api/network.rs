@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::app::{NetworkAdd, NetworkUpdate, VnicProfileAdd, VnicProfileUpdate};
-use crate::model::{ClusterNetwork, Network, VnicProfile, VnicProfileId};
+use oxvirt_engine_db::model::{ClusterNetwork, Network, VnicProfile, VnicProfileId};
 use oxvirt_types::NetworkId;
 
 pub(super) fn routes() -> Router<AppState> {

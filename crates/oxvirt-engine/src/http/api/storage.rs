@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::app::{DiskAdd, StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate};
-use crate::model::{Disk, DiskFormat, StorageConnection, StorageDomain, StorageDomainType, StorageType};
+use oxvirt_engine_db::model::{Disk, DiskFormat, StorageConnection, StorageDomain, StorageDomainType, StorageType};
 use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -268,7 +268,7 @@ async fn attached_action(
             ));
         }
     };
-    Ok(Reply::new(fmt, StatusCode::OK, &crate::ovirt::action_reply("complete", None)))
+    Ok(Reply::new(fmt, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", None)))
 }
 
 // ---- disks --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Templates (`/templates`): `Blank` and, later, templates made from VMs.
 
 use super::*;
-use crate::model::Template;
+use oxvirt_engine_db::model::Template;
 use oxvirt_types::TemplateId;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -32,7 +32,7 @@ pub(super) fn template_el(t: &Template) -> Element {
         .text_child("name", &t.name)
         .text_child("description", &t.description)
         .text_child("comment", "")
-        .date_child("creation_time", crate::ovirt::date::from_epoch_millis(t.created.as_millis()))
+        .date_child("creation_time", oxvirt_ovirt::date::from_epoch_millis(t.created.as_millis()))
         .enum_child("status", t.status.as_str())
         .enum_child("type", c.vm_type.as_str())
         .int_child("memory", c.memory.bytes())

@@ -9,7 +9,7 @@ use super::*;
 use crate::app::{
     AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate, NicAdd, NicUpdate, VmAdd, VmConfigPatch, VmUpdate,
 };
-use crate::model::{
+use oxvirt_engine_db::model::{
     BootDevice, CpuTopology, DiskAttachment, DiskInterface, DisplayType, HighAvailability, MacAddress, Nic,
     NicInterface, Timestamp, Vm, VmType,
 };
@@ -378,7 +378,7 @@ async fn vm_action(
             ));
         }
     };
-    Ok(Reply::new(fmt, StatusCode::OK, &crate::ovirt::action_reply("complete", Some(vm_el(&done)))))
+    Ok(Reply::new(fmt, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", Some(vm_el(&done)))))
 }
 
 async fn vm_console_log(

@@ -160,7 +160,7 @@ fn is_xml_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ovirt::xml::{parse_xml, to_xml};
+    use crate::xml::{parse_xml, to_xml};
     use serde_json::json;
 
     fn data_center() -> Element {

@@ -1,14 +1,15 @@
-//! The engine's client for host agents (the `oxvirt-agent-api` v1 contract).
+//! The engine's client for host agents (the `oxvirt-agent-api` v1 contract): enrollment, typed
+//! calls over mTLS, and the event stream. Paths come from the contract's route table
+//! ([`v1::paths`]), the one spelling the agent and the simulator route too.
 //!
-//! Why here and not in the contract crate: the transport decisions are the engine's — it
+//! Why a crate of its own and not in the contract crate: the transport decisions are the engine's — it
 //! authenticates with its own client certificate, trusts only its own CA for enrolled hosts,
 //! and trusts the agent's self-signed bootstrap certificate exactly once, during enrollment,
 //! where the enrollment secret is what authenticates the exchange (like SSH's first
 //! connection; oVirt's host deploy trusts the host's SSH key the same way).
 
-use crate::pki::{EnginePki, PkiError};
 use futures::{Stream, StreamExt as _};
-use oxvirt_agent_api::v1::{self, ApiError};
+use oxvirt_agent_api::v1::{self, ApiError, paths};
 use oxvirt_types::{ErrorKind, HostId, StorageDomainId, VmId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,8 +27,8 @@ pub enum AgentClientError {
     Refused { address: String, status: u16, kind: ErrorKind, message: String },
     #[error("host {address} answered something unexpected: {detail}")]
     Protocol { address: String, detail: String },
-    #[error(transparent)]
-    Pki(#[from] PkiError),
+    #[error("cannot sign the certificate request of host {address}: {detail}")]
+    Signing { address: String, detail: String },
 }
 
 impl AgentClientError {
@@ -35,12 +36,24 @@ impl AgentClientError {
         match self {
             AgentClientError::Unreachable { .. } => ErrorKind::Unavailable,
             AgentClientError::Refused { kind, .. } => *kind,
-            AgentClientError::Protocol { .. } | AgentClientError::Pki(_) => ErrorKind::Internal,
+            AgentClientError::Protocol { .. } | AgentClientError::Signing { .. } => ErrorKind::Internal,
         }
     }
 }
 
 type Result<T, E = AgentClientError> = std::result::Result<T, E>;
+
+/// What the client needs of the engine's certificate authority: the identity it presents to
+/// agents, the CA it trusts them by, and (for enrollment) the signing of an agent's CSR. The
+/// engine's `pki::EnginePki` implements it; this crate never sees the CA's key.
+pub trait EngineCredentials: Send + Sync {
+    /// The engine's client certificate and key, PEM.
+    fn client_identity_pem(&self) -> &str;
+    /// The engine's CA certificate, PEM: enrolled agents' certificates chain to it.
+    fn ca_cert_pem(&self) -> &str;
+    /// Signs an agent's certificate signing request; the error says why it was refused.
+    fn sign_agent_csr(&self, csr_pem: &str) -> std::result::Result<String, String>;
+}
 
 /// What enrollment learned about the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,11 +64,12 @@ pub struct Enrollment {
 
 /// Enrolls the agent at `address:port` with `secret`: the agent makes a key and CSR, the
 /// engine's CA signs it, the agent switches to mTLS. `address` goes into the certificate.
-pub async fn host_enroll(address: &str, port: u16, secret: &str, pki: &EnginePki) -> Result<Enrollment> {
+pub async fn host_enroll(address: &str, port: u16, secret: &str, pki: &impl EngineCredentials) -> Result<Enrollment> {
     let base = base_url(address, port);
     // The agent's bootstrap certificate is self-signed, so it cannot be verified here; the
     // engine's client identity lets an agent this engine enrolled before be enrolled again.
-    let identity = reqwest::Identity::from_pem(pki.client_identity_pem.as_bytes()).map_err(|e| protocol(address, e))?;
+    let identity =
+        reqwest::Identity::from_pem(pki.client_identity_pem().as_bytes()).map_err(|e| protocol(address, e))?;
     let bootstrap = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .identity(identity)
@@ -66,17 +80,19 @@ pub async fn host_enroll(address: &str, port: u16, secret: &str, pki: &EnginePki
     let challenge: v1::EnrollmentChallenge = call(
         address,
         bootstrap
-            .post(format!("{base}/v1/enrollment"))
+            .post(format!("{base}{}", paths::ENROLLMENT))
             .json(&v1::EnrollmentRequest { secret: secret.to_owned(), names: vec![address.to_owned()] }),
     )
     .await?;
-    let certificate_pem = pki.sign_agent_csr(&challenge.csr_pem)?;
+    let certificate_pem = pki
+        .sign_agent_csr(&challenge.csr_pem)
+        .map_err(|detail| AgentClientError::Signing { address: address.to_owned(), detail })?;
     let enrolled: v1::Enrolled = call(
         address,
-        bootstrap.put(format!("{base}/v1/enrollment")).json(&v1::EnrollmentCompletion {
+        bootstrap.put(format!("{base}{}", paths::ENROLLMENT)).json(&v1::EnrollmentCompletion {
             secret: secret.to_owned(),
             certificate_pem,
-            ca_pem: pki.ca_cert_pem.clone(),
+            ca_pem: pki.ca_cert_pem().to_owned(),
         }),
     )
     .await?;
@@ -94,11 +110,11 @@ pub struct AgentClient {
 }
 
 impl AgentClient {
-    pub fn new(address: &str, port: u16, pki: &EnginePki) -> Result<Self> {
+    pub fn new(address: &str, port: u16, pki: &impl EngineCredentials) -> Result<Self> {
         let build = |timeout: Option<Duration>| -> Result<reqwest::Client> {
             let identity =
-                reqwest::Identity::from_pem(pki.client_identity_pem.as_bytes()).map_err(|e| protocol(address, e))?;
-            let ca = reqwest::Certificate::from_pem(pki.ca_cert_pem.as_bytes()).map_err(|e| protocol(address, e))?;
+                reqwest::Identity::from_pem(pki.client_identity_pem().as_bytes()).map_err(|e| protocol(address, e))?;
+            let ca = reqwest::Certificate::from_pem(pki.ca_cert_pem().as_bytes()).map_err(|e| protocol(address, e))?;
             let mut b =
                 reqwest::Client::builder().tls_certs_only([ca]).identity(identity).connect_timeout(CONNECT_TIMEOUT);
             if let Some(t) = timeout {
@@ -119,31 +135,31 @@ impl AgentClient {
     }
 
     pub async fn capabilities(&self) -> Result<v1::Capabilities> {
-        self.get("/v1/capabilities").await
+        self.get(paths::CAPABILITIES).await
     }
 
     pub async fn host_stats(&self) -> Result<v1::HostStats> {
-        self.get("/v1/stats/host").await
+        self.get(paths::STATS_HOST).await
     }
 
     pub async fn vm_list(&self) -> Result<v1::VmStateList> {
-        self.get("/v1/vms").await
+        self.get(paths::VMS).await
     }
 
     pub async fn vm_create(&self, spec: &v1::VmSpec) -> Result<v1::VmState> {
-        self.post("/v1/vms", spec).await
+        self.post(paths::VMS, spec).await
     }
 
     pub async fn vm_action(&self, id: VmId, action: v1::VmAction, req: &v1::VmActionRequest) -> Result<v1::VmState> {
-        self.post(&format!("/v1/vms/{id}/{}", action.as_str()), req).await
+        self.post(&paths::fill(paths::VM_ACTION, &[&id, &action.as_str()]), req).await
     }
 
     pub async fn vm_console(&self, id: VmId, tail_bytes: u64) -> Result<v1::ConsoleTail> {
-        self.get(&format!("/v1/vms/{id}/console?tail_bytes={tail_bytes}")).await
+        self.get(&format!("{}?tail_bytes={tail_bytes}", paths::fill(paths::VM_CONSOLE, &[&id]))).await
     }
 
     pub async fn storage_domain_create(&self, req: &v1::StorageDomainCreate) -> Result<v1::StorageDomainInfo> {
-        self.post("/v1/storage-domains", req).await
+        self.post(paths::STORAGE_DOMAINS, req).await
     }
 
     pub async fn storage_domain_attach(
@@ -151,28 +167,28 @@ impl AgentClient {
         id: StorageDomainId,
         conn: &v1::StorageDomainConnection,
     ) -> Result<v1::StorageDomainInfo> {
-        self.post(&format!("/v1/storage-domains/{id}/attach"), conn).await
+        self.post(&paths::fill(paths::STORAGE_DOMAIN_ATTACH, &[&id]), conn).await
     }
 
     /// The host forgets the domain (unmounting it if the agent mounted it); its files stay.
     pub async fn storage_domain_detach(&self, id: StorageDomainId) -> Result<()> {
-        self.post(&format!("/v1/storage-domains/{id}/detach"), &serde_json::json!({})).await
+        self.post(&paths::fill(paths::STORAGE_DOMAIN_DETACH, &[&id]), &serde_json::json!({})).await
     }
 
     pub async fn volume_info(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> Result<v1::VolumeInfo> {
-        self.get(&format!("/v1/storage-domains/{sd}/images/{}/volumes/{}", vol.image_id, vol.volume_id)).await
+        self.get(&paths::fill(paths::VOLUME, &[&sd, &vol.image_id, &vol.volume_id])).await
     }
 
     pub async fn storage_domain_info(&self, id: StorageDomainId) -> Result<v1::StorageDomainInfo> {
-        self.get(&format!("/v1/storage-domains/{id}")).await
+        self.get(&paths::fill(paths::STORAGE_DOMAIN, &[&id])).await
     }
 
     pub async fn volume_create(&self, sd: StorageDomainId, req: &v1::VolumeCreate) -> Result<v1::VolumeInfo> {
-        self.post(&format!("/v1/storage-domains/{sd}/volumes"), req).await
+        self.post(&paths::fill(paths::VOLUMES, &[&sd]), req).await
     }
 
     pub async fn volume_delete(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> Result<()> {
-        let url = format!("{}/v1/storage-domains/{sd}/images/{}/volumes/{}", self.base, vol.image_id, vol.volume_id);
+        let url = format!("{}{}", self.base, paths::fill(paths::VOLUME, &[&sd, &vol.image_id, &vol.volume_id]));
         call(&self.address, self.http.delete(url)).await
     }
 
@@ -183,7 +199,7 @@ impl AgentClient {
         from: u64,
         stream_id: Option<&str>,
     ) -> Result<impl Stream<Item = Result<v1::EventEnvelope>> + use<>> {
-        let mut url = format!("{}/v1/events?from={from}", self.base);
+        let mut url = format!("{}{}?from={from}", self.base, paths::EVENTS);
         if let Some(s) = stream_id {
             url.push_str(&format!("&stream_id={s}"));
         }

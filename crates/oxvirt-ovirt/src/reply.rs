@@ -59,7 +59,7 @@ impl ReprError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ovirt::xml::parse_xml;
+    use crate::xml::parse_xml;
 
     #[test]
     fn fault_has_reason_and_detail() {

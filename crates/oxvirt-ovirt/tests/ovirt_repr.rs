@@ -1,10 +1,10 @@
-//! SDK compatibility of the oVirt representation layer: what `oxvirt_engine::ovirt` renders is
+//! SDK compatibility of the oVirt representation layer: what `oxvirt_ovirt` renders is
 //! read by the REAL published Python SDK (`ovirt-engine-sdk-python` 4.6.3, its readers and its
 //! service code with only the HTTP exchange replaced), and what the SDK's writers send is
 //! parsed by `parse_body`. The SDK runs in the venv `scripts/sdk-venv.sh` creates (once; the
 //! script locks, so parallel test processes wait for one build).
 
-use oxvirt_engine::ovirt::{
+use oxvirt_ovirt::{
     Element, Format, Reference, ReprError, action_failed, action_reply, api_href, fault, parse_body, to_xml,
 };
 use oxvirt_types::{
@@ -390,7 +390,7 @@ fn sdk_verbs_accept_the_statuses_we_document() {
     let list = &out["requests"][7];
     assert_eq!(list["method"], "GET");
     assert_eq!(list["query"], json!({"search": "name=web* and status=up", "max": "10"}), "the SDK sends max as text");
-    let search = oxvirt_engine::ovirt::parse_search("name=web* and status=up").expect("parses");
+    let search = oxvirt_ovirt::parse_search("name=web* and status=up").expect("parses");
     assert_eq!(search.any_of[0].len(), 2);
 }
 

@@ -12,7 +12,7 @@ use oxvirt_types::ErrorKind;
 use std::sync::Arc;
 
 /// `POST` (begin) and `PUT` (complete) enrollment.
-pub const ENROLLMENT_PATH: &str = "/v1/enrollment";
+pub const ENROLLMENT_PATH: &str = v1::paths::ENROLLMENT;
 
 /// Whether the server configuration of the connection's handshake was the enrolled one; set
 /// by [`super::serve`] next to the [`Peer`], so the 401 can say *why* the call is refused.
@@ -104,5 +104,5 @@ fn bad_body(rejection: JsonRejection) -> Response {
 
 /// Rendered by the API layer's one error renderer, like every other agent error.
 fn api_error(kind: ErrorKind, message: impl Into<String>) -> Response {
-    crate::api::ApiFailure::new(kind, message).into_response()
+    crate::ApiFailure::new(kind, message).into_response()
 }

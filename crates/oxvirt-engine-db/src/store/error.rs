@@ -83,7 +83,7 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn not_found(what: &'static str, key: impl std::fmt::Display) -> Self {
+    pub fn not_found(what: &'static str, key: impl std::fmt::Display) -> Self {
         StoreError::NotFound { what, key: key.to_string() }
     }
 

@@ -3,7 +3,7 @@
 
 use futures::StreamExt as _;
 use oxvirt_agent_api::v1::*;
-use oxvirt_engine::agent_client::{AgentClient, AgentClientError, host_enroll};
+use oxvirt_agent_client::{AgentClient, AgentClientError, host_enroll};
 use oxvirt_engine::pki::EnginePki;
 use oxvirt_testkit::agent::{TEST_ENROLLMENT_SECRET, agent_binary};
 use oxvirt_testkit::{HostOptions, TestAgent, TestGuest, TestHost, TestNetwork};

@@ -7,8 +7,8 @@
 use axum::middleware::from_fn;
 use axum::routing::get;
 use axum::{Json, Router};
-use oxvirt_agent::tls::{self, AgentIdentity, ENROLLMENT_PATH, Peer};
 use oxvirt_agent_api::v1;
+use oxvirt_agent_server::tls::{self, AgentIdentity, ENROLLMENT_PATH, Peer};
 use oxvirt_types::{ErrorKind, HostId};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, IsCa,

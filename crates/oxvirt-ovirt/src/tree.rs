@@ -462,7 +462,7 @@ impl Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ovirt::xml::parse_xml;
+    use crate::xml::parse_xml;
     use oxvirt_types::{ClusterId, VmStatus};
 
     const CLUSTER: &str = "5f1c3b9e-3c1a-4d8e-9a51-0c2b7f2e4a10";

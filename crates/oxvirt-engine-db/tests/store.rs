@@ -4,8 +4,8 @@
 //! PostgreSQL (a private server from `oxvirt_testkit::postgres`, a fresh database). The
 //! `on_both_backends!` list at the end makes `<test>::sqlite` and `<test>::postgres`.
 
-use oxvirt_engine::model::*;
-use oxvirt_engine::store::*;
+use oxvirt_engine_db::model::*;
+use oxvirt_engine_db::store::*;
 use oxvirt_testkit::postgres::TestPostgres;
 use oxvirt_types::*;
 use std::collections::BTreeMap;
