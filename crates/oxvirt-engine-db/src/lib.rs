@@ -6,6 +6,7 @@
 //! layer sees typed, resource-first methods and the model, never a query. The model lives here
 //! because the store maps it to rows; the HTTP layer maps the same types to oVirt's XML/JSON.
 
+mod audit_code;
 pub mod model;
 pub mod store;
 

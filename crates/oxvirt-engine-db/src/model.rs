@@ -21,6 +21,7 @@
 //! - The `Blank` template exists in every installation with [`BLANK_TEMPLATE_ID`] (all zeros),
 //!   as in oVirt.
 
+pub use crate::audit_code::AuditCode;
 use oxvirt_types::{
     ByteSize, ClusterId, DataCenterId, DataCenterStatus, DiskId, HostId, HostStatus, JobId, NetworkId, NicId, StepId,
     StorageDomainId, StorageDomainStatus, TemplateId, UserId, VmId, VmStatus, VolumeId,

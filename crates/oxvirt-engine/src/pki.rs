@@ -231,4 +231,3 @@ mod tests {
         assert_ne!(first.server_cert_pem, second.server_cert_pem);
     }
 }
-

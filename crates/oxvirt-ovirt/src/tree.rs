@@ -15,9 +15,7 @@
 
 use super::date;
 use super::error::ReprError;
-use oxvirt_types::ids::IdParseError;
 use std::fmt;
-use std::str::FromStr;
 use std::time::SystemTime;
 
 /// Where oVirt serves its API; every `href` starts with it.
@@ -26,6 +24,17 @@ pub const API_PREFIX: &str = "/ovirt-engine/api";
 /// `/ovirt-engine/api/<path>` for a path relative to the API root (`vms/123/nics`).
 pub fn api_href(path: &str) -> String {
     format!("{API_PREFIX}/{}", path.trim_start_matches('/'))
+}
+
+/// The `href` of a top-level object: `/ovirt-engine/api/<collection>/<id>`, the collection
+/// known by the id's type.
+pub fn href_of<T: TopLevelId>(id: T) -> String {
+    format!("{API_PREFIX}/{}/{id}", T::COLLECTION)
+}
+
+/// The `href` of an object of a sub-collection: `/ovirt-engine/api/vms/<vm>/nics/<nic>`.
+pub fn sub_href<T: TopLevelId>(parent: T, collection: &str, id: impl fmt::Display) -> String {
+    format!("{}/{collection}/{id}", href_of(parent))
 }
 
 /// A scalar value of an element (`<memory>1073741824</memory>`).
@@ -73,9 +82,7 @@ pub enum Reference<T> {
     Name(String),
 }
 
-/// Anything that parses as a typed id (every id of `oxvirt_types::ids`).
-pub trait TypedId: FromStr<Err = IdParseError> {}
-impl<T: FromStr<Err = IdParseError>> TypedId for T {}
+pub use oxvirt_types::{TopLevelId, TypedId};
 
 // ---------------------------------------------------------------------------------------------
 // Building
@@ -225,6 +232,12 @@ impl Element {
     /// A reference to another object, as oVirt nests them: `<cluster href="…" id="…"/>`.
     pub fn reference(self, name: &str, id: impl fmt::Display, href: impl Into<String>) -> Self {
         self.child(Element::new(name).href(href).id(id))
+    }
+
+    /// A reference to a top-level object, its `href` built from the id's collection:
+    /// `<cluster href="/ovirt-engine/api/clusters/…" id="…"/>`.
+    pub fn reference_id<T: TopLevelId>(self, name: &str, id: T) -> Self {
+        self.reference(name, id, href_of(id))
     }
 
     fn children_extend(mut self, children: impl IntoIterator<Item = Element>) -> Self {

@@ -20,8 +20,23 @@ pub struct IdParseError {
     pub text: String,
 }
 
+/// What every typed id knows of itself, for code generic over ids (path extractors, messages).
+pub trait TypedId: Copy + fmt::Display + FromStr<Err = IdParseError> + Send + Sync + 'static {
+    /// What the id names, for messages ("vm", "host", ...).
+    const KIND: &'static str;
+}
+
+/// An id of an object that oVirt's API v4 serves in a top-level collection
+/// (`/ovirt-engine/api/<COLLECTION>/<id>`), so that a reference to it can build its own `href`.
+/// Ids of objects that live only under another (a VM's NIC, a job's step, a disk's volume)
+/// have none.
+pub trait TopLevelId: TypedId {
+    /// The collection's path segment, spelled as oVirt spells it (`storagedomains`).
+    const COLLECTION: &'static str;
+}
+
 macro_rules! typed_id {
-    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal $(, $collection:literal)?) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -57,6 +72,14 @@ macro_rules! typed_id {
             }
         }
 
+        impl TypedId for $name {
+            const KIND: &'static str = $kind;
+        }
+
+        $(impl TopLevelId for $name {
+            const COLLECTION: &'static str = $collection;
+        })?
+
         impl FromStr for $name {
             type Err = IdParseError;
             fn from_str(text: &str) -> Result<Self, Self::Err> {
@@ -69,33 +92,33 @@ macro_rules! typed_id {
 }
 
 typed_id!(/// A virtual machine.
-    VmId, "vm");
+    VmId, "vm", "vms");
 typed_id!(/// A host (hypervisor) running the oxvirt agent. Equal to the host's libvirt `host_uuid`.
-    HostId, "host");
+    HostId, "host", "hosts");
 typed_id!(/// A data center: the unit that owns storage domains and logical networks.
-    DataCenterId, "data center");
+    DataCenterId, "data center", "datacenters");
 typed_id!(/// A cluster of compatible hosts inside a data center.
-    ClusterId, "cluster");
+    ClusterId, "cluster", "clusters");
 typed_id!(/// A storage domain (data, ISO or export).
-    StorageDomainId, "storage domain");
+    StorageDomainId, "storage domain", "storagedomains");
 typed_id!(/// A virtual disk (oVirt's "image group": a chain of volumes).
-    DiskId, "disk");
+    DiskId, "disk", "disks");
 typed_id!(/// One volume (file) of a disk's chain: the leaf or a snapshot/template parent.
     VolumeId, "volume");
 typed_id!(/// A VM template.
-    TemplateId, "template");
+    TemplateId, "template", "templates");
 typed_id!(/// A logical network.
-    NetworkId, "network");
+    NetworkId, "network", "networks");
 typed_id!(/// A vNIC profile: how a VM NIC attaches to a logical network.
-    VnicProfileId, "vnic profile");
+    VnicProfileId, "vnic profile", "vnicprofiles");
 typed_id!(/// A virtual NIC of a VM.
     NicId, "nic");
 typed_id!(/// A durable multi-step job.
-    JobId, "job");
+    JobId, "job", "jobs");
 typed_id!(/// One step of a job.
     StepId, "step");
 typed_id!(/// A user (internal or from a directory).
-    UserId, "user");
+    UserId, "user", "users");
 typed_id!(/// A network interface of a host (derived from the host and the interface name).
     HostNicId, "host NIC");
 

@@ -85,7 +85,7 @@ pub(crate) async fn user_get_by_name(c: &mut AnyConnection, domain: &str, name: 
 pub(crate) async fn user_list(c: &mut AnyConnection, f: &UserFilter) -> Result<Vec<User>> {
     let mut q = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
     q.name_like("name", &f.name).eq_opt("domain", f.domain.clone());
-    q.order_and_page("name", f.descending, &["domain", "id"], f.limit, f.offset);
+    q.order_and_page("name", &f.page, &["domain", "id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing users"))?;
     rows.iter().map(user_from_row).collect()
 }
@@ -210,7 +210,7 @@ pub(crate) async fn event_list(c: &mut AnyConnection, f: &EventFilter) -> Result
         .eq_opt("data_center_id", f.data_center_id.map(|id| id.to_string()))
         .eq_opt("storage_domain_id", f.storage_domain_id.map(|id| id.to_string()))
         .eq_opt("correlation_id", f.correlation_id.clone());
-    q.order_and_page("id", f.descending, &[], f.limit, 0);
+    q.order_and_limit("id", f.descending, &[], f.limit, 0);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing events"))?;
     rows.iter().map(event_from_row).collect()
 }
@@ -303,7 +303,7 @@ pub(crate) async fn job_get(c: &mut AnyConnection, id: JobId) -> Result<Job> {
 pub(crate) async fn job_list(c: &mut AnyConnection, f: &JobFilter) -> Result<Vec<Job>> {
     let mut q = Sql::new(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1"));
     q.eq_opt("status", f.status.map(|s| s.as_str().to_owned())).eq_opt("correlation_id", f.correlation_id.clone());
-    q.order_and_page("start_time", !f.oldest_first, &["id"], f.limit, f.offset);
+    q.order_and_limit("start_time", !f.oldest_first, &["id"], f.limit, f.offset);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing jobs"))?;
     rows.iter().map(job_from_row).collect()
 }

@@ -54,23 +54,36 @@ pub enum SortBy {
     Created,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DataCenterFilter {
-    pub name: Option<NamePattern>,
-    pub status: Option<DataCenterStatus>,
+/// Order and paging of a list, the same for every collection that pages: sorted by
+/// `sort_by` (collections without a status or a creation time sort by name), `limit` rows
+/// from `offset`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Page {
     pub sort_by: SortBy,
     pub descending: bool,
     pub limit: Option<u32>,
     pub offset: u32,
 }
 
+impl Page {
+    /// The first `limit` rows in the default order.
+    pub fn first(limit: u32) -> Self {
+        Page { limit: Some(limit), ..Page::default() }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataCenterFilter {
+    pub name: Option<NamePattern>,
+    pub status: Option<DataCenterStatus>,
+    pub page: Page,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterFilter {
     pub name: Option<NamePattern>,
     pub data_center_id: Option<DataCenterId>,
-    pub descending: bool,
-    pub limit: Option<u32>,
-    pub offset: u32,
+    pub page: Page,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,10 +91,7 @@ pub struct HostFilter {
     pub name: Option<NamePattern>,
     pub status: Option<HostStatus>,
     pub cluster_id: Option<ClusterId>,
-    pub sort_by: SortBy,
-    pub descending: bool,
-    pub limit: Option<u32>,
-    pub offset: u32,
+    pub page: Page,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,29 +101,21 @@ pub struct StorageDomainFilter {
     pub domain_type: Option<StorageDomainType>,
     /// Only domains attached to this data center.
     pub data_center_id: Option<DataCenterId>,
-    pub sort_by: SortBy,
-    pub descending: bool,
-    pub limit: Option<u32>,
-    pub offset: u32,
+    pub page: Page,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkFilter {
     pub name: Option<NamePattern>,
     pub data_center_id: Option<DataCenterId>,
-    pub descending: bool,
-    pub limit: Option<u32>,
-    pub offset: u32,
+    pub page: Page,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TemplateFilter {
     pub name: Option<NamePattern>,
     pub cluster_id: Option<ClusterId>,
-    pub sort_by: SortBy,
-    pub descending: bool,
-    pub limit: Option<u32>,
-    pub offset: u32,
+    pub page: Page,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,10 +126,7 @@ pub struct VmFilter {
     /// Only VMs running on this host.
     pub host_id: Option<HostId>,
     pub template_id: Option<TemplateId>,
-    pub sort_by: SortBy,
-    pub descending: bool,
-    pub limit: Option<u32>,
-    pub offset: u32,
+    pub page: Page,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -138,20 +137,14 @@ pub struct DiskFilter {
     pub storage_domain_id: Option<StorageDomainId>,
     /// Only disks attached to this VM.
     pub vm_id: Option<VmId>,
-    /// `Name` sorts by alias.
-    pub sort_by: SortBy,
-    pub descending: bool,
-    pub limit: Option<u32>,
-    pub offset: u32,
+    pub page: Page,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
     pub name: Option<NamePattern>,
     pub domain: Option<String>,
-    pub descending: bool,
-    pub limit: Option<u32>,
-    pub offset: u32,
+    pub page: Page,
 }
 
 /// Events, oldest first unless `descending`.

@@ -78,11 +78,11 @@ pub(crate) async fn data_center_get_by_name(c: &mut AnyConnection, name: &str) -
 pub(crate) async fn data_center_list(c: &mut AnyConnection, f: &DataCenterFilter) -> Result<Vec<DataCenter>> {
     let mut q = Sql::new(&format!("SELECT {DC_COLUMNS} FROM data_centers WHERE 1 = 1"));
     q.name_like("name", &f.name).eq_opt("status", f.status.map(|s| s.as_str().to_owned()));
-    let column = match f.sort_by {
+    let column = match f.page.sort_by {
         SortBy::Status => "status",
         SortBy::Name | SortBy::Created => "name",
     };
-    q.order_and_page(column, f.descending, &["name", "id"], f.limit, f.offset);
+    q.order_and_page(column, &f.page, &["name", "id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing data centers"))?;
     rows.iter().map(dc_from_row).collect()
 }
@@ -196,7 +196,7 @@ pub(crate) async fn cluster_get_by_name(c: &mut AnyConnection, name: &str) -> Re
 pub(crate) async fn cluster_list(c: &mut AnyConnection, f: &ClusterFilter) -> Result<Vec<Cluster>> {
     let mut q = Sql::new(&format!("SELECT {CLUSTER_COLUMNS} FROM clusters WHERE 1 = 1"));
     q.name_like("name", &f.name).eq_opt("data_center_id", f.data_center_id.map(|id| id.to_string()));
-    q.order_and_page("name", f.descending, &["id"], f.limit, f.offset);
+    q.order_and_page("name", &f.page, &["id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing clusters"))?;
     rows.iter().map(cluster_from_row).collect()
 }
@@ -393,12 +393,12 @@ pub(crate) async fn host_list(c: &mut AnyConnection, f: &HostFilter) -> Result<V
     q.name_like("name", &f.name)
         .eq_opt("status", f.status.map(|s| s.as_str().to_owned()))
         .eq_opt("cluster_id", f.cluster_id.map(|id| id.to_string()));
-    let column = match f.sort_by {
+    let column = match f.page.sort_by {
         SortBy::Name => "name",
         SortBy::Status => "status",
         SortBy::Created => "created",
     };
-    q.order_and_page(column, f.descending, &["name", "id"], f.limit, f.offset);
+    q.order_and_page(column, &f.page, &["name", "id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing hosts"))?;
     rows.iter().map(host_from_row).collect()
 }

@@ -41,7 +41,7 @@ mod vms;
 
 pub use error::StoreError;
 pub use filter::{
-    ClusterFilter, DataCenterFilter, DiskFilter, EventFilter, HostFilter, JobFilter, NamePattern, NetworkFilter,
+    ClusterFilter, DataCenterFilter, DiskFilter, EventFilter, HostFilter, JobFilter, NamePattern, NetworkFilter, Page,
     SortBy, StorageDomainFilter, TemplateFilter, UserFilter, VmFilter,
 };
 
@@ -195,6 +195,32 @@ impl Store {
             .await
             .map_err(StoreError::db("reading the journal mode"))?;
         Ok(Some(mode))
+    }
+
+    /// The schema as the database reports it: every table (but the migration bookkeeping)
+    /// with its column names. The two backends must report the same (a test compares them).
+    pub async fn schema_describe(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        use sqlx::Row as _;
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations' \
+                 ORDER BY m.name, p.cid"
+            }
+            Backend::Postgres => {
+                "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT) FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations' \
+                 ORDER BY table_name, ordinal_position"
+            }
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await.map_err(StoreError::db("reading the schema"))?;
+        let mut tables = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for row in rows {
+            let table: String = row.try_get(0).map_err(StoreError::db("reading the schema"))?;
+            let column: String = row.try_get(1).map_err(StoreError::db("reading the schema"))?;
+            tables.entry(table).or_default().push(column);
+        }
+        Ok(tables)
     }
 
     /// Closes every connection (waits for those in use to come back).

@@ -96,7 +96,7 @@ pub(crate) async fn network_get_by_name(
 pub(crate) async fn network_list(c: &mut AnyConnection, f: &NetworkFilter) -> Result<Vec<Network>> {
     let mut q = Sql::new(&format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE 1 = 1"));
     q.name_like("name", &f.name).eq_opt("data_center_id", f.data_center_id.map(|id| id.to_string()));
-    q.order_and_page("name", f.descending, &["data_center_id", "id"], f.limit, f.offset);
+    q.order_and_page("name", &f.page, &["data_center_id", "id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing networks"))?;
     rows.iter().map(network_from_row).collect()
 }

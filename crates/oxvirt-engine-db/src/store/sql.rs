@@ -6,7 +6,7 @@
 //! placeholders; values are only ever bound, never spliced in.
 
 use super::error::{Result, StoreError};
-use super::filter::NamePattern;
+use super::filter::{NamePattern, Page};
 use oxvirt_types::ByteSize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -196,8 +196,14 @@ impl Sql {
         self
     }
 
-    /// `ORDER BY <column> [DESC], <then…>` then paging. `then` breaks ties (stable pages).
-    pub(crate) fn order_and_page(
+    /// `ORDER BY <column> [DESC], <then…>` then the page's `LIMIT`/`OFFSET`. `then` breaks
+    /// ties (stable pages); `column` is the caller's choice for the page's `sort_by`.
+    pub(crate) fn order_and_page(&mut self, column: &str, page: &Page, then: &[&str]) -> &mut Self {
+        self.order_and_limit(column, page.descending, then, page.limit, page.offset)
+    }
+
+    /// [`Self::order_and_page`] for the lists that order themselves (events, jobs).
+    pub(crate) fn order_and_limit(
         &mut self,
         column: &str,
         descending: bool,

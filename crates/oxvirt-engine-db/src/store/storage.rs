@@ -147,12 +147,12 @@ pub(crate) async fn storage_domain_list(c: &mut AnyConnection, f: &StorageDomain
             .bind(dc.to_string())
             .push(")");
     }
-    let column = match f.sort_by {
+    let column = match f.page.sort_by {
         SortBy::Name => "name",
         SortBy::Status => "status",
         SortBy::Created => "created",
     };
-    q.order_and_page(column, f.descending, &["name", "id"], f.limit, f.offset);
+    q.order_and_page(column, &f.page, &["name", "id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing storage domains"))?;
     rows.iter().map(sd_from_row).collect()
 }
@@ -457,12 +457,12 @@ pub(crate) async fn disk_list(c: &mut AnyConnection, f: &DiskFilter) -> Result<V
     if let Some(vm) = f.vm_id {
         q.push(" AND id IN (SELECT disk_id FROM disk_attachments WHERE vm_id = ").bind(vm.to_string()).push(")");
     }
-    let column = match f.sort_by {
+    let column = match f.page.sort_by {
         SortBy::Name => "alias",
         SortBy::Status => "status",
         SortBy::Created => "created",
     };
-    q.order_and_page(column, f.descending, &["alias", "id"], f.limit, f.offset);
+    q.order_and_page(column, &f.page, &["alias", "id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing disks"))?;
     rows.iter().map(disk_from_row).collect()
 }

@@ -146,12 +146,12 @@ pub(crate) async fn template_list(c: &mut AnyConnection, f: &TemplateFilter) -> 
     if let Some(cluster) = f.cluster_id {
         q.push(" AND (cluster_id IS NULL OR cluster_id = ").bind(cluster.to_string()).push(")");
     }
-    let column = match f.sort_by {
+    let column = match f.page.sort_by {
         SortBy::Name => "name",
         SortBy::Status => "status",
         SortBy::Created => "created",
     };
-    q.order_and_page(column, f.descending, &["name", "id"], f.limit, f.offset);
+    q.order_and_page(column, &f.page, &["name", "id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing templates"))?;
     rows.iter().map(template_from_row).collect()
 }
@@ -287,12 +287,12 @@ pub(crate) async fn vm_list(c: &mut AnyConnection, f: &VmFilter) -> Result<Vec<V
         .eq_opt("cluster_id", f.cluster_id.map(|id| id.to_string()))
         .eq_opt("host_id", f.host_id.map(|id| id.to_string()))
         .eq_opt("template_id", f.template_id.map(|id| id.to_string()));
-    let column = match f.sort_by {
+    let column = match f.page.sort_by {
         SortBy::Name => "name",
         SortBy::Status => "status",
         SortBy::Created => "created",
     };
-    q.order_and_page(column, f.descending, &["name", "id"], f.limit, f.offset);
+    q.order_and_page(column, &f.page, &["name", "id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing VMs"))?;
     rows.iter().map(vm_from_row).collect()
 }

@@ -6,7 +6,7 @@ use super::{App, AppError, ListQuery, Result};
 use crate::auth::Principal;
 use oxvirt_agent_api::DEFAULT_AGENT_PORT;
 use oxvirt_agent_client::{AgentClient, host_enroll};
-use oxvirt_engine_db::model::{EventRefs, Host, Severity, Timestamp};
+use oxvirt_engine_db::model::{AuditCode, EventRefs, Host, Severity, Timestamp};
 use oxvirt_engine_db::store::{HostFilter, StoreError};
 use oxvirt_types::{ClusterId, HostId, HostStatus};
 use std::sync::Arc;
@@ -70,7 +70,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            42,
+            AuditCode::USER_ADD_VDS,
             format!("Host {} was added by {} and is Up.", host.name, who.login),
             EventRefs { host_id: Some(host.id), cluster_id: Some(cluster.id), ..EventRefs::default() },
         )
@@ -83,22 +83,14 @@ impl App {
     }
 
     pub async fn host_list(&self, q: &ListQuery) -> Result<Vec<Host>> {
-        let c = q.criteria("hosts", true)?;
+        let c = q.criteria(&super::query::HOSTS)?;
         let status = c
             .status
             .map(|s| {
                 HostStatus::from_wire(&s).ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a host status")))
             })
             .transpose()?;
-        let filter = HostFilter {
-            name: c.name,
-            status,
-            cluster_id: None,
-            sort_by: c.sort_by,
-            descending: c.descending,
-            limit: c.limit,
-            offset: c.offset,
-        };
+        let filter = HostFilter { name: c.name, status, cluster_id: None, page: c.page };
         Ok(self.store.host_list(&filter).await?)
     }
 
@@ -110,7 +102,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            17,
+            AuditCode::USER_VDS_MAINTENANCE_WITHOUT_REASON,
             format!("Host {} was switched to Maintenance mode by {}.", host.name, who.login),
             EventRefs { host_id: Some(id), ..EventRefs::default() },
         )
@@ -131,7 +123,7 @@ impl App {
         self.audit(
             who,
             if status == HostStatus::Up { Severity::Normal } else { Severity::Error },
-            if status == HostStatus::Up { 16 } else { 9000 },
+            if status == HostStatus::Up { AuditCode::VDS_ACTIVATE } else { AuditCode::VDS_ACTIVATE_FAILED },
             format!("Host {} was activated by {}; it is {}.", host.name, who.login, status),
             EventRefs { host_id: Some(id), ..EventRefs::default() },
         )
@@ -154,7 +146,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            44,
+            AuditCode::USER_REMOVE_VDS,
             format!("Host {} was removed by {}.", host.name, who.login),
             EventRefs { host_id: Some(id), ..EventRefs::default() },
         )

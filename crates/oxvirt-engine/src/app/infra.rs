@@ -1,10 +1,10 @@
 //! Data centers and clusters.
 
-use super::query::ListQuery;
+use super::query::{Comparison, ListQuery};
 use super::{App, AppError, Result};
 use crate::auth::Principal;
 use oxvirt_engine_db::model::{
-    Architecture, Cluster, ClusterNetwork, DataCenter, EventRefs, Network, Severity, Version, VnicProfile,
+    Architecture, AuditCode, Cluster, ClusterNetwork, DataCenter, EventRefs, Network, Severity, Version, VnicProfile,
     VnicProfileId,
 };
 use oxvirt_engine_db::store::{ClusterFilter, DataCenterFilter, StoreError};
@@ -110,7 +110,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            950,
+            AuditCode::USER_ADD_STORAGE_POOL,
             format!("Data Center {} was added by {}.", dc.name, who.login),
             EventRefs { data_center_id: Some(dc.id), ..EventRefs::default() },
         )
@@ -126,7 +126,7 @@ impl App {
         if let Some(dcs) = self.data_center_list_by_cluster(q).await? {
             return Ok(dcs);
         }
-        let c = q.criteria("data centers", true)?;
+        let c = q.criteria(&super::query::DATA_CENTERS)?;
         let status = c
             .status
             .map(|s| {
@@ -134,27 +134,18 @@ impl App {
                     .ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a data center status")))
             })
             .transpose()?;
-        let filter = DataCenterFilter {
-            name: c.name,
-            status,
-            sort_by: c.sort_by,
-            descending: c.descending,
-            limit: c.limit,
-            offset: c.offset,
-        };
+        let filter = DataCenterFilter { name: c.name, status, page: c.page };
         Ok(self.store.data_center_list(&filter).await?)
     }
 
     /// oVirt's cross-object search `Clusters.name=<name>` (the data center of a cluster, as
     /// the SDK's examples use it); `None` when the search is not that.
     async fn data_center_list_by_cluster(&self, q: &ListQuery) -> Result<Option<Vec<DataCenter>>> {
-        let Some(search) = &q.search else { return Ok(None) };
-        let [conditions] = search.any_of.as_slice() else { return Ok(None) };
-        let [cond] = conditions.as_slice() else { return Ok(None) };
+        let Some(cond) = q.single_condition() else { return Ok(None) };
         if cond.field != "clusters.name" {
             return Ok(None);
         }
-        let Some(name) = cond.value.as_literal().filter(|_| cond.op == oxvirt_ovirt::search::Operator::Eq) else {
+        let Some(name) = cond.literal.clone().filter(|_| cond.op == Comparison::Eq) else {
             return Err(AppError::InvalidInput(
                 "searching data centers by Clusters.name supports only '=' with a plain name".into(),
             ));
@@ -193,7 +184,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            952,
+            AuditCode::USER_UPDATE_STORAGE_POOL,
             format!("Data Center {} was updated by {}.", dc.name, who.login),
             EventRefs { data_center_id: Some(dc.id), ..EventRefs::default() },
         )
@@ -207,7 +198,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            954,
+            AuditCode::USER_REMOVE_STORAGE_POOL,
             format!("Data Center {} was removed by {}.", dc.name, who.login),
             EventRefs { data_center_id: Some(dc.id), ..EventRefs::default() },
         )
@@ -255,7 +246,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            809,
+            AuditCode::USER_ADD_CLUSTER,
             format!("Cluster {} was added by {}.", cluster.name, who.login),
             EventRefs { cluster_id: Some(cluster.id), data_center_id: Some(dc.id), ..EventRefs::default() },
         )
@@ -268,14 +259,8 @@ impl App {
     }
 
     pub async fn cluster_list(&self, q: &ListQuery) -> Result<Vec<Cluster>> {
-        let c = q.criteria("clusters", false)?;
-        let filter = ClusterFilter {
-            name: c.name,
-            data_center_id: None,
-            descending: c.descending,
-            limit: c.limit,
-            offset: c.offset,
-        };
+        let c = q.criteria(&super::query::CLUSTERS)?;
+        let filter = ClusterFilter { name: c.name, data_center_id: None, page: c.page };
         Ok(self.store.cluster_list(&filter).await?)
     }
 
@@ -295,7 +280,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            811,
+            AuditCode::USER_UPDATE_CLUSTER,
             format!("Cluster {} was updated by {}.", cluster.name, who.login),
             EventRefs { cluster_id: Some(cluster.id), ..EventRefs::default() },
         )
@@ -309,7 +294,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            813,
+            AuditCode::USER_REMOVE_CLUSTER,
             format!("Cluster {} was removed by {}.", cluster.name, who.login),
             EventRefs { cluster_id: Some(cluster.id), ..EventRefs::default() },
         )
@@ -323,21 +308,19 @@ impl App {
     /// only events numbered above it (oVirt's incremental polling).
     pub async fn event_list(&self, from: Option<i64>, q: &ListQuery) -> Result<Vec<oxvirt_engine_db::model::Event>> {
         let mut descending = true;
-        if let Some(search) = &q.search {
-            if search.any_of.iter().any(|group| !group.is_empty()) {
-                return Err(AppError::InvalidInput(
-                    "events can be searched only with 'sortby time asc|desc' for now".into(),
-                ));
+        if q.any_of.iter().any(|group| !group.is_empty()) {
+            return Err(AppError::InvalidInput(
+                "events can be searched only with 'sortby time asc|desc' for now".into(),
+            ));
+        }
+        if let Some(sort) = &q.sort {
+            if sort.field != "time" {
+                return Err(AppError::InvalidInput(format!(
+                    "cannot sort events by '{}'; use 'sortby time'",
+                    sort.field
+                )));
             }
-            if let Some(sort) = &search.sort {
-                if sort.field != "time" {
-                    return Err(AppError::InvalidInput(format!(
-                        "cannot sort events by '{}'; use 'sortby time'",
-                        sort.field
-                    )));
-                }
-                descending = sort.direction == oxvirt_ovirt::search::SortDirection::Desc;
-            }
+            descending = sort.descending;
         }
         let filter = oxvirt_engine_db::store::EventFilter {
             after: from.map(oxvirt_engine_db::model::EventSeq),

@@ -2,25 +2,23 @@
 //! and clear finished ones. Engine jobs are ended by the engine itself; only jobs created by
 //! outside tools ("external" jobs, not supported yet) could be ended through the API.
 
-use super::query::ListQuery;
+use super::query::{Comparison, ListQuery};
 use super::{App, AppError, Result};
 use crate::auth::Principal;
-use oxvirt_engine_db::model::{EventRefs, Job, JobStatus, Severity, Step};
+use oxvirt_engine_db::model::{AuditCode, EventRefs, Job, JobStatus, Severity, Step};
 use oxvirt_engine_db::store::JobFilter;
-use oxvirt_ovirt::search::Operator;
 use oxvirt_types::{JobId, StepId};
 
 impl App {
     /// Jobs, newest first; searchable by `status` (`search=status=finished`).
     pub async fn job_search(&self, q: &ListQuery) -> Result<Vec<Job>> {
         let mut filter = JobFilter { limit: q.max, ..JobFilter::default() };
-        let Some(search) = &q.search else { return Ok(self.store.job_list(&filter).await?) };
-        if search.any_of.len() > 1 || search.sort.is_some() || search.page.is_some() {
+        if q.any_of.len() > 1 || q.sort.is_some() || q.page.is_some() {
             return Err(AppError::InvalidInput("jobs can be searched only by 'status=<status>' for now".into()));
         }
-        for cond in search.any_of.iter().flatten() {
-            let value = super::query::pattern_text(cond);
-            if cond.field != "status" || cond.op != Operator::Eq {
+        for cond in q.any_of.iter().flatten() {
+            let value = &cond.pattern;
+            if cond.field != "status" || cond.op != Comparison::Eq {
                 return Err(AppError::InvalidInput(format!(
                     "cannot search jobs by '{}'; jobs can be searched only by 'status=<status>'",
                     cond.field
@@ -59,7 +57,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            9999,
+            AuditCode::OXVIRT_JOB_CLEARED,
             format!("Job '{}' was cleared by {}.", job.description, who.login),
             EventRefs::default(),
         )

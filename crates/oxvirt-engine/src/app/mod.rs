@@ -6,13 +6,15 @@
 //! Every operation takes the acting [`Principal`] so that permissions (coming with RBAC) and
 //! the audit log have one place to hook in.
 
+pub mod background;
 mod hosts;
 mod infra;
 pub mod jobs;
 mod jobs_api;
 pub mod monitor;
 mod network;
-mod query;
+pub mod query;
+pub mod scheduler;
 mod storage;
 mod templates;
 mod vms;
@@ -22,7 +24,7 @@ pub use hosts::HostNicInfo;
 pub(crate) use hosts::stable_uuid;
 pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, MANAGEMENT_NETWORK, Named};
 pub use network::{NetworkAdd, NetworkUpdate, VnicProfileAdd, VnicProfileUpdate};
-pub use query::ListQuery;
+pub use query::{Comparison, Condition, ListQuery, Sort};
 pub use storage::{
     DiskAdd, StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, disk_source, storage_domain_reachable_from,
 };
@@ -32,7 +34,7 @@ pub use vms::{
 
 use crate::auth::{self, IssuedToken, Principal, Sessions};
 use crate::pki::EnginePki;
-use oxvirt_engine_db::model::{EventRefs, NewEvent, Severity, SummaryCounts, Timestamp, User};
+use oxvirt_engine_db::model::{AuditCode, EventRefs, NewEvent, Severity, SummaryCounts, Timestamp, User};
 use oxvirt_engine_db::store::{Store, StoreError};
 use oxvirt_types::{ErrorKind, UserId};
 use std::sync::Arc;
@@ -84,6 +86,8 @@ pub struct App {
     agents: std::sync::Mutex<std::collections::HashMap<oxvirt_types::HostId, oxvirt_agent_client::AgentClient>>,
     /// The per-host watchers of `monitor`.
     monitors: monitor::Monitors,
+    /// Periodic tasks and their last-run status.
+    background: background::Background,
 }
 
 impl App {
@@ -130,6 +134,7 @@ impl App {
                 sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL),
                 agents: Default::default(),
                 monitors: Default::default(),
+                background: Default::default(),
             }),
             generated,
         ))
@@ -186,12 +191,17 @@ impl App {
         Ok(self.store.summary_counts().await?)
     }
 
+    /// The periodic tasks and their last runs (the `backgroundtasks` debug collection).
+    pub fn background_status(&self) -> Vec<background::TaskStatus> {
+        self.background.status()
+    }
+
     /// Writes an audit-log event; a failure to log is itself logged, never fatal.
-    async fn audit(&self, who: &Principal, severity: Severity, code: i32, description: String, refs: EventRefs) {
+    async fn audit(&self, who: &Principal, severity: Severity, code: AuditCode, description: String, refs: EventRefs) {
         let event = NewEvent {
             time: Timestamp::now(),
             severity,
-            code,
+            code: code.code(),
             description,
             refs: EventRefs { user_id: Some(who.user_id), ..refs },
             correlation_id: None,

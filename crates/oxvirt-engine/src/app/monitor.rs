@@ -32,7 +32,7 @@
 use super::{App, Result};
 use futures::StreamExt as _;
 use oxvirt_agent_api::v1::{DownReason, EventEnvelope, VmRunState, VmState, VmStateList};
-use oxvirt_engine_db::model::{EventRefs, Host, NewEvent, Severity, Timestamp, Vm, VmRuntime};
+use oxvirt_engine_db::model::{AuditCode, EventRefs, Host, NewEvent, Severity, Timestamp, Vm, VmRuntime};
 use oxvirt_engine_db::store::{HostFilter, StoreError, VmFilter};
 use oxvirt_types::{HostId, HostStatus, VmId, VmStatus};
 use std::collections::{HashMap, HashSet};
@@ -206,16 +206,13 @@ impl App {
             return Ok(());
         }
         self.monitors_reconcile().await?;
-        let app = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(settings.reconcile_interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                if let Err(e) = app.monitors_reconcile().await {
-                    tracing::error!(error = %e, "cannot list hosts to monitor; will try again");
-                }
+        // A weak reference: the task must not keep a dropped engine (in-process tests) alive.
+        let app = Arc::downgrade(self);
+        self.background.spawn("host_watchers_reconcile", settings.reconcile_interval, move || {
+            let app = app.clone();
+            async move {
+                let Some(app) = app.upgrade() else { return Ok(()) };
+                app.monitors_reconcile().await.map_err(|e| format!("cannot list hosts to monitor: {e}"))
             }
         });
         tracing::info!(
@@ -450,7 +447,7 @@ impl App {
             if self.store.vm_runtime_set(vm.id, &next, Some(&[vm.runtime.status])).await? {
                 self.audit_engine(
                     Severity::Error,
-                    119,
+                    AuditCode::VM_DOWN_ERROR,
                     format!("VM {} is down: {reason}.", vm.name),
                     EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
                 )
@@ -500,18 +497,31 @@ impl App {
             Err(_) => host.to_string(),
         };
         let (severity, code, text) = match next.status {
-            VmStatus::Up => (Severity::Normal, 153, format!("VM {} is up on host {host_name}.", vm.name)),
-            VmStatus::Paused => (Severity::Normal, 1025, format!("VM {} is paused on host {host_name}.", vm.name)),
-            VmStatus::PoweringDown => {
-                (Severity::Normal, 73, format!("VM {} is powering down on host {host_name}.", vm.name))
+            VmStatus::Up => {
+                (Severity::Normal, AuditCode::USER_RUN_VM, format!("VM {} is up on host {host_name}.", vm.name))
             }
+            VmStatus::Paused => {
+                (Severity::Normal, AuditCode::VM_PAUSED, format!("VM {} is paused on host {host_name}.", vm.name))
+            }
+            VmStatus::PoweringDown => (
+                Severity::Normal,
+                AuditCode::OXVIRT_VM_POWERING_DOWN,
+                format!("VM {} is powering down on host {host_name}.", vm.name),
+            ),
             VmStatus::Down => {
                 let why = next.stop_reason.clone().unwrap_or_else(|| stop_reason_text(reason).to_owned());
-                let (severity, code) =
-                    if down_is_error(reason) { (Severity::Error, 119) } else { (Severity::Normal, 61) };
+                let (severity, code) = if down_is_error(reason) {
+                    (Severity::Error, AuditCode::VM_DOWN_ERROR)
+                } else {
+                    (Severity::Normal, AuditCode::VM_DOWN)
+                };
                 (severity, code, format!("VM {} is down: {why}.", vm.name))
             }
-            other => (Severity::Normal, 9001, format!("VM {} is {other} on host {host_name}.", vm.name)),
+            other => (
+                Severity::Normal,
+                AuditCode::OXVIRT_VM_STATUS_CHANGED,
+                format!("VM {} is {other} on host {host_name}.", vm.name),
+            ),
         };
         let refs = EventRefs {
             vm_id: Some(vm.id),
@@ -540,7 +550,7 @@ impl App {
         tracing::info!(host = %host.name, "host answers again; it is Up");
         self.audit_engine(
             Severity::Normal,
-            13,
+            AuditCode::VDS_DETECTED,
             format!("Host {} answers again; its status was set to Up.", host.name),
             EventRefs { host_id: Some(host.id), cluster_id: Some(host.cluster_id), ..EventRefs::default() },
         )
@@ -572,7 +582,7 @@ impl App {
             tracing::warn!(host = %host.name, detail, "host is non-responsive");
             self.audit_engine(
                 Severity::Error,
-                12,
+                AuditCode::VDS_FAILURE,
                 format!("Host {} is non responsive: {detail}.", host.name),
                 EventRefs { host_id: Some(host.id), cluster_id: Some(host.cluster_id), ..EventRefs::default() },
             )
@@ -587,7 +597,7 @@ impl App {
             if self.store.vm_runtime_set(vm.id, &next, Some(&[vm.runtime.status])).await? {
                 self.audit_engine(
                     Severity::Warning,
-                    142,
+                    AuditCode::VM_SET_TO_UNKNOWN_STATUS,
                     format!("VM {} was set to the Unknown status: its host {} does not answer.", vm.name, host.name),
                     EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
                 )
@@ -598,8 +608,9 @@ impl App {
     }
 
     /// An audit event of the engine itself (no user acted); a failure to log is logged.
-    async fn audit_engine(&self, severity: Severity, code: i32, description: String, refs: EventRefs) {
-        let event = NewEvent { time: Timestamp::now(), severity, code, description, refs, correlation_id: None };
+    async fn audit_engine(&self, severity: Severity, code: AuditCode, description: String, refs: EventRefs) {
+        let event =
+            NewEvent { time: Timestamp::now(), severity, code: code.code(), description, refs, correlation_id: None };
         if let Err(e) = self.store.event_insert(&event).await {
             tracing::error!(error = %e, "cannot write an audit event");
         }

@@ -10,7 +10,7 @@ use super::infra::{MANAGEMENT_NETWORK, Named, missing_reference};
 use super::query::ListQuery;
 use super::{App, AppError, Result};
 use crate::auth::Principal;
-use oxvirt_engine_db::model::{ClusterNetwork, EventRefs, Network, Severity, VnicProfile, VnicProfileId};
+use oxvirt_engine_db::model::{AuditCode, ClusterNetwork, EventRefs, Network, Severity, VnicProfile, VnicProfileId};
 use oxvirt_engine_db::store::NetworkFilter;
 use oxvirt_types::{ClusterId, DataCenterId, NetworkId};
 
@@ -104,7 +104,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            942,
+            AuditCode::NETWORK_ADD_NETWORK,
             format!("Network {} was added to Data Center {} by {}.", network.name, dc.name, who.login),
             EventRefs { data_center_id: Some(dc.id), ..EventRefs::default() },
         )
@@ -121,14 +121,8 @@ impl App {
         if let Some(dc) = data_center {
             self.store.data_center_get(dc).await?;
         }
-        let c = q.criteria("networks", false)?;
-        let filter = NetworkFilter {
-            name: c.name,
-            data_center_id: data_center,
-            descending: c.descending,
-            limit: c.limit,
-            offset: c.offset,
-        };
+        let c = q.criteria(&super::query::NETWORKS)?;
+        let filter = NetworkFilter { name: c.name, data_center_id: data_center, page: c.page };
         Ok(self.store.network_list(&filter).await?)
     }
 
@@ -155,7 +149,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            1114,
+            AuditCode::NETWORK_UPDATE_NETWORK,
             format!("Network {} was updated by {}.", network.name, who.login),
             EventRefs { data_center_id: Some(network.data_center_id), ..EventRefs::default() },
         )
@@ -178,7 +172,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            944,
+            AuditCode::NETWORK_REMOVE_NETWORK,
             format!("Network {} was removed by {}.", network.name, who.login),
             EventRefs { data_center_id: Some(network.data_center_id), ..EventRefs::default() },
         )
@@ -221,7 +215,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            942,
+            AuditCode::NETWORK_ATTACH_NETWORK_TO_CLUSTER,
             format!("Network {} was attached to Cluster {} by {}.", net.name, cluster.name, who.login),
             EventRefs {
                 cluster_id: Some(cluster.id),
@@ -248,7 +242,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            943,
+            AuditCode::NETWORK_DETACH_NETWORK_TO_CLUSTER,
             format!("Network {} was detached from Cluster {} by {}.", net.name, cluster.name, who.login),
             EventRefs {
                 cluster_id: Some(cluster.id),
@@ -284,7 +278,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            1122,
+            AuditCode::ADD_VNIC_PROFILE,
             format!("vNIC Profile {} was added to network {} by {}.", profile.name, network.name, who.login),
             EventRefs { data_center_id: Some(network.data_center_id), ..EventRefs::default() },
         )
@@ -327,7 +321,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            1124,
+            AuditCode::UPDATE_VNIC_PROFILE,
             format!("vNIC Profile {} of network {} was updated by {}.", profile.name, network.name, who.login),
             EventRefs { data_center_id: Some(network.data_center_id), ..EventRefs::default() },
         )
@@ -343,7 +337,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            1126,
+            AuditCode::REMOVE_VNIC_PROFILE,
             format!("vNIC Profile {} of network {} was removed by {}.", profile.name, network.name, who.login),
             EventRefs { data_center_id: Some(network.data_center_id), ..EventRefs::default() },
         )

@@ -25,10 +25,10 @@ use crate::auth::Principal;
 use oxvirt_agent_api::v1;
 use oxvirt_agent_client::AgentClient;
 use oxvirt_engine_db::model::{
-    Disk, DiskFormat, DiskStatus, EventRefs, Host, Job, Severity, Step, StepType, StorageConnection, StorageDomain,
-    StorageDomainAttachment, StorageDomainType, StorageType, Timestamp, Volume, VolumeStatus,
+    AuditCode, Disk, DiskFormat, DiskStatus, EventRefs, Host, Job, Severity, Step, StepType, StorageConnection,
+    StorageDomain, StorageDomainAttachment, StorageDomainType, StorageType, Timestamp, Volume, VolumeStatus,
 };
-use oxvirt_engine_db::store::{ClusterFilter, DiskFilter, HostFilter, StorageDomainFilter, StoreError};
+use oxvirt_engine_db::store::{ClusterFilter, DiskFilter, HostFilter, Page, StorageDomainFilter, StoreError};
 use oxvirt_types::{
     ByteSize, DataCenterId, DataCenterStatus, DiskId, ErrorKind, HostId, HostStatus, StorageDomainId,
     StorageDomainStatus, VmStatus, VolumeId,
@@ -225,7 +225,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            956,
+            AuditCode::USER_ADD_STORAGE_DOMAIN,
             format!("Storage Domain {} was added by {} through host {}.", sd.name, who.login, host.name),
             EventRefs { storage_domain_id: Some(sd.id), host_id: Some(host.id), ..EventRefs::default() },
         )
@@ -242,7 +242,7 @@ impl App {
     }
 
     async fn storage_domain_list_in(&self, dc: Option<DataCenterId>, q: &ListQuery) -> Result<Vec<StorageDomain>> {
-        let c = q.criteria("storage domains", true)?;
+        let c = q.criteria(&super::query::STORAGE_DOMAINS)?;
         let status = c
             .status
             .map(|s| {
@@ -250,16 +250,7 @@ impl App {
                     .ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a storage domain status")))
             })
             .transpose()?;
-        let filter = StorageDomainFilter {
-            name: c.name,
-            status,
-            domain_type: None,
-            data_center_id: dc,
-            sort_by: c.sort_by,
-            descending: c.descending,
-            limit: c.limit,
-            offset: c.offset,
-        };
+        let filter = StorageDomainFilter { name: c.name, status, domain_type: None, data_center_id: dc, page: c.page };
         Ok(self.store.storage_domain_list(&filter).await?)
     }
 
@@ -281,7 +272,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            958,
+            AuditCode::USER_UPDATE_STORAGE_DOMAIN,
             format!("Storage Domain {} was updated by {}.", sd.name, who.login),
             EventRefs { storage_domain_id: Some(sd.id), ..EventRefs::default() },
         )
@@ -315,7 +306,7 @@ impl App {
         }
         let disks = self
             .store
-            .disk_list(&DiskFilter { storage_domain_id: Some(id), limit: Some(1), ..DiskFilter::default() })
+            .disk_list(&DiskFilter { storage_domain_id: Some(id), page: Page::first(1), ..DiskFilter::default() })
             .await?;
         if !disks.is_empty() {
             return Err(AppError::Conflict(format!(
@@ -354,7 +345,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            960,
+            AuditCode::USER_REMOVE_STORAGE_DOMAIN,
             format!("Storage Domain {} was removed by {}.", sd.name, who.login),
             EventRefs { storage_domain_id: Some(id), host_id: host.map(|h| h.id), ..EventRefs::default() },
         )
@@ -437,7 +428,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            962,
+            AuditCode::USER_ATTACH_STORAGE_DOMAIN_TO_POOL,
             format!("Storage Domain {} was attached to Data Center {} by {}.", sd.name, dc.name, who.login),
             EventRefs { storage_domain_id: Some(sd.id), data_center_id: Some(dc_id), ..EventRefs::default() },
         )
@@ -505,7 +496,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            966,
+            AuditCode::USER_ACTIVATED_STORAGE_DOMAIN,
             format!("Storage Domain {} (Data Center {}) was activated by {}.", sd.name, dc.name, who.login),
             EventRefs { storage_domain_id: Some(sd_id), data_center_id: Some(dc_id), ..EventRefs::default() },
         )
@@ -557,7 +548,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            968,
+            AuditCode::USER_DEACTIVATED_STORAGE_DOMAIN,
             format!("Storage Domain {} (Data Center {}) was deactivated by {}.", sd.name, dc.name, who.login),
             EventRefs { storage_domain_id: Some(sd_id), data_center_id: Some(dc_id), ..EventRefs::default() },
         )
@@ -589,7 +580,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            964,
+            AuditCode::USER_DETACH_STORAGE_DOMAIN_FROM_POOL,
             format!("Storage Domain {} was detached from Data Center {} by {}.", sd.name, dc.name, who.login),
             EventRefs { storage_domain_id: Some(sd_id), data_center_id: Some(dc_id), ..EventRefs::default() },
         )
@@ -852,7 +843,7 @@ impl App {
                 self.audit(
                     who,
                     Severity::Error,
-                    2022,
+                    AuditCode::USER_ADD_DISK_FINISHED_FAILURE,
                     format!("Add-Disk operation of {} failed: {e}", disk.alias),
                     EventRefs { storage_domain_id: Some(sd.id), host_id: Some(host.id), ..EventRefs::default() },
                 )
@@ -871,7 +862,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            2021,
+            AuditCode::USER_ADD_DISK_FINISHED_SUCCESS,
             format!("The disk {} was successfully added by {} on storage domain {}.", disk.alias, who.login, sd.name),
             EventRefs { storage_domain_id: Some(sd.id), host_id: Some(host.id), ..EventRefs::default() },
         )
@@ -895,23 +886,14 @@ impl App {
     }
 
     pub async fn disk_list(&self, q: &ListQuery) -> Result<Vec<Disk>> {
-        let c = q.criteria("disks", true)?;
+        let c = q.criteria(&super::query::DISKS)?;
         let status = c
             .status
             .map(|s| {
                 DiskStatus::from_wire(&s).ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a disk status")))
             })
             .transpose()?;
-        let filter = DiskFilter {
-            name: c.name,
-            status,
-            storage_domain_id: None,
-            vm_id: None,
-            sort_by: c.sort_by,
-            descending: c.descending,
-            limit: c.limit,
-            offset: c.offset,
-        };
+        let filter = DiskFilter { name: c.name, status, storage_domain_id: None, vm_id: None, page: c.page };
         Ok(self.store.disk_list(&filter).await?)
     }
 
@@ -966,7 +948,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            2014,
+            AuditCode::USER_FINISHED_REMOVE_DISK,
             format!("Disk {} was successfully removed from domain {} by {}.", disk.alias, sd.name, who.login),
             EventRefs { storage_domain_id: Some(sd.id), host_id: Some(host.id), ..EventRefs::default() },
         )

@@ -5,7 +5,7 @@
 use super::query::ListQuery;
 use super::{App, AppError, Result};
 use oxvirt_engine_db::model::Template;
-use oxvirt_engine_db::store::TemplateFilter;
+use oxvirt_engine_db::store::{Page, TemplateFilter};
 use oxvirt_types::TemplateId;
 
 impl App {
@@ -15,23 +15,20 @@ impl App {
 
     /// Templates by name; searchable by `name` and `status`.
     pub async fn template_list(&self, q: &ListQuery) -> Result<Vec<Template>> {
-        let c = q.criteria("templates", true)?;
+        let c = q.criteria(&super::query::TEMPLATES)?;
         let status = c.status.clone();
         // The store does not filter templates by status: filter here, then page.
         let filter = TemplateFilter {
             name: c.name,
             cluster_id: None,
-            sort_by: c.sort_by,
-            descending: c.descending,
-            limit: if status.is_some() { None } else { c.limit },
-            offset: if status.is_some() { 0 } else { c.offset },
+            page: if status.is_some() { Page { limit: None, offset: 0, ..c.page } } else { c.page },
         };
         let mut templates = self.store.template_list(&filter).await?;
         if let Some(s) = status {
             templates.retain(|t| t.status.as_str() == s);
-            let skip = usize::try_from(c.offset).unwrap_or(usize::MAX);
+            let skip = usize::try_from(c.page.offset).unwrap_or(usize::MAX);
             templates = templates.into_iter().skip(skip).collect();
-            if let Some(max) = c.limit {
+            if let Some(max) = c.page.limit {
                 templates.truncate(usize::try_from(max).unwrap_or(usize::MAX));
             }
         }

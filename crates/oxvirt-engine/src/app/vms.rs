@@ -16,13 +16,14 @@
 
 use super::infra::{Named, name_check};
 use super::jobs::{JobStatus, StepType};
+use super::scheduler::Refusal;
 use super::{App, AppError, ListQuery, Result};
 use crate::auth::Principal;
 use oxvirt_agent_api::v1;
 use oxvirt_engine_db::model::{
-    BootDevice, CpuTopology, DiskAttachment, DiskInterface, DiskStatus, DisplayType, EventRefs, HighAvailability, Host,
-    Job, MacAddress, MacPool, Nic, NicInterface, Placement, Severity, Step, Template, Timestamp, Vm, VmConfig,
-    VmRuntime, VmType,
+    AuditCode, BootDevice, CpuTopology, DiskAttachment, DiskInterface, DiskStatus, DisplayType, EventRefs,
+    HighAvailability, Host, Job, MacAddress, MacPool, Nic, NicInterface, Placement, Severity, Step, Template,
+    Timestamp, Vm, VmConfig, VmRuntime, VmType,
 };
 use oxvirt_engine_db::store::{HostFilter, StoreError, VmFilter};
 use oxvirt_types::{ByteSize, ClusterId, DiskId, HostId, HostStatus, NicId, TemplateId, VmId, VmStatus, VnicProfileId};
@@ -279,7 +280,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            34,
+            AuditCode::USER_ADD_VM,
             format!("VM {} was created by {}.", vm.name, who.login),
             EventRefs { vm_id: Some(vm.id), cluster_id: Some(cluster.id), ..EventRefs::default() },
         )
@@ -292,20 +293,12 @@ impl App {
     }
 
     pub async fn vm_list(&self, q: &ListQuery) -> Result<Vec<Vm>> {
-        let c = q.criteria("vms", true)?;
+        let c = q.criteria(&super::query::VMS)?;
         let status = c
             .status
             .map(|s| VmStatus::from_wire(&s).ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a VM status"))))
             .transpose()?;
-        let filter = VmFilter {
-            name: c.name,
-            status,
-            sort_by: c.sort_by,
-            descending: c.descending,
-            limit: c.limit,
-            offset: c.offset,
-            ..VmFilter::default()
-        };
+        let filter = VmFilter { name: c.name, status, page: c.page, ..VmFilter::default() };
         Ok(self.store.vm_list(&filter).await?)
     }
 
@@ -331,7 +324,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            35,
+            AuditCode::USER_UPDATE_VM,
             format!("VM {} configuration was updated by {}.", vm.name, who.login),
             EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
         )
@@ -372,7 +365,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            113,
+            AuditCode::USER_REMOVE_VM_FINISHED,
             format!("VM {} was removed by {}.", vm.name, who.login),
             EventRefs { vm_id: Some(vm.id), cluster_id: Some(vm.cluster_id), ..EventRefs::default() },
         )
@@ -463,7 +456,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            2017,
+            AuditCode::USER_ATTACH_DISK_TO_VM,
             format!("Disk {disk_id} was attached to VM {} by {}.", vm.name, who.login),
             EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
         )
@@ -501,7 +494,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            2018,
+            AuditCode::USER_UPDATE_VM_DISK,
             format!("The attachment of disk {disk_id} to VM {} was updated by {}.", vm.name, who.login),
             EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
         )
@@ -524,7 +517,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            2019,
+            AuditCode::USER_DETACH_DISK_FROM_VM,
             format!("Disk {disk_id} was detached from VM {} by {}.", vm.name, who.login),
             EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
         )
@@ -573,7 +566,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            932,
+            AuditCode::NETWORK_ADD_VM_INTERFACE,
             format!("Interface {} ({}) was added to VM {} by {}.", nic.name, nic.mac, vm.name, who.login),
             EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
         )
@@ -617,7 +610,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            933,
+            AuditCode::NETWORK_UPDATE_VM_INTERFACE,
             format!("Interface {} of VM {} was updated by {}.", nic.name, vm.name, who.login),
             EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
         )
@@ -633,7 +626,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            934,
+            AuditCode::NETWORK_REMOVE_VM_INTERFACE,
             format!("Interface {} was removed from VM {} by {}.", nic.name, vm.name, who.login),
             EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
         )
@@ -704,7 +697,7 @@ impl App {
                 self.audit(
                     who,
                     Severity::Error,
-                    12,
+                    AuditCode::USER_FAILED_RUN_VM,
                     format!("Failed to run VM {}: {e}", vm.name),
                     EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
                 )
@@ -733,7 +726,7 @@ impl App {
         self.audit(
             who,
             Severity::Normal,
-            153,
+            AuditCode::USER_STARTED_VM,
             format!("VM {} was started by {} (host: {}).", vm.name, who.login, host.name),
             EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
         )
@@ -760,7 +753,7 @@ impl App {
                 self.audit(
                     who,
                     Severity::Error,
-                    12,
+                    AuditCode::USER_FAILED_RUN_VM,
                     format!("Failed to run VM {} on host {}: {e}", vm.name, host.name),
                     EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
                 )
@@ -847,9 +840,9 @@ impl App {
     async fn vm_power(&self, who: &Principal, id: VmId, action: v1::VmAction, reason: Option<String>) -> Result<Vm> {
         let vm = self.store.vm_get(id).await?;
         let (verb, job_type, code) = match action {
-            v1::VmAction::Destroy => ("stop", "StopVm", 33),
-            v1::VmAction::Shutdown => ("shut down", "ShutdownVm", 73),
-            _ => ("reboot", "RebootVm", 157),
+            v1::VmAction::Destroy => ("stop", "StopVm", AuditCode::USER_STOP_VM),
+            v1::VmAction::Shutdown => ("shut down", "ShutdownVm", AuditCode::USER_INITIATED_SHUTDOWN_VM),
+            _ => ("reboot", "RebootVm", AuditCode::USER_REBOOT_VM),
         };
         let host_id = match (vm.runtime.status, vm.runtime.host_id) {
             (VmStatus::Down, _) => {
@@ -906,9 +899,9 @@ impl App {
         Ok(self.store.vm_get(id).await?)
     }
 
-    /// The scheduler's first policy: among the cluster's Up hosts (the VM's preferred host
-    /// if it has one and it fits), the one with the most free memory, which must hold the
-    /// VM's guaranteed memory.
+    /// Chooses the host to run `vm` on: gathers the candidates (the cluster's Up hosts), the
+    /// storage domains of its active disks and what every host holds, and asks the
+    /// [`scheduler`](super::scheduler) policy.
     async fn vm_host_choose(&self, vm: &Vm) -> Result<Host> {
         let hosts = self
             .store
@@ -918,15 +911,6 @@ impl App {
                 ..HostFilter::default()
             })
             .await?;
-        if hosts.is_empty() {
-            let cluster = self.store.cluster_get(vm.cluster_id).await?;
-            return Err(AppError::Conflict(format!(
-                "cannot run VM {}: cluster {} has no Up host; add or activate a host",
-                vm.name, cluster.name
-            )));
-        }
-        // Every active disk's storage domain must be reachable from the host (a localfs domain
-        // only from its own host).
         let mut domains = Vec::new();
         for a in self.store.disk_attachment_list_for_vm(vm.id).await?.into_iter().filter(|a| a.active) {
             let disk = self.store.disk_get(a.disk_id).await?;
@@ -934,49 +918,36 @@ impl App {
                 domains.push(self.store.storage_domain_get(disk.storage_domain_id).await?);
             }
         }
-        let hosts: Vec<Host> =
-            hosts.into_iter().filter(|h| domains.iter().all(|d| super::storage_domain_reachable_from(d, h))).collect();
-        if hosts.is_empty() {
-            let names: Vec<&str> = domains.iter().map(|d| d.name.as_str()).collect();
-            return Err(AppError::Conflict(format!(
-                "cannot run VM {}: no Up host of its cluster reaches its disks' storage domains ({}); a local \
-                 domain is reachable only from the host it was created on",
-                vm.name,
-                names.join(", ")
-            )));
-        }
         // One aggregate query for what every host already holds: scheduling stays one query
         // however many hosts the cluster has.
         let committed: std::collections::HashMap<HostId, u64> =
             self.store.host_memory_committed().await?.into_iter().map(|(h, m)| (h, m.bytes())).collect();
-        let held_by_this_vm = |h: &Host| {
-            if vm.runtime.host_id == Some(h.id) && vm.runtime.status != VmStatus::Down {
-                vm.config.memory_guaranteed.bytes()
-            } else {
-                0
-            }
-        };
-        let mut best: Option<(Host, u64)> = None;
-        for host in hosts {
-            let held = committed.get(&host.id).copied().unwrap_or(0).saturating_sub(held_by_this_vm(&host));
-            let free = host.max_scheduling_memory.bytes().saturating_sub(held);
-            if free < vm.config.memory_guaranteed.bytes() {
-                continue;
-            }
-            if vm.placement.host_id == Some(host.id) {
+        let decision = super::scheduler::host_choose(vm, &hosts, &domains, &committed);
+        if let Some(chosen) = decision.chosen {
+            tracing::debug!(vm = %vm.name, host = %chosen, passed = ?decision.passed, "host chosen");
+            if let Some(host) = hosts.into_iter().find(|h| h.id == chosen) {
                 return Ok(host);
             }
-            if best.as_ref().is_none_or(|(_, f)| free > *f) {
-                best = Some((host, free));
-            }
         }
-        best.map(|(h, _)| h).ok_or_else(|| {
-            AppError::Conflict(format!(
-                "cannot run VM {}: no Up host of its cluster has {} bytes of memory free; stop other VMs or lower its \
-                 guaranteed memory",
+        Err(match decision.refusal() {
+            Refusal::NoUpHost => {
+                let cluster = self.store.cluster_get(vm.cluster_id).await?;
+                AppError::Conflict(format!(
+                    "cannot run VM {}: cluster {} has no Up host; add or activate a host",
+                    vm.name, cluster.name
+                ))
+            }
+            Refusal::NoReach { domains } => AppError::Conflict(format!(
+                "cannot run VM {}: no Up host of its cluster reaches its disks' storage domains ({}); a local \
+                 domain is reachable only from the host it was created on",
                 vm.name,
-                vm.config.memory_guaranteed.bytes()
-            ))
+                domains.join(", ")
+            )),
+            Refusal::NoMemory { needed } => AppError::Conflict(format!(
+                "cannot run VM {}: no Up host of its cluster has {needed} bytes of memory free; stop other VMs or \
+                 lower its guaranteed memory",
+                vm.name
+            )),
         })
     }
 

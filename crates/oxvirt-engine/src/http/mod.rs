@@ -12,12 +12,14 @@
 //! status of its [`ErrorKind`].
 
 mod api;
+mod extract;
 mod sso;
+
+pub use extract::{Accept, IdPath, Params, Segment};
 
 use crate::app::{App, AppError};
 use axum::Router;
-use axum::extract::{FromRequestParts, Query, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -51,20 +53,19 @@ struct PkiResourceQuery {
     format: Option<String>,
 }
 
-async fn pki_resource(State(app): State<AppState>, Query(q): Query<PkiResourceQuery>) -> Response {
+async fn pki_resource(State(app): State<AppState>, Params(q): Params<PkiResourceQuery>) -> Result<Response, Failure> {
     match (q.resource.as_deref(), q.format.as_deref()) {
         (Some("ca-certificate"), Some("X509-PEM-CA") | None) => {
-            ([(header::CONTENT_TYPE, "application/x-x509-ca-cert")], app.pki().ca_cert_pem.clone()).into_response()
+            Ok(([(header::CONTENT_TYPE, "application/x-x509-ca-cert")], app.pki().ca_cert_pem.clone()).into_response())
         }
-        (resource, format) => (
-            StatusCode::BAD_REQUEST,
+        (resource, format) => Err(Failure::new(
+            ErrorKind::InvalidInput,
             format!(
-                "unsupported pki-resource request (resource={}, format={}): use resource=ca-certificate&format=X509-PEM-CA\n",
+                "unsupported pki-resource request (resource={}, format={}): use resource=ca-certificate&format=X509-PEM-CA",
                 resource.unwrap_or("-"),
                 format.unwrap_or("-")
             ),
-        )
-            .into_response(),
+        )),
     }
 }
 
@@ -122,13 +123,18 @@ async fn render_faults(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let mut resp = next.run(req).await;
     let Some(failure) = resp.extensions_mut().remove::<Failure>() else { return resp };
-    if failure.kind == ErrorKind::Internal {
-        tracing::error!(%method, %path, detail = %failure.detail, "request failed");
+    let detail = if failure.kind == ErrorKind::Internal {
+        // The text of an internal error (a database message, a path) stays in the log; the
+        // client gets a reference to find it there.
+        let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        tracing::error!(%method, %path, %reference, detail = %failure.detail, "request failed");
+        format!("internal error in the engine; its log has the details under reference {reference}")
     } else {
         tracing::debug!(%method, %path, kind = ?failure.kind, detail = %failure.detail, "request refused");
-    }
+        failure.detail.clone()
+    };
     let status = resp.status();
-    let mut out = Reply::new(format, status, &fault(failure.reason(), &failure.detail)).into_response();
+    let mut out = Reply::new(format, status, &fault(failure.reason(), &detail)).into_response();
     if failure.kind == ErrorKind::Unauthenticated {
         out.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ENGINE\""));
     }
@@ -152,16 +158,5 @@ impl Reply {
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         (self.status, [(header::CONTENT_TYPE, self.format.content_type())], self.body).into_response()
-    }
-}
-
-/// The reply format the request asked for (`Accept`).
-#[derive(Debug, Clone, Copy)]
-pub struct Accept(pub Format);
-
-impl<S: Send + Sync> FromRequestParts<S> for Accept {
-    type Rejection = Failure;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Accept(Format::from_accept(parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()))))
     }
 }

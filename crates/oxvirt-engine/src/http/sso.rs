@@ -19,7 +19,15 @@ pub(super) struct TokenRequest {
     scope: Option<String>,
 }
 
-pub(super) async fn token(State(app): State<AppState>, Form(req): Form<TokenRequest>) -> Response {
+pub(super) async fn token(
+    State(app): State<AppState>,
+    req: Result<Form<TokenRequest>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    // A malformed form is answered in SSO's own error shape, like every other SSO refusal.
+    let req = match req {
+        Ok(Form(req)) => req,
+        Err(e) => return sso_error(StatusCode::BAD_REQUEST, "invalid_request", &e.body_text()),
+    };
     if req.grant_type.as_deref() != Some("password") {
         return sso_error(
             StatusCode::BAD_REQUEST,

@@ -25,22 +25,22 @@ fn event_el(e: &oxvirt_engine_db::model::Event) -> Element {
     }
     let refs = &e.refs;
     if let Some(id) = refs.data_center_id {
-        el = el.reference("data_center", id, api_href(&format!("datacenters/{id}")));
+        el = el.reference_id("data_center", id);
     }
     if let Some(id) = refs.cluster_id {
-        el = el.reference("cluster", id, api_href(&format!("clusters/{id}")));
+        el = el.reference_id("cluster", id);
     }
     if let Some(id) = refs.host_id {
-        el = el.reference("host", id, api_href(&format!("hosts/{id}")));
+        el = el.reference_id("host", id);
     }
     if let Some(id) = refs.vm_id {
-        el = el.reference("vm", id, api_href(&format!("vms/{id}")));
+        el = el.reference_id("vm", id);
     }
     if let Some(id) = refs.storage_domain_id {
-        el = el.reference("storage_domain", id, api_href(&format!("storagedomains/{id}")));
+        el = el.reference_id("storage_domain", id);
     }
     if let Some(id) = refs.user_id {
-        el = el.reference("user", id, api_href(&format!("users/{id}")));
+        el = el.reference_id("user", id);
     }
     el
 }
@@ -48,7 +48,7 @@ fn event_el(e: &oxvirt_engine_db::model::Event) -> Element {
 async fn event_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<EventParams>,
+    Params(p): Params<EventParams>,
 ) -> Result<Reply, Failure> {
     let from = match p.from.as_deref() {
         None => None,

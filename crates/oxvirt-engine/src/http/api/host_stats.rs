@@ -56,7 +56,7 @@ fn statistic_el(host: HostId, s: &Statistic) -> Element {
         Datum::Decimal(v) => ("decimal", Element::new("datum").value(oxvirt_ovirt::Value::Decimal(v))),
     };
     Element::new("statistic")
-        .href(api_href(&format!("hosts/{host}/statistics/{sid}")))
+        .href(sub_href(host, "statistics", sid))
         .id(sid)
         .text_child("name", s.name)
         .text_child("description", s.description)
@@ -64,15 +64,15 @@ fn statistic_el(host: HostId, s: &Statistic) -> Element {
         .enum_child("type", value_type)
         .enum_child("unit", s.unit)
         .list_child("values", [Element::new("value").child(datum)])
-        .reference("host", host, api_href(&format!("hosts/{host}")))
+        .reference_id("host", host)
 }
 
 async fn statistic_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(h): Path<String>,
+    IdPath(h): IdPath<HostId>,
 ) -> Result<Reply, Failure> {
-    let host: HostId = id(&h)?;
+    let host: HostId = h;
     let stats = statistics(&app.host_stats(host).await?);
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("statistics", stats.iter().map(|s| statistic_el(host, s)))))
 }
@@ -80,9 +80,9 @@ async fn statistic_list(
 async fn statistic_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path((h, sid)): Path<(String, String)>,
+    IdPath((h, sid)): IdPath<(HostId, Segment)>,
 ) -> Result<Reply, Failure> {
-    let host: HostId = id(&h)?;
+    let host: HostId = h;
     let stats = statistics(&app.host_stats(host).await?);
     let found = stats
         .iter()
@@ -115,7 +115,7 @@ fn ip_el(cidr: &str) -> Option<Element> {
 
 fn nic_el(host: HostId, n: &HostNicInfo) -> Element {
     let mut el = Element::new("host_nic")
-        .href(api_href(&format!("hosts/{host}/nics/{}", n.id)))
+        .href(sub_href(host, "nics", n.id))
         .id(n.id)
         .text_child("name", &n.name)
         .enum_child("status", if n.up { "up" } else { "down" })
@@ -133,11 +133,15 @@ fn nic_el(host: HostId, n: &HostNicInfo) -> Element {
         ip.set_name("ipv6");
         el = el.child(ip);
     }
-    el.reference("host", host, api_href(&format!("hosts/{host}"))).sub_links(&["statistics"])
+    el.reference_id("host", host).sub_links(&["statistics"])
 }
 
-async fn nic_list(State(app): State<AppState>, Accept(fmt): Accept, Path(h): Path<String>) -> Result<Reply, Failure> {
-    let host: HostId = id(&h)?;
+async fn nic_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath(h): IdPath<HostId>,
+) -> Result<Reply, Failure> {
+    let host: HostId = h;
     let nics = app.host_nics(host).await?;
     Ok(Reply::new(
         fmt,
@@ -149,9 +153,9 @@ async fn nic_list(State(app): State<AppState>, Accept(fmt): Accept, Path(h): Pat
 async fn nic_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path((h, n)): Path<(String, String)>,
+    IdPath((h, n)): IdPath<(HostId, HostNicId)>,
 ) -> Result<Reply, Failure> {
-    let host: HostId = id(&h)?;
-    let nic = app.host_nic_get(host, id::<HostNicId>(&n)?).await?;
+    let host: HostId = h;
+    let nic = app.host_nic_get(host, n).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &nic_el(host, &nic)))
 }

@@ -15,7 +15,7 @@ fn host_el(h: &oxvirt_engine_db::model::Host) -> Element {
     let caps: Option<oxvirt_agent_api::v1::Capabilities> =
         h.capabilities.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok());
     let mut el = Element::new("host")
-        .href(api_href(&format!("hosts/{}", h.id)))
+        .href(href_of(h.id))
         .id(h.id)
         .text_child("name", &h.name)
         .text_child("address", &h.address)
@@ -24,7 +24,7 @@ fn host_el(h: &oxvirt_engine_db::model::Host) -> Element {
         .int_child("memory", h.memory_total.bytes())
         .int_child("max_scheduling_memory", h.max_scheduling_memory.bytes())
         .enum_child("type", "rhel")
-        .reference("cluster", h.cluster_id, api_href(&format!("clusters/{}", h.cluster_id)));
+        .reference_id("cluster", h.cluster_id);
     if let Some(detail) = &h.status_detail {
         el = el.text_child("status_detail", detail);
     }
@@ -49,14 +49,18 @@ fn host_el(h: &oxvirt_engine_db::model::Host) -> Element {
 async fn host_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let hosts = app.host_list(&p.query()?).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("hosts", hosts.iter().map(host_el))))
 }
 
-async fn host_get(State(app): State<AppState>, Accept(fmt): Accept, Path(h): Path<String>) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &host_el(&app.host_get(id(&h)?).await?)))
+async fn host_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath(h): IdPath<HostId>,
+) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &host_el(&app.host_get(h).await?)))
 }
 
 async fn host_add(
@@ -88,9 +92,9 @@ async fn host_add(
 async fn host_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(h): Path<String>,
+    IdPath(h): IdPath<HostId>,
 ) -> Result<Response, Failure> {
-    app.host_remove(&who, id::<HostId>(&h)?).await?;
+    app.host_remove(&who, h).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -98,9 +102,9 @@ async fn host_action(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path((h, action)): Path<(String, String)>,
+    IdPath((h, action)): IdPath<(HostId, Segment)>,
 ) -> Result<Reply, Failure> {
-    let host: HostId = id(&h)?;
+    let host: HostId = h;
     match action.as_str() {
         "deactivate" => app.host_deactivate(&who, host).await?,
         "activate" => app.host_activate(&who, host).await?,

@@ -14,7 +14,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 fn data_center_el(dc: &DataCenter) -> Element {
     Element::new("data_center")
-        .href(api_href(&format!("datacenters/{}", dc.id)))
+        .href(href_of(dc.id))
         .id(dc.id)
         .text_child("name", &dc.name)
         .text_child("description", &dc.description)
@@ -29,7 +29,7 @@ fn data_center_el(dc: &DataCenter) -> Element {
 async fn data_center_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let dcs = app.data_center_list(&p.query()?).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("data_centers", dcs.iter().map(data_center_el))))
@@ -38,9 +38,9 @@ async fn data_center_list(
 async fn data_center_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(dc): Path<String>,
+    IdPath(dc): IdPath<DataCenterId>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &data_center_el(&app.data_center_get(id(&dc)?).await?)))
+    Ok(Reply::new(fmt, StatusCode::OK, &data_center_el(&app.data_center_get(dc).await?)))
 }
 
 async fn data_center_add(
@@ -64,22 +64,22 @@ async fn data_center_update(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(dc): Path<String>,
+    IdPath(dc): IdPath<DataCenterId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "data_center")?;
     let req = DataCenterUpdate { name: el.text("name"), description: el.text("description"), local: el.bool("local")? };
-    let dc = app.data_center_update(&who, id::<DataCenterId>(&dc)?, req).await?;
+    let dc = app.data_center_update(&who, dc, req).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &data_center_el(&dc)))
 }
 
 async fn data_center_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(dc): Path<String>,
+    IdPath(dc): IdPath<DataCenterId>,
 ) -> Result<Response, Failure> {
-    app.data_center_remove(&who, id::<DataCenterId>(&dc)?).await?;
+    app.data_center_remove(&who, dc).await?;
     // The SDK accepts only 200 for a removal (204 makes it fail).
     Ok(StatusCode::OK.into_response())
 }
@@ -92,7 +92,7 @@ fn cluster_el(c: &Cluster) -> Element {
         cpu = cpu.text_child("type", t);
     }
     Element::new("cluster")
-        .href(api_href(&format!("clusters/{}", c.id)))
+        .href(href_of(c.id))
         .id(c.id)
         .text_child("name", &c.name)
         .text_child("description", &c.description)
@@ -102,14 +102,14 @@ fn cluster_el(c: &Cluster) -> Element {
             Element::new("memory_policy")
                 .child(Element::new("over_commit").int_child("percent", c.memory_overcommit_percent)),
         )
-        .reference("data_center", c.data_center_id, api_href(&format!("datacenters/{}", c.data_center_id)))
+        .reference_id("data_center", c.data_center_id)
         .sub_links(&["networks", "permissions"])
 }
 
 async fn cluster_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let clusters = app.cluster_list(&p.query()?).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("clusters", clusters.iter().map(cluster_el))))
@@ -118,9 +118,9 @@ async fn cluster_list(
 async fn cluster_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(c): Path<String>,
+    IdPath(c): IdPath<ClusterId>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &cluster_el(&app.cluster_get(id(&c)?).await?)))
+    Ok(Reply::new(fmt, StatusCode::OK, &cluster_el(&app.cluster_get(c).await?)))
 }
 
 async fn cluster_add(
@@ -152,7 +152,7 @@ async fn cluster_update(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(c): Path<String>,
+    IdPath(c): IdPath<ClusterId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
@@ -162,15 +162,15 @@ async fn cluster_update(
         description: el.text("description"),
         cpu_type: el.child_named("cpu").and_then(|c| c.text("type")),
     };
-    let cluster = app.cluster_update(&who, id::<ClusterId>(&c)?, req).await?;
+    let cluster = app.cluster_update(&who, c, req).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &cluster_el(&cluster)))
 }
 
 async fn cluster_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(c): Path<String>,
+    IdPath(c): IdPath<ClusterId>,
 ) -> Result<Response, Failure> {
-    app.cluster_remove(&who, id::<ClusterId>(&c)?).await?;
+    app.cluster_remove(&who, c).await?;
     Ok(StatusCode::OK.into_response())
 }

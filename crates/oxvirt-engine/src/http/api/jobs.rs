@@ -20,7 +20,7 @@ fn time(t: Timestamp) -> std::time::SystemTime {
 
 fn job_el(j: &Job) -> Element {
     let mut el = Element::new("job")
-        .href(api_href(&format!("jobs/{}", j.id)))
+        .href(href_of(j.id))
         .id(j.id)
         .text_child("description", &j.description)
         .enum_child("status", j.status.as_str())
@@ -32,13 +32,13 @@ fn job_el(j: &Job) -> Element {
         el = el.date_child("end_time", time(end));
     }
     if let Some(owner) = j.owner_id {
-        el = el.reference("owner", owner, api_href(&format!("users/{owner}")));
+        el = el.reference_id("owner", owner);
     }
     el.sub_links(&["steps"]).actions(&["clear", "end"])
 }
 
 fn step_el(s: &Step) -> Element {
-    let job_href = api_href(&format!("jobs/{}", s.job_id));
+    let job_href = href_of(s.job_id);
     let mut el = Element::new("step")
         .href(format!("{job_href}/steps/{}", s.id))
         .id(s.id)
@@ -64,14 +64,14 @@ fn step_el(s: &Step) -> Element {
 async fn job_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let jobs = app.job_search(&p.query()?).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("jobs", jobs.iter().map(job_el))))
 }
 
-async fn job_get(State(app): State<AppState>, Accept(fmt): Accept, Path(j): Path<String>) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &job_el(&app.job_get(id(&j)?).await?)))
+async fn job_get(State(app): State<AppState>, Accept(fmt): Accept, IdPath(j): IdPath<JobId>) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &job_el(&app.job_get(j).await?)))
 }
 
 /// External jobs (made by outside tools through the API) are not supported yet.
@@ -79,17 +79,21 @@ async fn job_add() -> Failure {
     Failure::new(ErrorKind::InvalidInput, "adding external jobs is not supported yet; the engine records its own jobs")
 }
 
-async fn step_list(State(app): State<AppState>, Accept(fmt): Accept, Path(j): Path<String>) -> Result<Reply, Failure> {
-    let steps = app.job_steps(id(&j)?).await?;
+async fn step_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath(j): IdPath<JobId>,
+) -> Result<Reply, Failure> {
+    let steps = app.job_steps(j).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("steps", steps.iter().map(step_el))))
 }
 
 async fn step_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path((j, s)): Path<(String, String)>,
+    IdPath((j, s)): IdPath<(JobId, StepId)>,
 ) -> Result<Reply, Failure> {
-    let step = app.job_step_get(id::<JobId>(&j)?, id::<StepId>(&s)?).await?;
+    let step = app.job_step_get(j, s).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &step_el(&step)))
 }
 
@@ -97,9 +101,9 @@ async fn job_action(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path((j, action)): Path<(String, String)>,
+    IdPath((j, action)): IdPath<(JobId, Segment)>,
 ) -> Result<Reply, Failure> {
-    let job: JobId = id(&j)?;
+    let job: JobId = j;
     match action.as_str() {
         "clear" => app.job_clear(&who, job).await?,
         "end" => app.job_end_requested(job).await?,

@@ -4,6 +4,7 @@
 //! entities (`*_el`) and translates requests into calls on the app layer. Helpers shared by
 //! all of them (list parameters, body parsing, references, ids) live in this file.
 
+mod background;
 mod events;
 mod host_stats;
 mod hosts;
@@ -14,11 +15,13 @@ mod storage;
 mod templates;
 mod vms;
 
-pub(super) use super::{Accept, AppState, Failure, Reply};
-use crate::app::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named};
+pub(super) use super::{Accept, AppState, Failure, IdPath, Params, Reply, Segment};
+use crate::app::{
+    ClusterAdd, ClusterUpdate, Comparison, Condition, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named, Sort,
+};
 use crate::auth::Principal;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -26,8 +29,9 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use base64::Engine as _;
 use oxvirt_engine_db::model::{Architecture, Cluster, DataCenter, Version};
+use oxvirt_ovirt::search::{Operator, PatternPart, SortDirection};
 use oxvirt_ovirt::tree::{Reference, TypedId};
-use oxvirt_ovirt::{Element, api_href, parse_body, parse_search};
+use oxvirt_ovirt::{Element, api_href, href_of, parse_body, parse_search, sub_href};
 use oxvirt_types::{ClusterId, DataCenterId, ErrorKind, HostId};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -50,6 +54,7 @@ const COLLECTIONS: &[&str] = &[
 pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
     Router::new()
         .route("/", get(root))
+        .merge(background::routes())
         .merge(infra::routes())
         .merge(events::routes())
         .merge(hosts::routes())
@@ -108,6 +113,7 @@ struct ListParams {
 }
 
 impl ListParams {
+    /// oVirt's list parameters as the app's neutral [`ListQuery`].
     fn query(&self) -> Result<ListQuery, Failure> {
         let search = self.search.as_deref().filter(|s| !s.trim().is_empty()).map(parse_search).transpose()?;
         let max = match self.max.as_deref() {
@@ -117,8 +123,35 @@ impl ListParams {
             })?),
         };
         let case_sensitive = matches!(self.case_sensitive.as_deref(), Some("true"));
-        Ok(ListQuery { search, max, case_sensitive })
+        let mut q = ListQuery { max, case_sensitive, ..ListQuery::default() };
+        if let Some(search) = search {
+            q.any_of = search.any_of.iter().map(|group| group.iter().map(condition).collect()).collect();
+            q.sort = search.sort.map(|s| Sort { field: s.field, descending: s.direction == SortDirection::Desc });
+            q.page = search.page;
+        }
+        Ok(q)
     }
+}
+
+fn condition(c: &oxvirt_ovirt::search::Condition) -> Condition {
+    let pattern = c
+        .value
+        .parts()
+        .iter()
+        .map(|p| match p {
+            PatternPart::Literal(t) => t.clone(),
+            _ => "*".to_owned(),
+        })
+        .collect();
+    let op = match c.op {
+        Operator::Eq => Comparison::Eq,
+        Operator::Ne => Comparison::Ne,
+        Operator::Lt => Comparison::Lt,
+        Operator::Le => Comparison::Le,
+        Operator::Gt => Comparison::Gt,
+        Operator::Ge => Comparison::Ge,
+    };
+    Condition { field: c.field.clone(), op, pattern, literal: c.value.as_literal() }
 }
 
 fn body(headers: &HeaderMap, bytes: &Bytes, root: &str) -> Result<Element, Failure> {
@@ -136,11 +169,6 @@ fn required_ref<T: TypedId>(el: &Element, child: &str, what: &str) -> Result<Nam
         Some(Reference::Name(n)) => Ok(Named::Name(n)),
         None => Err(Failure::new(ErrorKind::InvalidInput, format!("{what} needs a {child} (by id or name)"))),
     }
-}
-
-fn id<T: std::str::FromStr<Err = oxvirt_types::ids::IdParseError>>(text: &str) -> Result<T, Failure> {
-    // oVirt answers an unparsable id with 404: no object can have it.
-    text.parse::<T>().map_err(|e| Failure::new(ErrorKind::NotFound, e.to_string()))
 }
 
 fn version_el(v: Version) -> Element {
@@ -163,11 +191,9 @@ async fn root(State(app): State<AppState>, Accept(fmt): Accept) -> Result<Reply,
                     .int_child("revision", 0),
             ),
         )
-        .child(Element::new("special_objects").reference(
-            "blank_template",
-            oxvirt_engine_db::model::BLANK_TEMPLATE_ID,
-            api_href(&format!("templates/{}", oxvirt_engine_db::model::BLANK_TEMPLATE_ID)),
-        ))
+        .child(
+            Element::new("special_objects").reference_id("blank_template", oxvirt_engine_db::model::BLANK_TEMPLATE_ID),
+        )
         .child(
             Element::new("summary")
                 .child(pair("hosts", counts.hosts_total, counts.hosts_active))

@@ -34,11 +34,11 @@ fn network_el(n: &Network) -> Element {
         usages.push("vm");
     }
     let mut el = Element::new("network")
-        .href(api_href(&format!("networks/{}", n.id)))
+        .href(href_of(n.id))
         .id(n.id)
         .text_child("name", &n.name)
         .text_child("description", &n.description)
-        .reference("data_center", n.data_center_id, api_href(&format!("datacenters/{}", n.data_center_id)))
+        .reference_id("data_center", n.data_center_id)
         .int_child("mtu", n.mtu)
         .bool_child("stp", false)
         .bool_child("port_isolation", false)
@@ -54,20 +54,20 @@ fn network_el(n: &Network) -> Element {
 /// `status`, and the cluster reference.
 fn cluster_network_el(n: &Network, cn: &ClusterNetwork) -> Element {
     let mut el = network_el(n);
-    el.set_attr("href", api_href(&format!("clusters/{}/networks/{}", cn.cluster_id, n.id)));
+    el.set_attr("href", sub_href(cn.cluster_id, "networks", n.id));
     el.bool_child("required", cn.required)
         .bool_child("display", n.name == crate::app::MANAGEMENT_NETWORK)
         .enum_child("status", "operational")
-        .reference("cluster", cn.cluster_id, api_href(&format!("clusters/{}", cn.cluster_id)))
+        .reference_id("cluster", cn.cluster_id)
 }
 
 fn profile_el(p: &VnicProfile) -> Element {
     Element::new("vnic_profile")
-        .href(api_href(&format!("vnicprofiles/{}", p.id)))
+        .href(href_of(p.id))
         .id(p.id)
         .text_child("name", &p.name)
         .text_child("description", &p.description)
-        .reference("network", p.network_id, api_href(&format!("networks/{}", p.network_id)))
+        .reference_id("network", p.network_id)
         .child(Element::new("pass_through").enum_child("mode", "disabled"))
         .bool_child("port_mirroring", false)
         .bool_child("migratable", false)
@@ -120,7 +120,7 @@ fn network_update_req(el: &Element) -> Result<NetworkUpdate, Failure> {
 async fn network_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let networks = app.network_list(&p.query()?, None).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("networks", networks.iter().map(network_el))))
@@ -129,9 +129,9 @@ async fn network_list(
 async fn network_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(n): Path<String>,
+    IdPath(n): IdPath<NetworkId>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &network_el(&app.network_get(id(&n)?).await?)))
+    Ok(Reply::new(fmt, StatusCode::OK, &network_el(&app.network_get(n).await?)))
 }
 
 async fn network_add(
@@ -151,30 +151,29 @@ async fn network_update(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(n): Path<String>,
+    IdPath(n): IdPath<NetworkId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "network")?;
-    let network = app.network_update(&who, id::<NetworkId>(&n)?, network_update_req(&el)?).await?;
+    let network = app.network_update(&who, n, network_update_req(&el)?).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &network_el(&network)))
 }
 
 async fn network_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(n): Path<String>,
+    IdPath(n): IdPath<NetworkId>,
 ) -> Result<Response, Failure> {
-    app.network_remove(&who, id::<NetworkId>(&n)?).await?;
+    app.network_remove(&who, n).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 // ---- data center networks ----------------------------------------------------------------
 
 /// A network of `dc`, or 404 when it belongs to another data center.
-async fn network_of_data_center(app: &AppState, dc: &str, n: &str) -> Result<Network, Failure> {
-    let dc: DataCenterId = id(dc)?;
-    let network = app.network_get(id(n)?).await?;
+async fn network_of_data_center(app: &AppState, dc: DataCenterId, n: NetworkId) -> Result<Network, Failure> {
+    let network = app.network_get(n).await?;
     if network.data_center_id != dc {
         return Err(Failure::new(ErrorKind::NotFound, format!("data center {dc} has no network {}", network.id)));
     }
@@ -184,31 +183,31 @@ async fn network_of_data_center(app: &AppState, dc: &str, n: &str) -> Result<Net
 async fn data_center_network_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(dc): Path<String>,
-    Query(p): Query<ListParams>,
+    IdPath(dc): IdPath<DataCenterId>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
-    let networks = app.network_list(&p.query()?, Some(id(&dc)?)).await?;
+    let networks = app.network_list(&p.query()?, Some(dc)).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("networks", networks.iter().map(network_el))))
 }
 
 async fn data_center_network_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path((dc, n)): Path<(String, String)>,
+    IdPath((dc, n)): IdPath<(DataCenterId, NetworkId)>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &network_el(&network_of_data_center(&app, &dc, &n).await?)))
+    Ok(Reply::new(fmt, StatusCode::OK, &network_el(&network_of_data_center(&app, dc, n).await?)))
 }
 
 async fn data_center_network_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(dc): Path<String>,
+    IdPath(dc): IdPath<DataCenterId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "network")?;
-    let network = app.network_add(&who, network_add_req(&el, Named::Id(id(&dc)?))?).await?;
+    let network = app.network_add(&who, network_add_req(&el, Named::Id(dc))?).await?;
     Ok(Reply::new(fmt, StatusCode::CREATED, &network_el(&network)))
 }
 
@@ -216,12 +215,12 @@ async fn data_center_network_update(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path((dc, n)): Path<(String, String)>,
+    IdPath((dc, n)): IdPath<(DataCenterId, NetworkId)>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "network")?;
-    let existing = network_of_data_center(&app, &dc, &n).await?;
+    let existing = network_of_data_center(&app, dc, n).await?;
     let network = app.network_update(&who, existing.id, network_update_req(&el)?).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &network_el(&network)))
 }
@@ -229,9 +228,9 @@ async fn data_center_network_update(
 async fn data_center_network_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path((dc, n)): Path<(String, String)>,
+    IdPath((dc, n)): IdPath<(DataCenterId, NetworkId)>,
 ) -> Result<Response, Failure> {
-    let existing = network_of_data_center(&app, &dc, &n).await?;
+    let existing = network_of_data_center(&app, dc, n).await?;
     app.network_remove(&who, existing.id).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -241,9 +240,9 @@ async fn data_center_network_remove(
 async fn cluster_network_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(c): Path<String>,
+    IdPath(c): IdPath<ClusterId>,
 ) -> Result<Reply, Failure> {
-    let attached = app.cluster_networks(id(&c)?).await?;
+    let attached = app.cluster_networks(c).await?;
     Ok(Reply::new(
         fmt,
         StatusCode::OK,
@@ -254,10 +253,10 @@ async fn cluster_network_list(
 async fn cluster_network_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path((c, n)): Path<(String, String)>,
+    IdPath((c, n)): IdPath<(ClusterId, NetworkId)>,
 ) -> Result<Reply, Failure> {
-    let cluster: ClusterId = id(&c)?;
-    let network: NetworkId = id(&n)?;
+    let cluster: ClusterId = c;
+    let network: NetworkId = n;
     let attached = app.cluster_networks(cluster).await?;
     let (net, cn) = attached.iter().find(|(net, _)| net.id == network).ok_or_else(|| {
         Failure::new(ErrorKind::NotFound, format!("network {network} is not attached to cluster {cluster}"))
@@ -269,7 +268,7 @@ async fn cluster_network_attach(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(c): Path<String>,
+    IdPath(c): IdPath<ClusterId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
@@ -283,16 +282,16 @@ async fn cluster_network_attach(
             return Err(Failure::new(ErrorKind::InvalidInput, "attaching a network needs the network's id or name"));
         }
     };
-    let (net, cn) = app.cluster_network_attach(&who, id(&c)?, network, el.bool("required")?).await?;
+    let (net, cn) = app.cluster_network_attach(&who, c, network, el.bool("required")?).await?;
     Ok(Reply::new(fmt, StatusCode::CREATED, &cluster_network_el(&net, &cn)))
 }
 
 async fn cluster_network_detach(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path((c, n)): Path<(String, String)>,
+    IdPath((c, n)): IdPath<(ClusterId, NetworkId)>,
 ) -> Result<Response, Failure> {
-    app.cluster_network_detach(&who, id(&c)?, id(&n)?).await?;
+    app.cluster_network_detach(&who, c, n).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -301,10 +300,10 @@ async fn cluster_network_detach(
 async fn profile_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let q = p.query()?;
-    if q.search.is_some() {
+    if q.has_search() {
         return Err(Failure::new(ErrorKind::InvalidInput, "vNIC profiles cannot be searched; list them all"));
     }
     let profiles = app.vnic_profile_list(None, q.max).await?;
@@ -314,9 +313,9 @@ async fn profile_list(
 async fn profile_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(p): Path<String>,
+    IdPath(p): IdPath<VnicProfileId>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &profile_el(&app.vnic_profile_get(id(&p)?).await?)))
+    Ok(Reply::new(fmt, StatusCode::OK, &profile_el(&app.vnic_profile_get(p).await?)))
 }
 
 fn profile_add_req(el: &Element, network: NetworkId) -> Result<VnicProfileAdd, Failure> {
@@ -342,42 +341,42 @@ async fn profile_update(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(p): Path<String>,
+    IdPath(p): IdPath<VnicProfileId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "vnic_profile")?;
     let req = VnicProfileUpdate { name: el.text("name"), description: el.text("description") };
-    let profile = app.vnic_profile_update(&who, id::<VnicProfileId>(&p)?, req).await?;
+    let profile = app.vnic_profile_update(&who, p, req).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &profile_el(&profile)))
 }
 
 async fn profile_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(p): Path<String>,
+    IdPath(p): IdPath<VnicProfileId>,
 ) -> Result<Response, Failure> {
-    app.vnic_profile_remove(&who, id::<VnicProfileId>(&p)?).await?;
+    app.vnic_profile_remove(&who, p).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 async fn network_profile_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(n): Path<String>,
-    Query(p): Query<ListParams>,
+    IdPath(n): IdPath<NetworkId>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
-    let profiles = app.vnic_profile_list(Some(id(&n)?), p.query()?.max).await?;
+    let profiles = app.vnic_profile_list(Some(n), p.query()?.max).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("vnic_profiles", profiles.iter().map(profile_el))))
 }
 
 async fn network_profile_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path((n, p)): Path<(String, String)>,
+    IdPath((n, p)): IdPath<(NetworkId, VnicProfileId)>,
 ) -> Result<Reply, Failure> {
-    let network: NetworkId = id(&n)?;
-    let profile = app.vnic_profile_get(id(&p)?).await?;
+    let network: NetworkId = n;
+    let profile = app.vnic_profile_get(p).await?;
     if profile.network_id != network {
         return Err(Failure::new(ErrorKind::NotFound, format!("network {network} has no vNIC profile {}", profile.id)));
     }
@@ -388,11 +387,11 @@ async fn network_profile_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(n): Path<String>,
+    IdPath(n): IdPath<NetworkId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "vnic_profile")?;
-    let profile = app.vnic_profile_add(&who, profile_add_req(&el, id(&n)?)?).await?;
+    let profile = app.vnic_profile_add(&who, profile_add_req(&el, n)?).await?;
     Ok(Reply::new(fmt, StatusCode::CREATED, &profile_el(&profile)))
 }

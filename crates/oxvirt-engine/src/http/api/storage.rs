@@ -40,8 +40,8 @@ fn storage_el(c: &StorageConnection) -> Element {
 /// A storage domain; `dc` when shown as attached to that data center (with its actions).
 fn storage_domain_el(sd: &StorageDomain, dc: Option<DataCenterId>) -> Element {
     let href = match dc {
-        Some(dc) => api_href(&format!("datacenters/{dc}/storagedomains/{}", sd.id)),
-        None => api_href(&format!("storagedomains/{}", sd.id)),
+        Some(dc) => sub_href(dc, "storagedomains", sd.id),
+        None => href_of(sd.id),
     };
     let mut el = Element::new("storage_domain")
         .href(href)
@@ -64,13 +64,10 @@ fn storage_domain_el(sd: &StorageDomain, dc: Option<DataCenterId>) -> Element {
         .int_child("critical_space_action_blocker", sd.critical_space_action_blocker_gib)
         .child(storage_el(&sd.connection));
     if let Some(h) = sd.host_id {
-        el = el.reference("host", h, api_href(&format!("hosts/{h}")));
+        el = el.reference_id("host", h);
     }
     match dc {
-        Some(dc) => el
-            .reference("data_center", dc, api_href(&format!("datacenters/{dc}")))
-            .sub_links(&["disks"])
-            .actions(&["activate", "deactivate"]),
+        Some(dc) => el.reference_id("data_center", dc).sub_links(&["disks"]).actions(&["activate", "deactivate"]),
         None => el.sub_links(&["disks", "permissions"]),
     }
 }
@@ -78,7 +75,7 @@ fn storage_domain_el(sd: &StorageDomain, dc: Option<DataCenterId>) -> Element {
 async fn storage_domain_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let sds = app.storage_domain_list(&p.query()?).await?;
     Ok(Reply::new(
@@ -91,9 +88,9 @@ async fn storage_domain_list(
 async fn storage_domain_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(sd): Path<String>,
+    IdPath(sd): IdPath<StorageDomainId>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &storage_domain_el(&app.storage_domain_get(id(&sd)?).await?, None)))
+    Ok(Reply::new(fmt, StatusCode::OK, &storage_domain_el(&app.storage_domain_get(sd).await?, None)))
 }
 
 fn invalid(msg: impl Into<String>) -> Failure {
@@ -159,13 +156,13 @@ async fn storage_domain_update(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(sd): Path<String>,
+    IdPath(sd): IdPath<StorageDomainId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "storage_domain")?;
     let req = StorageDomainUpdate { name: el.text("name"), description: el.text("description") };
-    let sd = app.storage_domain_update(&who, id::<StorageDomainId>(&sd)?, req).await?;
+    let sd = app.storage_domain_update(&who, sd, req).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &storage_domain_el(&sd, None)))
 }
 
@@ -178,8 +175,8 @@ struct RemoveParams {
 async fn storage_domain_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(sd): Path<String>,
-    Query(p): Query<RemoveParams>,
+    IdPath(sd): IdPath<StorageDomainId>,
+    Params(p): Params<RemoveParams>,
 ) -> Result<Response, Failure> {
     let format = match p.format.as_deref() {
         None | Some("false") => false,
@@ -190,7 +187,7 @@ async fn storage_domain_remove(
         Ok(i) => Named::Id(i),
         Err(_) => Named::Name(h),
     });
-    app.storage_domain_remove(&who, id::<StorageDomainId>(&sd)?, StorageDomainRemove { host, format }).await?;
+    app.storage_domain_remove(&who, sd, StorageDomainRemove { host, format }).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -199,10 +196,9 @@ async fn storage_domain_remove(
 async fn attached_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(dc): Path<String>,
-    Query(p): Query<ListParams>,
+    IdPath(dc): IdPath<DataCenterId>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
-    let dc: DataCenterId = id(&dc)?;
     let sds = app.data_center_storage_domain_list(dc, &p.query()?).await?;
     Ok(Reply::new(
         fmt,
@@ -214,10 +210,9 @@ async fn attached_list(
 async fn attached_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path((dc, sd)): Path<(String, String)>,
+    IdPath((dc, sd)): IdPath<(DataCenterId, StorageDomainId)>,
 ) -> Result<Reply, Failure> {
-    let dc: DataCenterId = id(&dc)?;
-    let sd = app.data_center_storage_domain_get(dc, id(&sd)?).await?;
+    let sd = app.data_center_storage_domain_get(dc, sd).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &storage_domain_el(&sd, Some(dc))))
 }
 
@@ -225,11 +220,10 @@ async fn attached_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(dc): Path<String>,
+    IdPath(dc): IdPath<DataCenterId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
-    let dc: DataCenterId = id(&dc)?;
     let el = body(&headers, &bytes, "storage_domain")?;
     let sd_ref = match el.own_id::<StorageDomainId>()? {
         Some(i) => Named::Id(i),
@@ -245,9 +239,9 @@ async fn attached_add(
 async fn attached_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path((dc, sd)): Path<(String, String)>,
+    IdPath((dc, sd)): IdPath<(DataCenterId, StorageDomainId)>,
 ) -> Result<Response, Failure> {
-    app.data_center_storage_domain_detach(&who, id(&dc)?, id(&sd)?).await?;
+    app.data_center_storage_domain_detach(&who, dc, sd).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -255,9 +249,9 @@ async fn attached_action(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path((dc, sd, action)): Path<(String, String, String)>,
+    IdPath((dc, sd, action)): IdPath<(DataCenterId, StorageDomainId, Segment)>,
 ) -> Result<Reply, Failure> {
-    let (dc, sd): (DataCenterId, StorageDomainId) = (id(&dc)?, id(&sd)?);
+    let (dc, sd): (DataCenterId, StorageDomainId) = (dc, sd);
     match action.as_str() {
         "activate" => app.data_center_storage_domain_activate(&who, dc, sd).await?,
         "deactivate" => app.data_center_storage_domain_deactivate(&who, dc, sd).await?,
@@ -277,7 +271,7 @@ async fn attached_action(
 pub(super) fn disk_el(disk: &Disk) -> Element {
     let sd = disk.storage_domain_id;
     let mut el = Element::new("disk")
-        .href(api_href(&format!("disks/{}", disk.id)))
+        .href(href_of(disk.id))
         .id(disk.id)
         .text_child("name", &disk.alias)
         .text_child("alias", &disk.alias)
@@ -297,24 +291,25 @@ pub(super) fn disk_el(disk: &Disk) -> Element {
     if disk.format == DiskFormat::Cow {
         el = el.enum_child("qcow_version", "qcow2_v3");
     }
-    el.child(Element::list(
-        "storage_domains",
-        [Element::new("storage_domain").id(sd).href(api_href(&format!("storagedomains/{sd}")))],
-    ))
-    .sub_links(&["permissions", "statistics"])
+    el.child(Element::list("storage_domains", [Element::new("storage_domain").id(sd).href(href_of(sd))]))
+        .sub_links(&["permissions", "statistics"])
 }
 
 async fn disk_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let disks = app.disk_list(&p.query()?).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("disks", disks.iter().map(disk_el))))
 }
 
-async fn disk_get(State(app): State<AppState>, Accept(fmt): Accept, Path(d): Path<String>) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &disk_el(&app.disk_get(id(&d)?).await?)))
+async fn disk_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath(d): IdPath<DiskId>,
+) -> Result<Reply, Failure> {
+    Ok(Reply::new(fmt, StatusCode::OK, &disk_el(&app.disk_get(d).await?)))
 }
 
 /// oVirt's `<disk>` of a new disk, as the app layer takes it (also for VMs' disk attachments).
@@ -358,8 +353,8 @@ async fn disk_add(
 async fn disk_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(d): Path<String>,
+    IdPath(d): IdPath<DiskId>,
 ) -> Result<Response, Failure> {
-    app.disk_remove(&who, id::<DiskId>(&d)?).await?;
+    app.disk_remove(&who, d).await?;
     Ok(StatusCode::OK.into_response())
 }

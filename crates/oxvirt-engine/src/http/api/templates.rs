@@ -13,7 +13,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 pub(super) fn template_el(t: &Template) -> Element {
-    let href = api_href(&format!("templates/{}", t.id));
+    let href = href_of(t.id);
     let c = &t.config;
     let mut os = Element::new("os").text_child("type", &c.os_type);
     let boot = Element::new("boot").text_list("devices", "device", c.boot.devices.iter().map(|d| d.as_str()));
@@ -77,7 +77,7 @@ pub(super) fn template_el(t: &Template) -> Element {
         el = el.child(Element::new("display").enum_child("type", d.as_str()));
     }
     if let Some(cl) = t.cluster_id {
-        el = el.reference("cluster", cl, api_href(&format!("clusters/{cl}")));
+        el = el.reference_id("cluster", cl);
     }
     el.sub_links(&["diskattachments", "nics", "permissions", "cdroms", "graphicsconsoles", "watchdogs", "tags"])
 }
@@ -85,7 +85,7 @@ pub(super) fn template_el(t: &Template) -> Element {
 async fn template_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let templates = app.template_list(&p.query()?).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("templates", templates.iter().map(template_el))))
@@ -94,9 +94,9 @@ async fn template_list(
 async fn template_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(t): Path<String>,
+    IdPath(t): IdPath<TemplateId>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &template_el(&app.template_get(id(&t)?).await?)))
+    Ok(Reply::new(fmt, StatusCode::OK, &template_el(&app.template_get(t).await?)))
 }
 
 async fn template_add(State(app): State<AppState>, Extension(who): Extension<Principal>) -> Result<Reply, Failure> {
@@ -108,17 +108,17 @@ async fn template_add(State(app): State<AppState>, Extension(who): Extension<Pri
 async fn template_disk_attachments(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(t): Path<String>,
+    IdPath(t): IdPath<TemplateId>,
 ) -> Result<Reply, Failure> {
-    app.template_get(id::<TemplateId>(&t)?).await?;
+    app.template_get(t).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("disk_attachments", [])))
 }
 
 async fn template_nics(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(t): Path<String>,
+    IdPath(t): IdPath<TemplateId>,
 ) -> Result<Reply, Failure> {
-    app.template_get(id::<TemplateId>(&t)?).await?;
+    app.template_get(t).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("nics", [])))
 }

@@ -102,10 +102,10 @@ fn vm_el(vm: &Vm) -> Element {
         .text_child_opt("cmdline", c.boot.cmdline.as_deref());
     let mut placement = Element::new("placement_policy").enum_child("affinity", vm.placement.affinity.as_str());
     if let Some(h) = vm.placement.host_id {
-        placement = placement.list_child("hosts", [Element::new("host").href(api_href(&format!("hosts/{h}"))).id(h)]);
+        placement = placement.list_child("hosts", [Element::new("host").href(href_of(h)).id(h)]);
     }
     let mut el = Element::new("vm")
-        .href(api_href(&format!("vms/{}", vm.id)))
+        .href(href_of(vm.id))
         .id(vm.id)
         .text_child("name", &vm.name)
         .text_child("description", &vm.description)
@@ -149,13 +149,9 @@ fn vm_el(vm: &Vm) -> Element {
         el = el.date_child("stop_time", time(t));
     }
     el = el.text_child_opt("stop_reason", vm.runtime.stop_reason.as_deref());
-    el = el.reference("cluster", vm.cluster_id, api_href(&format!("clusters/{}", vm.cluster_id))).reference(
-        "template",
-        vm.template_id,
-        api_href(&format!("templates/{}", vm.template_id)),
-    );
+    el = el.reference_id("cluster", vm.cluster_id).reference_id("template", vm.template_id);
     if let Some(h) = vm.runtime.host_id {
-        el = el.reference("host", h, api_href(&format!("hosts/{h}")));
+        el = el.reference_id("host", h);
     }
     el.sub_links(&["diskattachments", "nics", "permissions"]).actions(VM_ACTIONS)
 }
@@ -185,7 +181,7 @@ async fn vm_el_followed(app: &AppState, vm: &Vm, follow: &Follow) -> Result<Elem
 async fn vm_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Query(p): Query<VmListParams>,
+    Params(p): Params<VmListParams>,
 ) -> Result<Reply, Failure> {
     let follow = Follow::parse(p.follow.as_deref())?;
     let vms = app.vm_list(&p.list.query()?).await?;
@@ -199,11 +195,11 @@ async fn vm_list(
 async fn vm_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(vm): Path<String>,
-    Query(p): Query<FollowParams>,
+    IdPath(vm): IdPath<VmId>,
+    Params(p): Params<FollowParams>,
 ) -> Result<Reply, Failure> {
     let follow = Follow::parse(p.follow.as_deref())?;
-    let vm = app.vm_get(id(&vm)?).await?;
+    let vm = app.vm_get(vm).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &vm_el_followed(&app, &vm, &follow).await?))
 }
 
@@ -317,7 +313,7 @@ async fn vm_update(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(vm): Path<String>,
+    IdPath(vm): IdPath<VmId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
@@ -328,7 +324,7 @@ async fn vm_update(
         config: config_patch(&el)?,
         delete_protected: el.bool("delete_protected")?,
     };
-    let vm = app.vm_update(&who, id::<VmId>(&vm)?, req).await?;
+    let vm = app.vm_update(&who, vm, req).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &vm_el(&vm)))
 }
 
@@ -346,12 +342,12 @@ fn flag(text: Option<&str>, name: &str) -> Result<Option<bool>, Failure> {
 async fn vm_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(vm): Path<String>,
-    Query(p): Query<RemoveParams>,
+    IdPath(vm): IdPath<VmId>,
+    Params(p): Params<RemoveParams>,
 ) -> Result<Response, Failure> {
     // oVirt removes a VM's disks with it unless `detach_only=true`.
     let detach_only = flag(p.detach_only.as_deref(), "detach_only")?.unwrap_or(false);
-    app.vm_remove(&who, id::<VmId>(&vm)?, detach_only).await?;
+    app.vm_remove(&who, vm, detach_only).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -359,11 +355,10 @@ async fn vm_action(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path((vm, action)): Path<(String, String)>,
+    IdPath((vm, action)): IdPath<(VmId, Segment)>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
-    let vm: VmId = id(&vm)?;
     let reason =
         if bytes.iter().all(u8::is_ascii_whitespace) { None } else { body(&headers, &bytes, "action")?.text("reason") };
     let done = match action.as_str() {
@@ -383,27 +378,26 @@ async fn vm_action(
 
 async fn vm_console_log(
     State(app): State<AppState>,
-    Path(vm): Path<String>,
-    Query(p): Query<ConsoleParams>,
+    IdPath(vm): IdPath<VmId>,
+    Params(p): Params<ConsoleParams>,
 ) -> Result<Response, Failure> {
-    let text = app.vm_console_tail(id(&vm)?, p.tail_bytes.unwrap_or(65536)).await?;
+    let text = app.vm_console_tail(vm, p.tail_bytes.unwrap_or(65536)).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
 async fn vm_permission_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(vm): Path<String>,
+    IdPath(vm): IdPath<VmId>,
 ) -> Result<Reply, Failure> {
-    let vm: VmId = id(&vm)?;
     let permissions = app.vm_permissions(vm).await?;
     let items = permissions.iter().map(|p| {
         Element::new("permission")
-            .href(api_href(&format!("vms/{vm}/permissions/{}", p.id)))
+            .href(sub_href(vm, "permissions", p.id))
             .id(p.id)
             .reference("role", p.role_id, api_href(&format!("roles/{}", p.role_id)))
-            .reference("user", p.user_id, api_href(&format!("users/{}", p.user_id)))
-            .reference("vm", vm, api_href(&format!("vms/{vm}")))
+            .reference_id("user", p.user_id)
+            .reference_id("vm", vm)
     });
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("permissions", items)))
 }
@@ -411,10 +405,9 @@ async fn vm_permission_list(
 // ---- disk attachments --------------------------------------------------------------------
 
 fn attachment_el(a: &DiskAttachment, disk: Option<Element>) -> Element {
-    let disk =
-        disk.unwrap_or_else(|| Element::new("disk").href(api_href(&format!("disks/{}", a.disk_id))).id(a.disk_id));
+    let disk = disk.unwrap_or_else(|| Element::new("disk").href(href_of(a.disk_id)).id(a.disk_id));
     Element::new("disk_attachment")
-        .href(api_href(&format!("vms/{}/diskattachments/{}", a.vm_id, a.disk_id)))
+        .href(sub_href(a.vm_id, "diskattachments", a.disk_id))
         .id(a.disk_id)
         .bool_child("active", a.active)
         .bool_child("bootable", a.bootable)
@@ -423,15 +416,15 @@ fn attachment_el(a: &DiskAttachment, disk: Option<Element>) -> Element {
         .bool_child("read_only", a.read_only)
         .bool_child("uses_scsi_reservation", false)
         .child(disk)
-        .reference("vm", a.vm_id, api_href(&format!("vms/{}", a.vm_id)))
+        .reference_id("vm", a.vm_id)
 }
 
 async fn attachment_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path(vm): Path<String>,
+    IdPath(vm): IdPath<VmId>,
 ) -> Result<Reply, Failure> {
-    let list = app.disk_attachment_list(id(&vm)?).await?;
+    let list = app.disk_attachment_list(vm).await?;
     Ok(Reply::new(
         fmt,
         StatusCode::OK,
@@ -442,9 +435,9 @@ async fn attachment_list(
 async fn attachment_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path((vm, disk)): Path<(String, String)>,
+    IdPath((vm, disk)): IdPath<(VmId, DiskId)>,
 ) -> Result<Reply, Failure> {
-    let a = app.disk_attachment_get(id(&vm)?, id(&disk)?).await?;
+    let a = app.disk_attachment_get(vm, disk).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &attachment_el(&a, None)))
 }
 
@@ -461,11 +454,10 @@ async fn attachment_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(vm): Path<String>,
+    IdPath(vm): IdPath<VmId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
-    let vm: VmId = id(&vm)?;
     let el = body(&headers, &bytes, "disk_attachment")?;
     let Some(disk) = el.child_named("disk") else {
         return Err(invalid("a disk attachment needs a disk: an existing one by id, or a new one".into()));
@@ -490,24 +482,24 @@ async fn attachment_update(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path((vm, disk)): Path<(String, String)>,
+    IdPath((vm, disk)): IdPath<(VmId, DiskId)>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
     let el = body(&headers, &bytes, "disk_attachment")?;
-    let a = app.disk_attachment_update(&who, id(&vm)?, id(&disk)?, attachment_fields(&el)?).await?;
+    let a = app.disk_attachment_update(&who, vm, disk, attachment_fields(&el)?).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &attachment_el(&a, None)))
 }
 
 async fn attachment_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path((vm, disk)): Path<(String, String)>,
-    Query(p): Query<RemoveParams>,
+    IdPath((vm, disk)): IdPath<(VmId, DiskId)>,
+    Params(p): Params<RemoveParams>,
 ) -> Result<Response, Failure> {
     // oVirt's default for a disk attachment is to detach only, keeping the disk.
     let detach_only = flag(p.detach_only.as_deref(), "detach_only")?.unwrap_or(true);
-    app.disk_attachment_remove(&who, id(&vm)?, id(&disk)?, detach_only).await?;
+    app.disk_attachment_remove(&who, vm, disk, detach_only).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -515,7 +507,7 @@ async fn attachment_remove(
 
 fn nic_el(n: &Nic) -> Element {
     let mut el = Element::new("nic")
-        .href(api_href(&format!("vms/{}/nics/{}", n.vm_id, n.id)))
+        .href(sub_href(n.vm_id, "nics", n.id))
         .id(n.id)
         .text_child("name", &n.name)
         .enum_child("interface", n.interface.as_str())
@@ -523,22 +515,26 @@ fn nic_el(n: &Nic) -> Element {
         .child(Element::new("mac").text_child("address", n.mac.to_string()))
         .bool_child("plugged", n.plugged);
     if let Some(p) = n.vnic_profile_id {
-        el = el.reference("vnic_profile", p, api_href(&format!("vnicprofiles/{p}")));
+        el = el.reference_id("vnic_profile", p);
     }
-    el.reference("vm", n.vm_id, api_href(&format!("vms/{}", n.vm_id)))
+    el.reference_id("vm", n.vm_id)
 }
 
-async fn nic_list(State(app): State<AppState>, Accept(fmt): Accept, Path(vm): Path<String>) -> Result<Reply, Failure> {
-    let nics = app.nic_list(id(&vm)?).await?;
+async fn nic_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath(vm): IdPath<VmId>,
+) -> Result<Reply, Failure> {
+    let nics = app.nic_list(vm).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("nics", nics.iter().map(nic_el))))
 }
 
 async fn nic_get(
     State(app): State<AppState>,
     Accept(fmt): Accept,
-    Path((vm, nic)): Path<(String, String)>,
+    IdPath((vm, nic)): IdPath<(VmId, NicId)>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &nic_el(&app.nic_get(id(&vm)?, id::<NicId>(&nic)?).await?)))
+    Ok(Reply::new(fmt, StatusCode::OK, &nic_el(&app.nic_get(vm, nic).await?)))
 }
 
 fn nic_mac(el: &Element) -> Result<Option<MacAddress>, Failure> {
@@ -553,7 +549,7 @@ async fn nic_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path(vm): Path<String>,
+    IdPath(vm): IdPath<VmId>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
@@ -566,7 +562,7 @@ async fn nic_add(
         linked: el.bool("linked")?,
         plugged: el.bool("plugged")?,
     };
-    let nic = app.nic_add(&who, id(&vm)?, req).await?;
+    let nic = app.nic_add(&who, vm, req).await?;
     Ok(Reply::new(fmt, StatusCode::CREATED, &nic_el(&nic)))
 }
 
@@ -574,7 +570,7 @@ async fn nic_update(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    Path((vm, nic)): Path<(String, String)>,
+    IdPath((vm, nic)): IdPath<(VmId, NicId)>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
@@ -592,15 +588,15 @@ async fn nic_update(
         linked: el.bool("linked")?,
         plugged: el.bool("plugged")?,
     };
-    let nic = app.nic_update(&who, id(&vm)?, id::<NicId>(&nic)?, req).await?;
+    let nic = app.nic_update(&who, vm, nic, req).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &nic_el(&nic)))
 }
 
 async fn nic_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path((vm, nic)): Path<(String, String)>,
+    IdPath((vm, nic)): IdPath<(VmId, NicId)>,
 ) -> Result<Response, Failure> {
-    app.nic_remove(&who, id(&vm)?, id::<NicId>(&nic)?).await?;
+    app.nic_remove(&who, vm, nic).await?;
     Ok(StatusCode::OK.into_response())
 }
