@@ -35,49 +35,106 @@ pub enum EngineError {
 
 /// Runs the engine until SIGTERM or Ctrl-C, then shuts the HTTPS server down gracefully.
 pub async fn run(config: EngineConfig) -> Result<(), EngineError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| EngineError::DataDir { path: config.data_dir.clone(), source })?;
-    let pki = pki::EnginePki::load_or_create(&config.data_dir.join("pki"), &config.server_names())?;
-    let store = oxvirt_engine_db::Store::open(&config.database_url()).await?;
-    let (app, generated) = app::App::open(store, pki.clone(), config.admin_password.clone()).await?;
-    if let Some(password) = generated {
-        // Printed once, at the creation of admin@internal; it is stored only as a hash.
-        println!("admin@internal password (shown once): {password}");
-        tracing::warn!("admin@internal was created with a generated password, printed once on standard output");
-    }
-    // Jobs a previous run left unfinished are completed or rolled back before anything else.
-    app.jobs_recover().await?;
-    // Hosts are watched from now on: their VMs reconciled, their status re-checked.
-    app.monitor_start(app::monitor::MonitorSettings {
-        reconcile_interval: config.reconcile_interval(),
-        host_grace: config.host_grace(),
-    })
-    .await?;
+    let engine = Engine::start(config).await?;
+    let handle = engine.handle.clone();
+    tokio::spawn(shutdown_on_signal(handle));
+    engine.serving().await
+}
 
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
-        pki.server_cert_pem.clone().into_bytes(),
-        pki.server_key_pem.clone().into_bytes(),
-    )
-    .await
-    .map_err(EngineError::Tls)?;
+/// A started engine: its jobs recovered, its hosts monitored, its API served on
+/// [`Engine::addr`]. The binary waits for a signal; in-process tests (`EngineTestContext`)
+/// keep the handle and [`Engine::stop`] it.
+#[derive(Debug)]
+pub struct Engine {
+    app: std::sync::Arc<app::App>,
+    addr: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    server: tokio::task::JoinHandle<Result<(), EngineError>>,
+}
 
-    let addr = SocketAddr::new(config.listen_address, config.https_port);
-    let handle = axum_server::Handle::new();
-    tokio::spawn(shutdown_on_signal(handle.clone()));
+impl Engine {
+    /// Opens the data dir, PKI and database, recovers jobs, starts monitoring and serves
+    /// HTTPS on `listen_address:https_port` (port 0: any free port; see [`Engine::addr`]).
+    pub async fn start(config: EngineConfig) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| EngineError::DataDir { path: config.data_dir.clone(), source })?;
+        let pki = pki::EnginePki::load_or_create(&config.data_dir.join("pki"), &config.server_names())?;
+        let store = oxvirt_engine_db::Store::open(&config.database_url()).await?;
+        let (app, generated) = app::App::open(store, pki.clone(), config.admin_password.clone()).await?;
+        if let Some(password) = generated {
+            // Printed once, at the creation of admin@internal; it is stored only as a hash.
+            println!("admin@internal password (shown once): {password}");
+            tracing::warn!("admin@internal was created with a generated password, printed once on standard output");
+        }
+        // Jobs a previous run left unfinished are completed or rolled back before anything else.
+        app.jobs_recover().await?;
+        // Hosts are watched from now on: their VMs reconciled, their status re-checked.
+        app.monitor_start(app::monitor::MonitorSettings {
+            reconcile_interval: config.reconcile_interval(),
+            host_grace: config.host_grace(),
+        })
+        .await?;
 
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "engine listening (HTTPS)");
-    // TCP_NODELAY: a reply written in several pieces must not wait for the client's delayed
-    // ACK (Nagle's algorithm), which added ~40 ms to some replies (B3's p99 in docs/BENCHMARKS.md).
-    let acceptor =
-        axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());
-    axum_server::bind(addr)
-        .acceptor(acceptor)
-        .handle(handle)
-        .serve(http::router(app).into_make_service())
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
+            pki.server_cert_pem.clone().into_bytes(),
+            pki.server_key_pem.clone().into_bytes(),
+        )
         .await
-        .map_err(|source| EngineError::Serve { addr, source })?;
-    tracing::info!("engine stopped");
-    Ok(())
+        .map_err(EngineError::Tls)?;
+
+        let addr = SocketAddr::new(config.listen_address, config.https_port);
+        let handle = axum_server::Handle::new();
+        // TCP_NODELAY: a reply written in several pieces must not wait for the client's delayed
+        // ACK (Nagle's algorithm), which added ~40 ms to some replies (B3's p99 in docs/BENCHMARKS.md).
+        let acceptor =
+            axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let service = http::router(app.clone()).into_make_service();
+        let server = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                axum_server::bind(addr)
+                    .acceptor(acceptor)
+                    .handle(handle)
+                    .serve(service)
+                    .await
+                    .map_err(|source| EngineError::Serve { addr, source })
+            }
+        });
+        let Some(bound) = handle.listening().await else {
+            // The server ended before listening: its error says why.
+            return Err(match server.await {
+                Ok(Err(e)) => e,
+                _ => EngineError::Serve { addr, source: std::io::Error::other("the server ended before listening") },
+            });
+        };
+        tracing::info!(addr = %bound, data_dir = %config.data_dir.display(), "engine listening (HTTPS)");
+        Ok(Engine { app, addr: bound, handle, server })
+    }
+
+    /// Where the API is served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The application layer (for in-process tests that look behind the API).
+    pub fn app(&self) -> &std::sync::Arc<app::App> {
+        &self.app
+    }
+
+    /// Stops serving (gracefully, for at most 10 s) and waits until the server has ended.
+    pub async fn stop(self) -> Result<(), EngineError> {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        self.serving().await
+    }
+
+    async fn serving(self) -> Result<(), EngineError> {
+        let result = match self.server.await {
+            Ok(r) => r,
+            Err(e) => Err(EngineError::Serve { addr: self.addr, source: std::io::Error::other(e.to_string()) }),
+        };
+        tracing::info!("engine stopped");
+        result
+    }
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {

@@ -13,9 +13,11 @@
 
 mod api;
 mod extract;
+pub(crate) mod repr;
 mod sso;
 
 pub use extract::{Accept, IdPath, Params, Segment};
+pub use repr::{Body, FromElement, Removed, Reply, ToElement};
 
 use crate::app::{App, AppError};
 use axum::Router;
@@ -24,7 +26,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use oxvirt_ovirt::{Element, Format, ReprError, fault};
+use oxvirt_ovirt::{Format, ReprError, fault};
 use oxvirt_types::ErrorKind;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -139,24 +141,4 @@ async fn render_faults(req: Request, next: Next) -> Response {
         out.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ENGINE\""));
     }
     out
-}
-
-/// A rendered oVirt representation.
-#[derive(Debug)]
-pub struct Reply {
-    format: Format,
-    status: StatusCode,
-    body: String,
-}
-
-impl Reply {
-    pub fn new(format: Format, status: StatusCode, root: &Element) -> Self {
-        Self { format, status, body: format.render(root) }
-    }
-}
-
-impl IntoResponse for Reply {
-    fn into_response(self) -> Response {
-        (self.status, [(header::CONTENT_TYPE, self.format.content_type())], self.body).into_response()
-    }
 }

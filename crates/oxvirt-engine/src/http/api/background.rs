@@ -9,6 +9,8 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/oxvirt/backgroundtasks", get(background_task_list))
 }
 
+to_element!(TaskStatus, "background_tasks", background_task_el);
+
 fn background_task_el(t: &TaskStatus) -> Element {
     let mut el = Element::new("background_task")
         .text_child("name", t.name)
@@ -30,5 +32,5 @@ fn background_task_el(t: &TaskStatus) -> Element {
 
 async fn background_task_list(State(app): State<AppState>, Accept(fmt): Accept) -> Result<Reply, Failure> {
     let items = app.background_status();
-    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("background_tasks", items.iter().map(background_task_el))))
+    Ok(Reply::list(fmt, &items))
 }

@@ -8,6 +8,8 @@ pub(super) fn routes() -> Router<AppState> {
 
 // ---- events ------------------------------------------------------------------------------
 
+to_element!(oxvirt_engine_db::model::Event, "events", event_el);
+
 fn event_el(e: &oxvirt_engine_db::model::Event) -> Element {
     let mut el = Element::new("event")
         .href(api_href(&format!("events/{}", e.id)))
@@ -57,5 +59,5 @@ async fn event_list(
         })?),
     };
     let events = app.event_list(from, &p.list.query()?).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("events", events.iter().map(event_el))))
+    Ok(Reply::list(fmt, &events))
 }

@@ -11,6 +11,8 @@ pub(super) fn routes() -> Router<AppState> {
 
 // ---- hosts -------------------------------------------------------------------------------
 
+to_element!(oxvirt_engine_db::model::Host, "hosts", host_el);
+
 fn host_el(h: &oxvirt_engine_db::model::Host) -> Element {
     let caps: Option<oxvirt_agent_api::v1::Capabilities> =
         h.capabilities.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok());
@@ -52,7 +54,7 @@ async fn host_list(
     Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let hosts = app.host_list(&p.query()?).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("hosts", hosts.iter().map(host_el))))
+    Ok(Reply::list(fmt, &hosts))
 }
 
 async fn host_get(
@@ -60,42 +62,47 @@ async fn host_get(
     Accept(fmt): Accept,
     IdPath(h): IdPath<HostId>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &host_el(&app.host_get(h).await?)))
+    Ok(Reply::ok(fmt, &app.host_get(h).await?))
+}
+
+impl FromElement for HostAdd {
+    const ROOT: &'static str = "host";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        let cluster = required_ref::<ClusterId>(el, "cluster", "a host")?;
+        let port = match el.u64("port")? {
+            Some(p) => Some(
+                u16::try_from(p)
+                    .map_err(|_| Failure::new(ErrorKind::InvalidInput, format!("port {p} is out of range")))?,
+            ),
+            None => None,
+        };
+        Ok(HostAdd {
+            name: el.required_text("name")?,
+            address: el.required_text("address")?,
+            port,
+            cluster,
+            enrollment_secret: el.text("root_password"),
+        })
+    }
 }
 
 async fn host_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<HostAdd>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "host")?;
-    let cluster = required_ref::<ClusterId>(&el, "cluster", "a host")?;
-    let port = match el.u64("port")? {
-        Some(p) => Some(
-            u16::try_from(p).map_err(|_| Failure::new(ErrorKind::InvalidInput, format!("port {p} is out of range")))?,
-        ),
-        None => None,
-    };
-    let req = HostAdd {
-        name: el.required_text("name")?,
-        address: el.required_text("address")?,
-        port,
-        cluster,
-        enrollment_secret: el.text("root_password"),
-    };
     let host = app.host_add(&who, req).await?;
-    Ok(Reply::new(fmt, StatusCode::CREATED, &host_el(&host)))
+    Ok(Reply::created(fmt, &host))
 }
 
 async fn host_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     IdPath(h): IdPath<HostId>,
-) -> Result<Response, Failure> {
+) -> Result<Removed, Failure> {
     app.host_remove(&who, h).await?;
-    Ok(StatusCode::OK.into_response())
+    Ok(Removed)
 }
 
 async fn host_action(
@@ -115,5 +122,5 @@ async fn host_action(
             ));
         }
     };
-    Ok(Reply::new(fmt, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", None)))
+    Ok(Reply::action_done(fmt, None))
 }

@@ -2,7 +2,7 @@
 //! long operations.
 
 use super::*;
-use oxvirt_engine_db::model::{Job, Step, Timestamp};
+use oxvirt_engine_db::model::{Job, Step};
 use oxvirt_types::{JobId, StepId};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -14,9 +14,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/jobs/{id}/{action}", axum::routing::post(job_action))
 }
 
-fn time(t: Timestamp) -> std::time::SystemTime {
-    oxvirt_ovirt::date::from_epoch_millis(t.as_millis())
-}
+to_element!(Job, "jobs", job_el);
 
 fn job_el(j: &Job) -> Element {
     let mut el = Element::new("job")
@@ -36,6 +34,8 @@ fn job_el(j: &Job) -> Element {
     }
     el.sub_links(&["steps"]).actions(&["clear", "end"])
 }
+
+to_element!(Step, "steps", step_el);
 
 fn step_el(s: &Step) -> Element {
     let job_href = href_of(s.job_id);
@@ -67,11 +67,11 @@ async fn job_list(
     Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let jobs = app.job_search(&p.query()?).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("jobs", jobs.iter().map(job_el))))
+    Ok(Reply::list(fmt, &jobs))
 }
 
 async fn job_get(State(app): State<AppState>, Accept(fmt): Accept, IdPath(j): IdPath<JobId>) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &job_el(&app.job_get(j).await?)))
+    Ok(Reply::ok(fmt, &app.job_get(j).await?))
 }
 
 /// External jobs (made by outside tools through the API) are not supported yet.
@@ -85,7 +85,7 @@ async fn step_list(
     IdPath(j): IdPath<JobId>,
 ) -> Result<Reply, Failure> {
     let steps = app.job_steps(j).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("steps", steps.iter().map(step_el))))
+    Ok(Reply::list(fmt, &steps))
 }
 
 async fn step_get(
@@ -94,7 +94,7 @@ async fn step_get(
     IdPath((j, s)): IdPath<(JobId, StepId)>,
 ) -> Result<Reply, Failure> {
     let step = app.job_step_get(j, s).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &step_el(&step)))
+    Ok(Reply::ok(fmt, &step))
 }
 
 async fn job_action(
@@ -114,5 +114,5 @@ async fn job_action(
             ));
         }
     }
-    Ok(Reply::new(fmt, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", None)))
+    Ok(Reply::action_done(fmt, None))
 }

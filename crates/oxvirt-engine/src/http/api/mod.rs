@@ -5,17 +5,27 @@
 //! all of them (list parameters, body parsing, references, ids) live in this file.
 
 mod background;
+mod cluster_networks;
+mod clusters;
+mod data_centers;
+mod disk_attachments;
+mod disks;
 mod events;
-mod host_stats;
+mod host_nics;
+mod host_statistics;
 mod hosts;
-mod infra;
 mod jobs;
-mod network;
-mod storage;
+mod networks;
+mod nics;
+mod storage_domains;
 mod templates;
 mod vms;
+mod vnic_profiles;
 
-pub(super) use super::{Accept, AppState, Failure, IdPath, Params, Reply, Segment};
+pub(super) use super::repr::to_element;
+pub(super) use super::{
+    Accept, AppState, Body, Failure, FromElement, IdPath, Params, Removed, Reply, Segment, ToElement,
+};
 use crate::app::{
     ClusterAdd, ClusterUpdate, Comparison, Condition, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named, Sort,
 };
@@ -55,15 +65,22 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
     Router::new()
         .route("/", get(root))
         .merge(background::routes())
-        .merge(infra::routes())
-        .merge(events::routes())
+        .merge(data_centers::routes())
+        .merge(clusters::routes())
         .merge(hosts::routes())
-        .merge(vms::routes())
-        .merge(host_stats::routes())
-        .merge(network::routes())
+        .merge(host_statistics::routes())
+        .merge(host_nics::routes())
+        .merge(storage_domains::routes())
+        .merge(disks::routes())
+        .merge(networks::routes())
+        .merge(cluster_networks::routes())
+        .merge(vnic_profiles::routes())
         .merge(templates::routes())
+        .merge(vms::routes())
+        .merge(disk_attachments::routes())
+        .merge(nics::routes())
+        .merge(events::routes())
         .merge(jobs::routes())
-        .merge(storage::routes())
         .fallback(|| async {
             Failure::new(ErrorKind::NotFound, "no such resource in the API (see /ovirt-engine/api for the collections)")
         })
@@ -96,6 +113,12 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
         )
         .into_response(),
     }
+}
+
+/// `?detach_only=`: of a VM's or an attachment's remove (keep the disks).
+#[derive(Debug, Deserialize)]
+struct DetachOnlyParams {
+    detach_only: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +192,28 @@ fn required_ref<T: TypedId>(el: &Element, child: &str, what: &str) -> Result<Nam
         Some(Reference::Name(n)) => Ok(Named::Name(n)),
         None => Err(Failure::new(ErrorKind::InvalidInput, format!("{what} needs a {child} (by id or name)"))),
     }
+}
+
+/// A 400 fault with `message`.
+fn invalid(message: impl Into<String>) -> Failure {
+    Failure::new(ErrorKind::InvalidInput, message.into())
+}
+
+/// A boolean query parameter (`true`/`false`, also `1`/`0`, any case).
+fn flag(text: Option<&str>, name: &str) -> Result<Option<bool>, Failure> {
+    match text {
+        None => Ok(None),
+        Some(t) => match t.to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(invalid(format!("{name} must be true or false, not '{t}'"))),
+        },
+    }
+}
+
+/// A model time as the representation's date.
+fn time(t: oxvirt_engine_db::model::Timestamp) -> std::time::SystemTime {
+    oxvirt_ovirt::date::from_epoch_millis(t.as_millis())
 }
 
 fn version_el(v: Version) -> Element {

@@ -12,6 +12,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/templates/{id}/nics", get(template_nics))
 }
 
+to_element!(Template, "templates", template_el);
+
 pub(super) fn template_el(t: &Template) -> Element {
     let href = href_of(t.id);
     let c = &t.config;
@@ -88,7 +90,7 @@ async fn template_list(
     Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
     let templates = app.template_list(&p.query()?).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("templates", templates.iter().map(template_el))))
+    Ok(Reply::list(fmt, &templates))
 }
 
 async fn template_get(
@@ -96,7 +98,7 @@ async fn template_get(
     Accept(fmt): Accept,
     IdPath(t): IdPath<TemplateId>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &template_el(&app.template_get(t).await?)))
+    Ok(Reply::ok(fmt, &app.template_get(t).await?))
 }
 
 async fn template_add(State(app): State<AppState>, Extension(who): Extension<Principal>) -> Result<Reply, Failure> {

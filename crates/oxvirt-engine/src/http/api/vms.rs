@@ -1,40 +1,22 @@
-//! VMs: `/vms` with their configuration, power actions (`start`, `stop`, `shutdown`,
-//! `reboot`), disk attachments (`/vms/{id}/diskattachments`) and NICs (`/vms/{id}/nics`).
-//! `follow=disk_attachments,nics` inlines those sub-collections, as oVirt does.
-//!
-//! One oxvirt extension beyond oVirt's API: `GET /vms/{id}/serialconsolelog?tail_bytes=N`
-//! (text) returns the end of the guest's serial console, read through its host's agent.
+//! Virtual machines (`/vms`): configuration, power actions (`start`, `stop`, `shutdown`,
+//! `reboot`), `follow=`, the serial console log (an oxvirt extension) and permissions.
 
 use super::*;
-use crate::app::{
-    AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate, NicAdd, NicUpdate, VmAdd, VmConfigPatch, VmUpdate,
-};
-use oxvirt_engine_db::model::{
-    BootDevice, CpuTopology, DiskAttachment, DiskInterface, DisplayType, HighAvailability, MacAddress, Nic,
-    NicInterface, Timestamp, Vm, VmType,
-};
-use oxvirt_types::{ByteSize, DiskId, HostId, NicId, TemplateId, VmId, VnicProfileId};
+use crate::app::{VmAdd, VmConfigPatch, VmUpdate};
+use oxvirt_engine_db::model::{BootDevice, CpuTopology, DisplayType, HighAvailability, Vm, VmType};
+use oxvirt_types::{ByteSize, HostId, TemplateId, VmId};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/vms", get(vm_list).post(vm_add))
         .route("/vms/{id}", get(vm_get).put(vm_update).delete(vm_remove))
-        .route("/vms/{id}/diskattachments", get(attachment_list).post(attachment_add))
-        .route("/vms/{id}/diskattachments/{disk}", get(attachment_get).put(attachment_update).delete(attachment_remove))
-        .route("/vms/{id}/nics", get(nic_list).post(nic_add))
-        .route("/vms/{id}/nics/{nic}", get(nic_get).put(nic_update).delete(nic_remove))
         .route("/vms/{id}/serialconsolelog", get(vm_console_log))
         .route("/vms/{id}/permissions", get(vm_permission_list))
         .route("/vms/{id}/{action}", axum::routing::post(vm_action))
 }
 
 const VM_ACTIONS: &[&str] = &["start", "stop", "shutdown", "reboot"];
-
-fn time(t: Timestamp) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(t.0).unwrap_or(0))
-}
 
 /// `follow=` of a VM request: which sub-collections to inline.
 #[derive(Debug, Default)]
@@ -82,14 +64,11 @@ struct FollowParams {
 }
 
 #[derive(Debug, Deserialize)]
-struct RemoveParams {
-    detach_only: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
 struct ConsoleParams {
     tail_bytes: Option<u64>,
 }
+
+to_element!(Vm, "vms", vm_el);
 
 fn vm_el(vm: &Vm) -> Element {
     let c = &vm.config;
@@ -163,17 +142,17 @@ async fn vm_el_followed(app: &AppState, vm: &Vm, follow: &Follow) -> Result<Elem
         let mut items = Vec::new();
         for a in &attachments {
             let disk = if follow.has("disk_attachments.disk") {
-                Some(super::storage::disk_el(&app.disk_get(a.disk_id).await?))
+                Some(app.disk_get(a.disk_id).await?.to_element())
             } else {
                 None
             };
-            items.push(attachment_el(a, disk));
+            items.push(super::disk_attachments::attachment_el(a, disk));
         }
         el = el.list_child("disk_attachments", items);
     }
     if follow.has("nics") {
         let nics = app.nic_list(vm.id).await?;
-        el = el.list_child("nics", nics.iter().map(nic_el));
+        el = el.list_child("nics", nics.iter().map(ToElement::to_element));
     }
     Ok(el)
 }
@@ -201,10 +180,6 @@ async fn vm_get(
     let follow = Follow::parse(p.follow.as_deref())?;
     let vm = app.vm_get(vm).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &vm_el_followed(&app, &vm, &follow).await?))
-}
-
-fn invalid(message: String) -> Failure {
-    Failure::new(ErrorKind::InvalidInput, message)
 }
 
 /// The configuration fields of a `<vm>` body.
@@ -275,38 +250,54 @@ fn small(v: Option<u64>, what: &str) -> Result<Option<u16>, Failure> {
     v.map(|n| u16::try_from(n).map_err(|_| invalid(format!("{what} {n} is too large")))).transpose()
 }
 
+impl FromElement for VmAdd {
+    const ROOT: &'static str = "vm";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        let template = match el.reference_to::<TemplateId>("template")? {
+            Some(Reference::Id(i)) => Some(Named::Id(i)),
+            Some(Reference::Name(n)) => Some(Named::Name(n)),
+            None => None,
+        };
+        let placement_host = match el.at("placement_policy/hosts").and_then(|h| h.child_named("host")) {
+            None => None,
+            Some(h) => Some(match (h.own_id::<HostId>()?, h.text("name")) {
+                (Some(id), _) => Named::Id(id),
+                (None, Some(n)) => Named::Name(n),
+                (None, None) => return Err(invalid("placement_policy.hosts.host needs an id or a name")),
+            }),
+        };
+        Ok(VmAdd {
+            name: el.required_text("name")?,
+            description: el.text("description"),
+            cluster: required_ref(el, "cluster", "a VM")?,
+            template,
+            config: config_patch(el)?,
+            delete_protected: el.bool("delete_protected")?,
+            placement_host,
+        })
+    }
+}
+
 async fn vm_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<VmAdd>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "vm")?;
-    let template = match el.reference_to::<TemplateId>("template")? {
-        Some(Reference::Id(i)) => Some(Named::Id(i)),
-        Some(Reference::Name(n)) => Some(Named::Name(n)),
-        None => None,
-    };
-    let placement_host = match el.at("placement_policy/hosts").and_then(|h| h.child_named("host")) {
-        None => None,
-        Some(h) => Some(match (h.own_id::<HostId>()?, h.text("name")) {
-            (Some(id), _) => Named::Id(id),
-            (None, Some(n)) => Named::Name(n),
-            (None, None) => return Err(invalid("placement_policy.hosts.host needs an id or a name".into())),
-        }),
-    };
-    let req = VmAdd {
-        name: el.required_text("name")?,
-        description: el.text("description"),
-        cluster: required_ref(&el, "cluster", "a VM")?,
-        template,
-        config: config_patch(&el)?,
-        delete_protected: el.bool("delete_protected")?,
-        placement_host,
-    };
     let vm = app.vm_add(&who, req).await?;
-    Ok(Reply::new(fmt, StatusCode::CREATED, &vm_el(&vm)))
+    Ok(Reply::created(fmt, &vm))
+}
+
+impl FromElement for VmUpdate {
+    const ROOT: &'static str = "vm";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        Ok(VmUpdate {
+            name: el.text("name"),
+            description: el.text("description"),
+            config: config_patch(el)?,
+            delete_protected: el.bool("delete_protected")?,
+        })
+    }
 }
 
 async fn vm_update(
@@ -314,41 +305,22 @@ async fn vm_update(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath(vm): IdPath<VmId>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<VmUpdate>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "vm")?;
-    let req = VmUpdate {
-        name: el.text("name"),
-        description: el.text("description"),
-        config: config_patch(&el)?,
-        delete_protected: el.bool("delete_protected")?,
-    };
     let vm = app.vm_update(&who, vm, req).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &vm_el(&vm)))
-}
-
-fn flag(text: Option<&str>, name: &str) -> Result<Option<bool>, Failure> {
-    match text {
-        None => Ok(None),
-        Some(t) => match t.to_ascii_lowercase().as_str() {
-            "true" | "1" => Ok(Some(true)),
-            "false" | "0" => Ok(Some(false)),
-            _ => Err(invalid(format!("{name} must be true or false, not '{t}'"))),
-        },
-    }
+    Ok(Reply::ok(fmt, &vm))
 }
 
 async fn vm_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     IdPath(vm): IdPath<VmId>,
-    Params(p): Params<RemoveParams>,
-) -> Result<Response, Failure> {
+    Params(p): Params<DetachOnlyParams>,
+) -> Result<Removed, Failure> {
     // oVirt removes a VM's disks with it unless `detach_only=true`.
     let detach_only = flag(p.detach_only.as_deref(), "detach_only")?.unwrap_or(false);
     app.vm_remove(&who, vm, detach_only).await?;
-    Ok(StatusCode::OK.into_response())
+    Ok(Removed)
 }
 
 async fn vm_action(
@@ -373,7 +345,7 @@ async fn vm_action(
             ));
         }
     };
-    Ok(Reply::new(fmt, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", Some(vm_el(&done)))))
+    Ok(Reply::action_done(fmt, Some(&done)))
 }
 
 async fn vm_console_log(
@@ -400,203 +372,4 @@ async fn vm_permission_list(
             .reference_id("vm", vm)
     });
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("permissions", items)))
-}
-
-// ---- disk attachments --------------------------------------------------------------------
-
-fn attachment_el(a: &DiskAttachment, disk: Option<Element>) -> Element {
-    let disk = disk.unwrap_or_else(|| Element::new("disk").href(href_of(a.disk_id)).id(a.disk_id));
-    Element::new("disk_attachment")
-        .href(sub_href(a.vm_id, "diskattachments", a.disk_id))
-        .id(a.disk_id)
-        .bool_child("active", a.active)
-        .bool_child("bootable", a.bootable)
-        .enum_child("interface", a.interface.as_str())
-        .bool_child("pass_discard", false)
-        .bool_child("read_only", a.read_only)
-        .bool_child("uses_scsi_reservation", false)
-        .child(disk)
-        .reference_id("vm", a.vm_id)
-}
-
-async fn attachment_list(
-    State(app): State<AppState>,
-    Accept(fmt): Accept,
-    IdPath(vm): IdPath<VmId>,
-) -> Result<Reply, Failure> {
-    let list = app.disk_attachment_list(vm).await?;
-    Ok(Reply::new(
-        fmt,
-        StatusCode::OK,
-        &Element::collection("disk_attachments", list.iter().map(|a| attachment_el(a, None))),
-    ))
-}
-
-async fn attachment_get(
-    State(app): State<AppState>,
-    Accept(fmt): Accept,
-    IdPath((vm, disk)): IdPath<(VmId, DiskId)>,
-) -> Result<Reply, Failure> {
-    let a = app.disk_attachment_get(vm, disk).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &attachment_el(&a, None)))
-}
-
-fn attachment_fields(el: &Element) -> Result<DiskAttachmentUpdate, Failure> {
-    Ok(DiskAttachmentUpdate {
-        interface: el.parsed("interface", "virtio, virtio_scsi or ide", DiskInterface::from_wire)?,
-        bootable: el.bool("bootable")?,
-        active: el.bool("active")?,
-        read_only: el.bool("read_only")?,
-    })
-}
-
-async fn attachment_add(
-    State(app): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Accept(fmt): Accept,
-    IdPath(vm): IdPath<VmId>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "disk_attachment")?;
-    let Some(disk) = el.child_named("disk") else {
-        return Err(invalid("a disk attachment needs a disk: an existing one by id, or a new one".into()));
-    };
-    let fields = attachment_fields(&el)?;
-    let disk = match disk.own_id::<DiskId>()? {
-        Some(existing) => AttachmentDisk::Existing(existing),
-        None => AttachmentDisk::New(super::storage::disk_add_from(disk)?),
-    };
-    let req = DiskAttachmentAdd {
-        disk,
-        interface: fields.interface,
-        bootable: fields.bootable,
-        active: fields.active,
-        read_only: fields.read_only,
-    };
-    let a = app.disk_attachment_add(&who, vm, req).await?;
-    Ok(Reply::new(fmt, StatusCode::CREATED, &attachment_el(&a, None)))
-}
-
-async fn attachment_update(
-    State(app): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Accept(fmt): Accept,
-    IdPath((vm, disk)): IdPath<(VmId, DiskId)>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "disk_attachment")?;
-    let a = app.disk_attachment_update(&who, vm, disk, attachment_fields(&el)?).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &attachment_el(&a, None)))
-}
-
-async fn attachment_remove(
-    State(app): State<AppState>,
-    Extension(who): Extension<Principal>,
-    IdPath((vm, disk)): IdPath<(VmId, DiskId)>,
-    Params(p): Params<RemoveParams>,
-) -> Result<Response, Failure> {
-    // oVirt's default for a disk attachment is to detach only, keeping the disk.
-    let detach_only = flag(p.detach_only.as_deref(), "detach_only")?.unwrap_or(true);
-    app.disk_attachment_remove(&who, vm, disk, detach_only).await?;
-    Ok(StatusCode::OK.into_response())
-}
-
-// ---- NICs --------------------------------------------------------------------------------
-
-fn nic_el(n: &Nic) -> Element {
-    let mut el = Element::new("nic")
-        .href(sub_href(n.vm_id, "nics", n.id))
-        .id(n.id)
-        .text_child("name", &n.name)
-        .enum_child("interface", n.interface.as_str())
-        .bool_child("linked", n.linked)
-        .child(Element::new("mac").text_child("address", n.mac.to_string()))
-        .bool_child("plugged", n.plugged);
-    if let Some(p) = n.vnic_profile_id {
-        el = el.reference_id("vnic_profile", p);
-    }
-    el.reference_id("vm", n.vm_id)
-}
-
-async fn nic_list(
-    State(app): State<AppState>,
-    Accept(fmt): Accept,
-    IdPath(vm): IdPath<VmId>,
-) -> Result<Reply, Failure> {
-    let nics = app.nic_list(vm).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("nics", nics.iter().map(nic_el))))
-}
-
-async fn nic_get(
-    State(app): State<AppState>,
-    Accept(fmt): Accept,
-    IdPath((vm, nic)): IdPath<(VmId, NicId)>,
-) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &nic_el(&app.nic_get(vm, nic).await?)))
-}
-
-fn nic_mac(el: &Element) -> Result<Option<MacAddress>, Failure> {
-    el.child_named("mac")
-        .and_then(|m| m.text("address"))
-        .filter(|a| !a.is_empty())
-        .map(|a| a.parse::<MacAddress>().map_err(|e| invalid(e.to_string())))
-        .transpose()
-}
-
-async fn nic_add(
-    State(app): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Accept(fmt): Accept,
-    IdPath(vm): IdPath<VmId>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "nic")?;
-    let req = NicAdd {
-        name: el.required_text("name")?,
-        interface: el.parsed("interface", "virtio, e1000 or rtl8139", NicInterface::from_wire)?,
-        vnic_profile: el.id_of::<VnicProfileId>("vnic_profile")?,
-        mac: nic_mac(&el)?,
-        linked: el.bool("linked")?,
-        plugged: el.bool("plugged")?,
-    };
-    let nic = app.nic_add(&who, vm, req).await?;
-    Ok(Reply::new(fmt, StatusCode::CREATED, &nic_el(&nic)))
-}
-
-async fn nic_update(
-    State(app): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Accept(fmt): Accept,
-    IdPath((vm, nic)): IdPath<(VmId, NicId)>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "nic")?;
-    let vnic_profile = match el.child_named("vnic_profile") {
-        None => None,
-        // `<vnic_profile/>` empties the NIC (no network).
-        Some(p) if p.is_empty() => Some(None),
-        Some(_) => Some(el.id_of::<VnicProfileId>("vnic_profile")?),
-    };
-    let req = NicUpdate {
-        name: el.text("name"),
-        interface: el.parsed("interface", "virtio, e1000 or rtl8139", NicInterface::from_wire)?,
-        vnic_profile,
-        linked: el.bool("linked")?,
-        plugged: el.bool("plugged")?,
-    };
-    let nic = app.nic_update(&who, vm, nic, req).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &nic_el(&nic)))
-}
-
-async fn nic_remove(
-    State(app): State<AppState>,
-    Extension(who): Extension<Principal>,
-    IdPath((vm, nic)): IdPath<(VmId, NicId)>,
-) -> Result<Response, Failure> {
-    app.nic_remove(&who, vm, nic).await?;
-    Ok(StatusCode::OK.into_response())
 }

@@ -1,11 +1,10 @@
-//! Storage domains (`/storagedomains`), their attachment to data centers
-//! (`/datacenters/{dc}/storagedomains` with `activate`/`deactivate`), and floating disks
-//! (`/disks`).
+//! Storage domains (`/storagedomains`) and their attachment to data centers
+//! (`/datacenters/{id}/storagedomains` with `activate`/`deactivate`).
 
 use super::*;
-use crate::app::{DiskAdd, StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate};
-use oxvirt_engine_db::model::{Disk, DiskFormat, StorageConnection, StorageDomain, StorageDomainType, StorageType};
-use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
+use crate::app::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate};
+use oxvirt_engine_db::model::{StorageConnection, StorageDomain, StorageDomainType, StorageType};
+use oxvirt_types::StorageDomainId;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -14,12 +13,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/datacenters/{id}/storagedomains", get(attached_list).post(attached_add))
         .route("/datacenters/{id}/storagedomains/{sd}", get(attached_get).delete(attached_remove))
         .route("/datacenters/{id}/storagedomains/{sd}/{action}", axum::routing::post(attached_action))
-        .route("/disks", get(disk_list).post(disk_add))
-        .route("/disks/{id}", get(disk_get).delete(disk_remove))
 }
 
 // ---- storage domains ---------------------------------------------------------------------
-
 fn storage_el(c: &StorageConnection) -> Element {
     let el = Element::new("storage").enum_child("type", c.storage_type().as_str());
     match c {
@@ -93,10 +89,6 @@ async fn storage_domain_get(
     Ok(Reply::new(fmt, StatusCode::OK, &storage_domain_el(&app.storage_domain_get(sd).await?, None)))
 }
 
-fn invalid(msg: impl Into<String>) -> Failure {
-    Failure::new(ErrorKind::InvalidInput, msg.into())
-}
-
 /// oVirt's `<storage>` of a new domain (`types.HostStorage`).
 fn connection_from(el: &Element, name: &str) -> Result<StorageConnection, Failure> {
     let Some(st) = el.child_named("storage") else {
@@ -134,22 +126,33 @@ fn connection_from(el: &Element, name: &str) -> Result<StorageConnection, Failur
     })
 }
 
+impl FromElement for StorageDomainAdd {
+    const ROOT: &'static str = "storage_domain";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        let name = el.required_text("name")?;
+        let domain_type =
+            el.parsed("type", "data, iso or export", StorageDomainType::from_wire)?.unwrap_or(StorageDomainType::Data);
+        let host = required_ref::<HostId>(el, "host", "a new storage domain (the host to create it through)")?;
+        let connection = connection_from(el, &name)?;
+        Ok(StorageDomainAdd { name, description: el.text("description"), domain_type, host, connection })
+    }
+}
+
 async fn storage_domain_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<StorageDomainAdd>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "storage_domain")?;
-    let name = el.required_text("name")?;
-    let domain_type =
-        el.parsed("type", "data, iso or export", StorageDomainType::from_wire)?.unwrap_or(StorageDomainType::Data);
-    let host = required_ref::<HostId>(&el, "host", "a new storage domain (the host to create it through)")?;
-    let connection = connection_from(&el, &name)?;
-    let req = StorageDomainAdd { name, description: el.text("description"), domain_type, host, connection };
     let sd = app.storage_domain_add(&who, req).await?;
     Ok(Reply::new(fmt, StatusCode::CREATED, &storage_domain_el(&sd, None)))
+}
+
+impl FromElement for StorageDomainUpdate {
+    const ROOT: &'static str = "storage_domain";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        Ok(StorageDomainUpdate { name: el.text("name"), description: el.text("description") })
+    }
 }
 
 async fn storage_domain_update(
@@ -157,11 +160,8 @@ async fn storage_domain_update(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath(sd): IdPath<StorageDomainId>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<StorageDomainUpdate>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "storage_domain")?;
-    let req = StorageDomainUpdate { name: el.text("name"), description: el.text("description") };
     let sd = app.storage_domain_update(&who, sd, req).await?;
     Ok(Reply::new(fmt, StatusCode::OK, &storage_domain_el(&sd, None)))
 }
@@ -177,22 +177,17 @@ async fn storage_domain_remove(
     Extension(who): Extension<Principal>,
     IdPath(sd): IdPath<StorageDomainId>,
     Params(p): Params<RemoveParams>,
-) -> Result<Response, Failure> {
-    let format = match p.format.as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => return Err(invalid(format!("format must be true or false, not '{other}'"))),
-    };
+) -> Result<Removed, Failure> {
+    let format = flag(p.format.as_deref(), "format")?.unwrap_or(false);
     let host = p.host.filter(|h| !h.is_empty()).map(|h| match h.parse::<HostId>() {
         Ok(i) => Named::Id(i),
         Err(_) => Named::Name(h),
     });
     app.storage_domain_remove(&who, sd, StorageDomainRemove { host, format }).await?;
-    Ok(StatusCode::OK.into_response())
+    Ok(Removed)
 }
 
 // ---- attached storage domains -------------------------------------------------------------
-
 async fn attached_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
@@ -240,9 +235,9 @@ async fn attached_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     IdPath((dc, sd)): IdPath<(DataCenterId, StorageDomainId)>,
-) -> Result<Response, Failure> {
+) -> Result<Removed, Failure> {
     app.data_center_storage_domain_detach(&who, dc, sd).await?;
-    Ok(StatusCode::OK.into_response())
+    Ok(Removed)
 }
 
 async fn attached_action(
@@ -262,99 +257,5 @@ async fn attached_action(
             ));
         }
     };
-    Ok(Reply::new(fmt, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", None)))
-}
-
-// ---- disks --------------------------------------------------------------------------------
-
-/// A disk as oVirt shows it (also embedded by VMs' disk attachments).
-pub(super) fn disk_el(disk: &Disk) -> Element {
-    let sd = disk.storage_domain_id;
-    let mut el = Element::new("disk")
-        .href(href_of(disk.id))
-        .id(disk.id)
-        .text_child("name", &disk.alias)
-        .text_child("alias", &disk.alias)
-        .text_child("description", &disk.description)
-        .enum_child("format", disk.format.as_str())
-        .bool_child("sparse", disk.sparse)
-        .int_child("provisioned_size", disk.provisioned_size.bytes())
-        .int_child("actual_size", disk.actual_size.bytes())
-        .int_child("total_size", disk.actual_size.bytes())
-        .enum_child("status", disk.status.as_str())
-        .text_child("image_id", disk.volume_id.to_string())
-        .enum_child("storage_type", "image")
-        .enum_child("content_type", "data")
-        .bool_child("shareable", disk.shareable)
-        .bool_child("wipe_after_delete", disk.wipe_after_delete)
-        .bool_child("propagate_errors", false);
-    if disk.format == DiskFormat::Cow {
-        el = el.enum_child("qcow_version", "qcow2_v3");
-    }
-    el.child(Element::list("storage_domains", [Element::new("storage_domain").id(sd).href(href_of(sd))]))
-        .sub_links(&["permissions", "statistics"])
-}
-
-async fn disk_list(
-    State(app): State<AppState>,
-    Accept(fmt): Accept,
-    Params(p): Params<ListParams>,
-) -> Result<Reply, Failure> {
-    let disks = app.disk_list(&p.query()?).await?;
-    Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("disks", disks.iter().map(disk_el))))
-}
-
-async fn disk_get(
-    State(app): State<AppState>,
-    Accept(fmt): Accept,
-    IdPath(d): IdPath<DiskId>,
-) -> Result<Reply, Failure> {
-    Ok(Reply::new(fmt, StatusCode::OK, &disk_el(&app.disk_get(d).await?)))
-}
-
-/// oVirt's `<disk>` of a new disk, as the app layer takes it (also for VMs' disk attachments).
-pub(super) fn disk_add_from(el: &Element) -> Result<DiskAdd, Failure> {
-    let name = el.text("name").or_else(|| el.text("alias")).unwrap_or_default();
-    let format = el
-        .parsed("format", "cow or raw", DiskFormat::from_wire)?
-        .ok_or_else(|| invalid(format!("disk {name} needs a format: cow (qcow2) or raw")))?;
-    let size = match el.u64("provisioned_size")? {
-        Some(s) => s,
-        None => el.u64("size")?.ok_or_else(|| invalid(format!("disk {name} needs a provisioned_size in bytes")))?,
-    };
-    let storage_domain = match el.child_named("storage_domains") {
-        Some(list) => required_ref::<StorageDomainId>(list, "storage_domain", "a disk's storage_domains")?,
-        None => required_ref::<StorageDomainId>(el, "storage_domain", "a new disk (in storage_domains)")?,
-    };
-    Ok(DiskAdd {
-        name,
-        description: el.text("description").unwrap_or_default(),
-        storage_domain,
-        format,
-        sparse: el.bool("sparse")?,
-        provisioned_size: ByteSize(size),
-        shareable: el.bool("shareable")?.unwrap_or(false),
-        wipe_after_delete: el.bool("wipe_after_delete")?.unwrap_or(false),
-    })
-}
-
-async fn disk_add(
-    State(app): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Accept(fmt): Accept,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "disk")?;
-    let disk = app.disk_add(&who, disk_add_from(&el)?).await?;
-    Ok(Reply::new(fmt, StatusCode::CREATED, &disk_el(&disk)))
-}
-
-async fn disk_remove(
-    State(app): State<AppState>,
-    Extension(who): Extension<Principal>,
-    IdPath(d): IdPath<DiskId>,
-) -> Result<Response, Failure> {
-    app.disk_remove(&who, d).await?;
-    Ok(StatusCode::OK.into_response())
+    Ok(Reply::action_done(fmt, None))
 }

@@ -1,0 +1,106 @@
+//! Floating disks (`/disks`): virtual disks on a storage domain, attached to VMs or not.
+
+use super::*;
+use crate::app::DiskAdd;
+use oxvirt_engine_db::model::{Disk, DiskFormat};
+use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/disks", get(disk_list).post(disk_add)).route("/disks/{id}", get(disk_get).delete(disk_remove))
+}
+
+// ---- disks --------------------------------------------------------------------------------
+
+to_element!(Disk, "disks", disk_el);
+
+/// A disk as oVirt shows it (also embedded by VMs' disk attachments).
+pub(super) fn disk_el(disk: &Disk) -> Element {
+    let sd = disk.storage_domain_id;
+    let mut el = Element::new("disk")
+        .href(href_of(disk.id))
+        .id(disk.id)
+        .text_child("name", &disk.alias)
+        .text_child("alias", &disk.alias)
+        .text_child("description", &disk.description)
+        .enum_child("format", disk.format.as_str())
+        .bool_child("sparse", disk.sparse)
+        .int_child("provisioned_size", disk.provisioned_size.bytes())
+        .int_child("actual_size", disk.actual_size.bytes())
+        .int_child("total_size", disk.actual_size.bytes())
+        .enum_child("status", disk.status.as_str())
+        .text_child("image_id", disk.volume_id.to_string())
+        .enum_child("storage_type", "image")
+        .enum_child("content_type", "data")
+        .bool_child("shareable", disk.shareable)
+        .bool_child("wipe_after_delete", disk.wipe_after_delete)
+        .bool_child("propagate_errors", false);
+    if disk.format == DiskFormat::Cow {
+        el = el.enum_child("qcow_version", "qcow2_v3");
+    }
+    el.child(Element::list("storage_domains", [Element::new("storage_domain").id(sd).href(href_of(sd))]))
+        .sub_links(&["permissions", "statistics"])
+}
+
+async fn disk_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    Params(p): Params<ListParams>,
+) -> Result<Reply, Failure> {
+    let disks = app.disk_list(&p.query()?).await?;
+    Ok(Reply::list(fmt, &disks))
+}
+
+async fn disk_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath(d): IdPath<DiskId>,
+) -> Result<Reply, Failure> {
+    Ok(Reply::ok(fmt, &app.disk_get(d).await?))
+}
+
+/// oVirt's `<disk>` of a new disk, as the app layer takes it (also for VMs' disk attachments).
+pub(super) fn disk_add_from(el: &Element) -> Result<DiskAdd, Failure> {
+    let name = el.text("name").or_else(|| el.text("alias")).unwrap_or_default();
+    let format = el
+        .parsed("format", "cow or raw", DiskFormat::from_wire)?
+        .ok_or_else(|| invalid(format!("disk {name} needs a format: cow (qcow2) or raw")))?;
+    let size = match el.u64("provisioned_size")? {
+        Some(s) => s,
+        None => el.u64("size")?.ok_or_else(|| invalid(format!("disk {name} needs a provisioned_size in bytes")))?,
+    };
+    let storage_domain = match el.child_named("storage_domains") {
+        Some(list) => required_ref::<StorageDomainId>(list, "storage_domain", "a disk's storage_domains")?,
+        None => required_ref::<StorageDomainId>(el, "storage_domain", "a new disk (in storage_domains)")?,
+    };
+    Ok(DiskAdd {
+        name,
+        description: el.text("description").unwrap_or_default(),
+        storage_domain,
+        format,
+        sparse: el.bool("sparse")?,
+        provisioned_size: ByteSize(size),
+        shareable: el.bool("shareable")?.unwrap_or(false),
+        wipe_after_delete: el.bool("wipe_after_delete")?.unwrap_or(false),
+    })
+}
+
+async fn disk_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Reply, Failure> {
+    let el = body(&headers, &bytes, "disk")?;
+    let disk = app.disk_add(&who, disk_add_from(&el)?).await?;
+    Ok(Reply::created(fmt, &disk))
+}
+
+async fn disk_remove(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    IdPath(d): IdPath<DiskId>,
+) -> Result<Removed, Failure> {
+    app.disk_remove(&who, d).await?;
+    Ok(Removed)
+}
