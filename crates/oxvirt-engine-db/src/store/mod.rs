@@ -30,14 +30,27 @@
 //! - **Migrations run at open**, idempotently (sqlx records applied versions and checksums).
 //!   They seed nothing but the `Blank` template.
 
-mod audit;
 mod error;
 mod filter;
-mod infra;
-mod network;
 mod sql;
-mod storage;
+
+mod cluster_networks;
+mod clusters;
+mod data_centers;
+mod disk_attachments;
+mod disks;
+mod events;
+mod hosts;
+mod jobs;
+mod networks;
+mod nics;
+mod storage_domains;
+mod summary;
+mod templates;
+mod users;
 mod vms;
+mod vnic_profiles;
+mod volumes;
 
 pub use error::StoreError;
 pub use filter::{
@@ -298,130 +311,130 @@ macro_rules! store_methods {
 store_methods! {
     // Data centers
     /// Adds a data center; its name must be unused.
-    infra::data_center_insert(dc: &DataCenter) -> ();
-    infra::data_center_get(id: DataCenterId) -> DataCenter;
-    infra::data_center_get_by_name(name: &str) -> DataCenter;
-    infra::data_center_list(filter: &DataCenterFilter) -> Vec<DataCenter>;
+    data_centers::data_center_insert(dc: &DataCenter) -> ();
+    data_centers::data_center_get(id: DataCenterId) -> DataCenter;
+    data_centers::data_center_get_by_name(name: &str) -> DataCenter;
+    data_centers::data_center_list(filter: &DataCenterFilter) -> Vec<DataCenter>;
     /// Replaces the data center's columns.
-    infra::data_center_update(dc: &DataCenter) -> ();
+    data_centers::data_center_update(dc: &DataCenter) -> ();
     /// Removes a data center with its networks; refused while clusters or storage domains are in it.
-    infra::data_center_delete(id: DataCenterId) -> ();
+    data_centers::data_center_delete(id: DataCenterId) -> ();
 
     // Clusters
     /// Adds a cluster; its name must be unused and its data center must exist.
-    infra::cluster_insert(cluster: &Cluster) -> ();
-    infra::cluster_get(id: ClusterId) -> Cluster;
-    infra::cluster_get_by_name(name: &str) -> Cluster;
-    infra::cluster_list(filter: &ClusterFilter) -> Vec<Cluster>;
-    infra::cluster_update(cluster: &Cluster) -> ();
+    clusters::cluster_insert(cluster: &Cluster) -> ();
+    clusters::cluster_get(id: ClusterId) -> Cluster;
+    clusters::cluster_get_by_name(name: &str) -> Cluster;
+    clusters::cluster_list(filter: &ClusterFilter) -> Vec<Cluster>;
+    clusters::cluster_update(cluster: &Cluster) -> ();
     /// Removes a cluster; refused while hosts, VMs or templates are in it.
-    infra::cluster_delete(id: ClusterId) -> ();
+    clusters::cluster_delete(id: ClusterId) -> ();
     /// Attaches a network (of the cluster's data center) to a cluster.
-    infra::cluster_network_insert(cluster_network: &ClusterNetwork) -> ();
-    infra::cluster_network_list(cluster_id: ClusterId) -> Vec<ClusterNetwork>;
-    infra::cluster_network_delete(cluster_id: ClusterId, network_id: NetworkId) -> ();
+    cluster_networks::cluster_network_insert(cluster_network: &ClusterNetwork) -> ();
+    cluster_networks::cluster_network_list(cluster_id: ClusterId) -> Vec<ClusterNetwork>;
+    cluster_networks::cluster_network_delete(cluster_id: ClusterId, network_id: NetworkId) -> ();
 
     // Hosts
     /// Adds a host; its name and address must be unused and its cluster must exist.
-    infra::host_insert(host: &Host) -> ();
-    infra::host_get(id: HostId) -> Host;
-    infra::host_get_by_name(name: &str) -> Host;
-    infra::host_list(filter: &HostFilter) -> Vec<Host>;
-    infra::host_update(host: &Host) -> ();
+    hosts::host_insert(host: &Host) -> ();
+    hosts::host_get(id: HostId) -> Host;
+    hosts::host_get_by_name(name: &str) -> Host;
+    hosts::host_list(filter: &HostFilter) -> Vec<Host>;
+    hosts::host_update(host: &Host) -> ();
     /// Sets a host's status and its explanation.
-    infra::host_status_set(id: HostId, status: HostStatus, detail: Option<&str>) -> ();
+    hosts::host_status_set(id: HostId, status: HostStatus, detail: Option<&str>) -> ();
     /// Records a host's capabilities (JSON, as the agent reported them) and physical memory.
-    infra::host_capabilities_set(id: HostId, capabilities: &serde_json::Value, memory_total: ByteSize) -> ();
+    hosts::host_capabilities_set(id: HostId, capabilities: &serde_json::Value, memory_total: ByteSize) -> ();
     /// Removes a host; refused while VMs run on it, migrate to it or are placed on it.
-    infra::host_delete(id: HostId) -> ();
+    hosts::host_delete(id: HostId) -> ();
 
     // Storage domains
     /// Adds a storage domain; its name must be unused.
-    storage::storage_domain_insert(sd: &StorageDomain) -> ();
-    storage::storage_domain_get(id: StorageDomainId) -> StorageDomain;
-    storage::storage_domain_get_by_name(name: &str) -> StorageDomain;
-    storage::storage_domain_list(filter: &StorageDomainFilter) -> Vec<StorageDomain>;
-    storage::storage_domain_update(sd: &StorageDomain) -> ();
-    storage::storage_domain_status_set(id: StorageDomainId, status: StorageDomainStatus) -> ();
+    storage_domains::storage_domain_insert(sd: &StorageDomain) -> ();
+    storage_domains::storage_domain_get(id: StorageDomainId) -> StorageDomain;
+    storage_domains::storage_domain_get_by_name(name: &str) -> StorageDomain;
+    storage_domains::storage_domain_list(filter: &StorageDomainFilter) -> Vec<StorageDomain>;
+    storage_domains::storage_domain_update(sd: &StorageDomain) -> ();
+    storage_domains::storage_domain_status_set(id: StorageDomainId, status: StorageDomainStatus) -> ();
     /// Records space figures (free, used, promised to disks).
-    storage::storage_domain_space_set(
+    storage_domains::storage_domain_space_set(
         id: StorageDomainId, available: ByteSize, used: ByteSize, committed: ByteSize
     ) -> ();
     /// Removes a storage domain; refused while it holds disks or is attached to a data center.
-    storage::storage_domain_delete(id: StorageDomainId) -> ();
+    storage_domains::storage_domain_delete(id: StorageDomainId) -> ();
     /// Attaches a storage domain to a data center.
-    storage::storage_domain_attachment_insert(attachment: &StorageDomainAttachment) -> ();
-    storage::storage_domain_attachment_get(
+    storage_domains::storage_domain_attachment_insert(attachment: &StorageDomainAttachment) -> ();
+    storage_domains::storage_domain_attachment_get(
         data_center_id: DataCenterId, storage_domain_id: StorageDomainId
     ) -> StorageDomainAttachment;
     /// Attachments of a data center, of a storage domain, or all.
-    storage::storage_domain_attachment_list(
+    storage_domains::storage_domain_attachment_list(
         data_center_id: Option<DataCenterId>, storage_domain_id: Option<StorageDomainId>
     ) -> Vec<StorageDomainAttachment>;
     /// Sets the attachment's status (the domain's status in that data center).
-    storage::storage_domain_attachment_update(attachment: &StorageDomainAttachment) -> ();
+    storage_domains::storage_domain_attachment_update(attachment: &StorageDomainAttachment) -> ();
     /// Detaches a storage domain from a data center.
-    storage::storage_domain_attachment_delete(
+    storage_domains::storage_domain_attachment_delete(
         data_center_id: DataCenterId, storage_domain_id: StorageDomainId
     ) -> ();
 
     // Disks and volumes
     /// Adds a disk; its storage domain must exist.
-    storage::disk_insert(disk: &Disk) -> ();
-    storage::disk_get(id: DiskId) -> Disk;
-    storage::disk_list(filter: &DiskFilter) -> Vec<Disk>;
-    storage::disk_update(disk: &Disk) -> ();
-    storage::disk_status_set(id: DiskId, status: DiskStatus) -> ();
+    disks::disk_insert(disk: &Disk) -> ();
+    disks::disk_get(id: DiskId) -> Disk;
+    disks::disk_list(filter: &DiskFilter) -> Vec<Disk>;
+    disks::disk_update(disk: &Disk) -> ();
+    disks::disk_status_set(id: DiskId, status: DiskStatus) -> ();
     /// The sum of the provisioned sizes of a storage domain's disks (what it promised).
-    storage::storage_domain_committed(sd: StorageDomainId) -> ByteSize;
+    disks::storage_domain_committed(sd: StorageDomainId) -> ByteSize;
     /// Removes a disk with its volumes and attachments; refused while other disks are based on it.
-    storage::disk_delete(id: DiskId) -> ();
+    disks::disk_delete(id: DiskId) -> ();
     /// Records a volume of a disk's chain.
-    storage::volume_insert(volume: &Volume) -> ();
-    storage::volume_get(id: VolumeId) -> Volume;
+    volumes::volume_insert(volume: &Volume) -> ();
+    volumes::volume_get(id: VolumeId) -> Volume;
     /// A disk's volumes, oldest first.
-    storage::volume_list_for_disk(disk_id: DiskId) -> Vec<Volume>;
-    storage::volume_update(id: VolumeId, status: VolumeStatus, actual_size: ByteSize) -> ();
+    volumes::volume_list_for_disk(disk_id: DiskId) -> Vec<Volume>;
+    volumes::volume_update(id: VolumeId, status: VolumeStatus, actual_size: ByteSize) -> ();
     /// Removes a volume; refused while another volume is based on it.
-    storage::volume_delete(id: VolumeId) -> ();
+    volumes::volume_delete(id: VolumeId) -> ();
 
     // Networks, vNIC profiles, NICs
     /// Adds a logical network; its name must be unused in its data center.
-    network::network_insert(network: &Network) -> ();
-    network::network_get(id: NetworkId) -> Network;
-    network::network_get_by_name(data_center_id: DataCenterId, name: &str) -> Network;
-    network::network_list(filter: &NetworkFilter) -> Vec<Network>;
-    network::network_update(network: &Network) -> ();
+    networks::network_insert(network: &Network) -> ();
+    networks::network_get(id: NetworkId) -> Network;
+    networks::network_get_by_name(data_center_id: DataCenterId, name: &str) -> Network;
+    networks::network_list(filter: &NetworkFilter) -> Vec<Network>;
+    networks::network_update(network: &Network) -> ();
     /// Removes a network with its vNIC profiles; refused while VM NICs use them.
-    network::network_delete(id: NetworkId) -> ();
+    networks::network_delete(id: NetworkId) -> ();
     /// Adds a vNIC profile; its name must be unused on its network.
-    network::vnic_profile_insert(profile: &VnicProfile) -> ();
-    network::vnic_profile_get(id: VnicProfileId) -> VnicProfile;
+    vnic_profiles::vnic_profile_insert(profile: &VnicProfile) -> ();
+    vnic_profiles::vnic_profile_get(id: VnicProfileId) -> VnicProfile;
     /// The profiles of one network, or all.
-    network::vnic_profile_list(network_id: Option<NetworkId>) -> Vec<VnicProfile>;
-    network::vnic_profile_update(profile: &VnicProfile) -> ();
+    vnic_profiles::vnic_profile_list(network_id: Option<NetworkId>) -> Vec<VnicProfile>;
+    vnic_profiles::vnic_profile_update(profile: &VnicProfile) -> ();
     /// Removes a vNIC profile; refused while NICs use it.
-    network::vnic_profile_delete(id: VnicProfileId) -> ();
+    vnic_profiles::vnic_profile_delete(id: VnicProfileId) -> ();
     /// Adds a NIC; its name must be unused on its VM and its MAC everywhere.
-    network::nic_insert(nic: &Nic) -> ();
-    network::nic_get(id: NicId) -> Nic;
-    network::nic_list_for_vm(vm_id: VmId) -> Vec<Nic>;
-    network::nic_update(nic: &Nic) -> ();
-    network::nic_delete(id: NicId) -> ();
+    nics::nic_insert(nic: &Nic) -> ();
+    nics::nic_get(id: NicId) -> Nic;
+    nics::nic_list_for_vm(vm_id: VmId) -> Vec<Nic>;
+    nics::nic_update(nic: &Nic) -> ();
+    nics::nic_delete(id: NicId) -> ();
     /// The lowest MAC address of the pool no NIC uses (not reserved: a racing `nic_insert`
     /// of the same address fails with a conflict; retry).
-    network::mac_allocate(pool: &MacPool) -> MacAddress;
+    nics::mac_allocate(pool: &MacPool) -> MacAddress;
 
     // Templates, VMs, disk attachments
     /// Adds a template; its name must be unused.
-    vms::template_insert(template: &Template) -> ();
-    vms::template_get(id: TemplateId) -> Template;
-    vms::template_get_by_name(name: &str) -> Template;
+    templates::template_insert(template: &Template) -> ();
+    templates::template_get(id: TemplateId) -> Template;
+    templates::template_get_by_name(name: &str) -> Template;
     /// Templates; with a cluster, those of the cluster plus the cluster-less ones (`Blank`).
-    vms::template_list(filter: &TemplateFilter) -> Vec<Template>;
-    vms::template_update(template: &Template) -> ();
+    templates::template_list(filter: &TemplateFilter) -> Vec<Template>;
+    templates::template_update(template: &Template) -> ();
     /// Removes a template; refused for `Blank` and while VMs are based on it.
-    vms::template_delete(id: TemplateId) -> ();
+    templates::template_delete(id: TemplateId) -> ();
     /// Adds a VM; its name must be unused, its cluster and template must exist.
     vms::vm_insert(vm: &Vm) -> ();
     vms::vm_get(id: VmId) -> Vm;
@@ -437,56 +450,56 @@ store_methods! {
     /// Removes a VM with its NICs and disk attachments (not its disks).
     vms::vm_delete(id: VmId) -> ();
     /// Attaches a disk to a VM; at most one attachment per VM is bootable.
-    vms::disk_attachment_insert(attachment: &DiskAttachment) -> ();
-    vms::disk_attachment_get(vm_id: VmId, disk_id: DiskId) -> DiskAttachment;
+    disk_attachments::disk_attachment_insert(attachment: &DiskAttachment) -> ();
+    disk_attachments::disk_attachment_get(vm_id: VmId, disk_id: DiskId) -> DiskAttachment;
     /// A VM's attachments, the bootable one first.
-    vms::disk_attachment_list_for_vm(vm_id: VmId) -> Vec<DiskAttachment>;
+    disk_attachments::disk_attachment_list_for_vm(vm_id: VmId) -> Vec<DiskAttachment>;
     /// Where a disk is attached.
-    vms::disk_attachment_list_for_disk(disk_id: DiskId) -> Vec<DiskAttachment>;
-    vms::disk_attachment_update(attachment: &DiskAttachment) -> ();
-    vms::disk_attachment_delete(vm_id: VmId, disk_id: DiskId) -> ();
+    disk_attachments::disk_attachment_list_for_disk(disk_id: DiskId) -> Vec<DiskAttachment>;
+    disk_attachments::disk_attachment_update(attachment: &DiskAttachment) -> ();
+    disk_attachments::disk_attachment_delete(vm_id: VmId, disk_id: DiskId) -> ();
 
     // Users
     /// Adds a user; `name@domain` must be unused.
-    audit::user_insert(user: &User) -> ();
-    audit::user_get(id: UserId) -> User;
+    users::user_insert(user: &User) -> ();
+    users::user_get(id: UserId) -> User;
     /// The user `name@domain`.
-    audit::user_get_by_name(domain: &str, name: &str) -> User;
-    audit::user_list(filter: &UserFilter) -> Vec<User>;
-    audit::user_update(user: &User) -> ();
-    audit::user_delete(id: UserId) -> ();
+    users::user_get_by_name(domain: &str, name: &str) -> User;
+    users::user_list(filter: &UserFilter) -> Vec<User>;
+    users::user_update(user: &User) -> ();
+    users::user_delete(id: UserId) -> ();
 
     // Events
     /// Appends an event to the audit log; the database numbers it (increasing). On PostgreSQL
     /// a number is taken at insert and seen at commit: write events in short transactions (or
     /// none), so that a reader following `from=` does not pass one that is still committing.
-    audit::event_insert(event: &NewEvent) -> Event;
-    audit::event_get(id: EventSeq) -> Event;
-    audit::event_list(filter: &EventFilter) -> Vec<Event>;
+    events::event_insert(event: &NewEvent) -> Event;
+    events::event_get(id: EventSeq) -> Event;
+    events::event_list(filter: &EventFilter) -> Vec<Event>;
     /// Up to `max` events numbered above `from` (all when `None`), oldest first.
-    audit::event_list_since(from: Option<EventSeq>, max: u32) -> Vec<Event>;
+    events::event_list_since(from: Option<EventSeq>, max: u32) -> Vec<Event>;
     /// Removes events older than `before`; returns how many.
-    audit::event_delete_before(before: Timestamp) -> u64;
+    events::event_delete_before(before: Timestamp) -> u64;
 
     // Jobs and steps
-    audit::job_insert(job: &Job) -> ();
-    audit::job_get(id: JobId) -> Job;
-    audit::job_list(filter: &JobFilter) -> Vec<Job>;
-    audit::job_update(job: &Job) -> ();
+    jobs::job_insert(job: &Job) -> ();
+    jobs::job_get(id: JobId) -> Job;
+    jobs::job_list(filter: &JobFilter) -> Vec<Job>;
+    jobs::job_update(job: &Job) -> ();
     /// Removes a job with its steps.
-    audit::job_delete(id: JobId) -> ();
+    jobs::job_delete(id: JobId) -> ();
     /// Jobs still `started`, oldest first: what to resume or roll back after a restart.
-    audit::jobs_unfinished() -> Vec<Job>;
+    jobs::jobs_unfinished() -> Vec<Job>;
     /// Removes auto-cleared jobs that ended before `before`; returns how many.
-    audit::job_delete_cleared_before(before: Timestamp) -> u64;
-    audit::step_insert(step: &Step) -> ();
-    audit::step_get(id: StepId) -> Step;
+    jobs::job_delete_cleared_before(before: Timestamp) -> u64;
+    jobs::step_insert(step: &Step) -> ();
+    jobs::step_get(id: StepId) -> Step;
     /// A job's steps in order.
-    audit::step_list_for_job(job_id: JobId) -> Vec<Step>;
-    audit::step_update(step: &Step) -> ();
+    jobs::step_list_for_job(job_id: JobId) -> Vec<Step>;
+    jobs::step_update(step: &Step) -> ();
 
     /// Object counts for the API's summary.
-    audit::summary_counts() -> SummaryCounts;
+    summary::summary_counts() -> SummaryCounts;
 }
 
 #[cfg(test)]

@@ -1,18 +1,17 @@
-//! Templates, VMs and disk attachments.
+//! VMs, and the configuration columns VMs and templates share.
 
 use super::error::{Result, StoreError, WriteCtx};
-use super::filter::{SortBy, TemplateFilter, VmFilter};
+use super::filter::{SortBy, VmFilter};
 use super::sql::{RowExt as _, Sql, db_json, db_size, insert_sql, update_sql};
 use crate::model::{
-    BLANK_TEMPLATE_ID, BootConfig, BootDevice, CpuTopology, DiskAttachment, HighAvailability, Placement, Template,
-    Timestamp, Vm, VmConfig, VmRuntime,
+    BootConfig, BootDevice, CpuTopology, HighAvailability, Placement, Timestamp, Vm, VmConfig, VmRuntime,
 };
-use oxvirt_types::{ByteSize, DiskId, HostId, TemplateId, VmId, VmStatus};
+use oxvirt_types::{ByteSize, HostId, VmId, VmStatus};
 use sqlx::AnyConnection;
 use sqlx::Row as _;
 use sqlx::any::{AnyArguments, AnyRow};
 
-type Query = sqlx::query::Query<'static, sqlx::Any, AnyArguments>;
+pub(super) type Query = sqlx::query::Query<'static, sqlx::Any, AnyArguments>;
 
 /// The configuration columns templates and VMs share, in bind order.
 macro_rules! config_columns {
@@ -21,8 +20,9 @@ macro_rules! config_columns {
          boot_devices, kernel, initrd, cmdline, display, ha_enabled, ha_priority, custom_properties"
     };
 }
+pub(super) use config_columns;
 
-fn config_from_row(r: &AnyRow) -> Result<VmConfig> {
+pub(super) fn config_from_row(r: &AnyRow) -> Result<VmConfig> {
     let boot_devices = r.text("boot_devices")?;
     let devices = boot_devices
         .split(',')
@@ -56,7 +56,7 @@ fn config_from_row(r: &AnyRow) -> Result<VmConfig> {
     })
 }
 
-fn bind_config(q: Query, cfg: &VmConfig) -> Result<Query> {
+pub(super) fn bind_config(q: Query, cfg: &VmConfig) -> Result<Query> {
     let boot_devices: Vec<&str> = cfg.boot.devices.iter().map(|d| d.as_str()).collect();
     Ok(q.bind(db_size("memory", cfg.memory)?)
         .bind(db_size("guaranteed memory", cfg.memory_guaranteed)?)
@@ -78,124 +78,16 @@ fn bind_config(q: Query, cfg: &VmConfig) -> Result<Query> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Templates
-// ---------------------------------------------------------------------------------------
-
-const TEMPLATE_COLUMNS: &str = concat!("id, name, description, cluster_id, ", config_columns!(), ", status, created");
-
-fn template_from_row(r: &AnyRow) -> Result<Template> {
-    Ok(Template {
-        id: r.parse("id")?,
-        name: r.text("name")?,
-        description: r.text("description")?,
-        cluster_id: r.parse_opt("cluster_id")?,
-        config: config_from_row(r)?,
-        status: r.parse("status")?,
-        created: Timestamp(r.int("created")?),
-    })
-}
-
-async fn template_write(c: &mut AnyConnection, sql: String, t: &Template, doing: &str) -> Result<u64> {
-    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(t.id.to_string())
-        .bind(t.name.clone())
-        .bind(t.description.clone())
-        .bind(t.cluster_id.map(|id| id.to_string()));
-    let q = bind_config(q, &t.config)?.bind(t.status.as_str()).bind(t.created.0);
-    match q.execute(&mut *c).await {
-        Ok(r) => Ok(r.rows_affected()),
-        Err(e) => {
-            let ctx = WriteCtx::new(doing, "templates", "template", format!("template '{}'", t.name), t.id)
-                .unique(
-                    "templates_name_key",
-                    format!("a template named '{}' already exists; choose another name", t.name),
-                )
-                .reference_opt("templates_cluster_id_fkey", "cluster", "clusters", t.cluster_id);
-            Err(ctx.explain(c, e).await)
-        }
-    }
-}
-
-pub(crate) async fn template_insert(c: &mut AnyConnection, t: &Template) -> Result<()> {
-    template_write(c, insert_sql("templates", TEMPLATE_COLUMNS), t, "adding a template").await.map(drop)
-}
-
-pub(crate) async fn template_get(c: &mut AnyConnection, id: TemplateId) -> Result<Template> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE id = $1")))
-        .bind(id.to_string())
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(StoreError::db("reading a template"))?;
-    template_from_row(&row.ok_or_else(|| StoreError::not_found("template", id))?)
-}
-
-pub(crate) async fn template_get_by_name(c: &mut AnyConnection, name: &str) -> Result<Template> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE name = $1")))
-        .bind(name.to_owned())
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(StoreError::db("reading a template"))?;
-    template_from_row(&row.ok_or_else(|| StoreError::not_found("template", format!("'{name}'")))?)
-}
-
-/// Templates; with a `cluster_id`, those of that cluster plus the cluster-less ones (`Blank`),
-/// which every cluster can use.
-pub(crate) async fn template_list(c: &mut AnyConnection, f: &TemplateFilter) -> Result<Vec<Template>> {
-    let mut q = Sql::new(&format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE 1 = 1"));
-    q.name_like("name", &f.name);
-    if let Some(cluster) = f.cluster_id {
-        q.push(" AND (cluster_id IS NULL OR cluster_id = ").bind(cluster.to_string()).push(")");
-    }
-    let column = match f.page.sort_by {
-        SortBy::Name => "name",
-        SortBy::Status => "status",
-        SortBy::Created => "created",
-    };
-    q.order_and_page(column, &f.page, &["name", "id"]);
-    let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing templates"))?;
-    rows.iter().map(template_from_row).collect()
-}
-
-pub(crate) async fn template_update(c: &mut AnyConnection, t: &Template) -> Result<()> {
-    if template_write(c, update_sql("templates", TEMPLATE_COLUMNS), t, "updating a template").await? == 0 {
-        return Err(StoreError::not_found("template", t.id));
-    }
-    Ok(())
-}
-
-/// Removes a template. Refused for `Blank` and while VMs are based on it.
-pub(crate) async fn template_delete(c: &mut AnyConnection, id: TemplateId) -> Result<()> {
-    if id == BLANK_TEMPLATE_ID {
-        return Err(StoreError::Refused("the Blank template cannot be removed: every installation needs it".into()));
-    }
-    let res = sqlx::query("DELETE FROM templates WHERE id = $1").bind(id.to_string()).execute(&mut *c).await;
-    match res {
-        Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("template", id)),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let ctx = WriteCtx::new("removing a template", "templates", "template", format!("template {id}"), id)
-                .dependent(
-                    "vms_template_id_fkey",
-                    "VMs based on it",
-                    "SELECT COUNT(*) FROM vms WHERE template_id = $1",
-                );
-            Err(ctx.explain(c, e).await)
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // VMs
 // ---------------------------------------------------------------------------------------
-
-const VM_COLUMNS: &str = concat!(
+pub(super) const VM_COLUMNS: &str = concat!(
     "id, name, description, cluster_id, template_id, ",
     config_columns!(),
     ", placement_affinity, placement_host_id, delete_protected, created, ",
     "status, host_id, migrating_to_host_id, start_time, stop_time, stop_reason"
 );
 
-fn vm_from_row(r: &AnyRow) -> Result<Vm> {
+pub(super) fn vm_from_row(r: &AnyRow) -> Result<Vm> {
     Ok(Vm {
         id: r.parse("id")?,
         name: r.text("name")?,
@@ -210,7 +102,7 @@ fn vm_from_row(r: &AnyRow) -> Result<Vm> {
     })
 }
 
-fn runtime_from_row(r: &AnyRow) -> Result<VmRuntime> {
+pub(super) fn runtime_from_row(r: &AnyRow) -> Result<VmRuntime> {
     Ok(VmRuntime {
         status: r.status("status")?,
         host_id: r.parse_opt("host_id")?,
@@ -221,7 +113,7 @@ fn runtime_from_row(r: &AnyRow) -> Result<VmRuntime> {
     })
 }
 
-fn bind_runtime(q: Query, rt: &VmRuntime) -> Query {
+pub(super) fn bind_runtime(q: Query, rt: &VmRuntime) -> Query {
     q.bind(rt.status.as_str())
         .bind(rt.host_id.map(|id| id.to_string()))
         .bind(rt.migrating_to_host_id.map(|id| id.to_string()))
@@ -230,7 +122,7 @@ fn bind_runtime(q: Query, rt: &VmRuntime) -> Query {
         .bind(rt.stop_reason.clone())
 }
 
-fn vm_ctx(doing: &str, vm: &Vm) -> WriteCtx {
+pub(super) fn vm_ctx(doing: &str, vm: &Vm) -> WriteCtx {
     WriteCtx::new(doing, "vms", "VM", format!("VM '{}'", vm.name), vm.id)
         .unique("vms_name_key", format!("a VM named '{}' already exists; choose another name", vm.name))
         .reference("vms_cluster_id_fkey", "cluster", "clusters", vm.cluster_id)
@@ -240,7 +132,7 @@ fn vm_ctx(doing: &str, vm: &Vm) -> WriteCtx {
         .reference_opt("vms_placement_host_id_fkey", "host", "hosts", vm.placement.host_id)
 }
 
-async fn vm_write(c: &mut AnyConnection, sql: String, vm: &Vm, doing: &str) -> Result<u64> {
+pub(super) async fn vm_write(c: &mut AnyConnection, sql: String, vm: &Vm, doing: &str) -> Result<u64> {
     let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(vm.id.to_string())
         .bind(vm.name.clone())
@@ -370,138 +262,6 @@ pub(crate) async fn vm_delete(c: &mut AnyConnection, id: VmId) -> Result<()> {
         .map_err(StoreError::db("removing a VM"))?;
     if r.rows_affected() == 0 {
         return Err(StoreError::not_found("VM", id));
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// Disk attachments
-// ---------------------------------------------------------------------------------------
-
-const ATTACHMENT_COLUMNS: &str = "vm_id, disk_id, interface, bootable, active, read_only";
-
-fn attachment_from_row(r: &AnyRow) -> Result<DiskAttachment> {
-    Ok(DiskAttachment {
-        vm_id: r.parse("vm_id")?,
-        disk_id: r.parse("disk_id")?,
-        interface: r.parse("interface")?,
-        bootable: r.flag("bootable")?,
-        active: r.flag("active")?,
-        read_only: r.flag("read_only")?,
-    })
-}
-
-fn attachment_ctx(doing: &str, a: &DiskAttachment) -> WriteCtx {
-    WriteCtx::new(
-        doing,
-        "disk_attachments",
-        "disk attachment",
-        format!("the attachment of disk {} to VM {}", a.disk_id, a.vm_id),
-        a.vm_id,
-    )
-    .unique("disk_attachments_vm_id_disk_id_key", format!("disk {} is already attached to VM {}", a.disk_id, a.vm_id))
-    .unique(
-        "disk_attachments_vm_id_key",
-        format!("VM {} already has a bootable disk; a VM boots from one disk only", a.vm_id),
-    )
-    .reference("disk_attachments_vm_id_fkey", "VM", "vms", a.vm_id)
-    .reference("disk_attachments_disk_id_fkey", "disk", "disks", a.disk_id)
-}
-
-async fn attachment_write(c: &mut AnyConnection, sql: &'static str, a: &DiskAttachment, doing: &str) -> Result<u64> {
-    let res = sqlx::query(sql)
-        .bind(a.vm_id.to_string())
-        .bind(a.disk_id.to_string())
-        .bind(a.interface.as_str())
-        .bind(a.bootable)
-        .bind(a.active)
-        .bind(a.read_only)
-        .execute(&mut *c)
-        .await;
-    match res {
-        Ok(r) => Ok(r.rows_affected()),
-        Err(e) => Err(attachment_ctx(doing, a).explain(c, e).await),
-    }
-}
-
-pub(crate) async fn disk_attachment_insert(c: &mut AnyConnection, a: &DiskAttachment) -> Result<()> {
-    attachment_write(
-        c,
-        "INSERT INTO disk_attachments (vm_id, disk_id, interface, bootable, active, read_only) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        a,
-        "attaching a disk",
-    )
-    .await
-    .map(drop)
-}
-
-pub(crate) async fn disk_attachment_get(c: &mut AnyConnection, vm_id: VmId, disk_id: DiskId) -> Result<DiskAttachment> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ATTACHMENT_COLUMNS} FROM disk_attachments WHERE vm_id = $1 AND disk_id = $2"
-    )))
-    .bind(vm_id.to_string())
-    .bind(disk_id.to_string())
-    .fetch_optional(&mut *c)
-    .await
-    .map_err(StoreError::db("reading a disk attachment"))?;
-    attachment_from_row(
-        &row.ok_or_else(|| StoreError::not_found("disk attachment", format!("{disk_id} of VM {vm_id}")))?,
-    )
-}
-
-/// A VM's disk attachments: the bootable one first, then by disk alias.
-pub(crate) async fn disk_attachment_list_for_vm(c: &mut AnyConnection, vm_id: VmId) -> Result<Vec<DiskAttachment>> {
-    let rows = sqlx::query(
-        "SELECT a.vm_id, a.disk_id, a.interface, a.bootable, a.active, a.read_only FROM disk_attachments a \
-         JOIN disks d ON d.id = a.disk_id WHERE a.vm_id = $1 ORDER BY a.bootable DESC, d.alias, a.disk_id",
-    )
-    .bind(vm_id.to_string())
-    .fetch_all(&mut *c)
-    .await
-    .map_err(StoreError::db("listing a VM's disk attachments"))?;
-    rows.iter().map(attachment_from_row).collect()
-}
-
-/// Where a disk is attached (several VMs for a shareable disk).
-pub(crate) async fn disk_attachment_list_for_disk(
-    c: &mut AnyConnection,
-    disk_id: DiskId,
-) -> Result<Vec<DiskAttachment>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ATTACHMENT_COLUMNS} FROM disk_attachments WHERE disk_id = $1 ORDER BY vm_id"
-    )))
-    .bind(disk_id.to_string())
-    .fetch_all(&mut *c)
-    .await
-    .map_err(StoreError::db("listing a disk's attachments"))?;
-    rows.iter().map(attachment_from_row).collect()
-}
-
-pub(crate) async fn disk_attachment_update(c: &mut AnyConnection, a: &DiskAttachment) -> Result<()> {
-    let n = attachment_write(
-        c,
-        "UPDATE disk_attachments SET interface = $3, bootable = $4, active = $5, read_only = $6 \
-         WHERE vm_id = $1 AND disk_id = $2",
-        a,
-        "updating a disk attachment",
-    )
-    .await?;
-    if n == 0 {
-        return Err(StoreError::not_found("disk attachment", format!("{} of VM {}", a.disk_id, a.vm_id)));
-    }
-    Ok(())
-}
-
-pub(crate) async fn disk_attachment_delete(c: &mut AnyConnection, vm_id: VmId, disk_id: DiskId) -> Result<()> {
-    let r = sqlx::query("DELETE FROM disk_attachments WHERE vm_id = $1 AND disk_id = $2")
-        .bind(vm_id.to_string())
-        .bind(disk_id.to_string())
-        .execute(&mut *c)
-        .await
-        .map_err(StoreError::db("detaching a disk"))?;
-    if r.rows_affected() == 0 {
-        return Err(StoreError::not_found("disk attachment", format!("{disk_id} of VM {vm_id}")));
     }
     Ok(())
 }

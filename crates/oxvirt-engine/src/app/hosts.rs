@@ -1,8 +1,8 @@
 //! Hosts: adding one enrolls its agent (the engine's CA signs the agent's certificate; mTLS
 //! from then on) and records its capabilities; maintenance and activation.
 
-use super::infra::{Named, name_check};
 use super::{App, AppError, ListQuery, Result};
+use super::{Named, missing_reference, name_check};
 use crate::auth::Principal;
 use oxvirt_agent_api::DEFAULT_AGENT_PORT;
 use oxvirt_agent_client::{AgentClient, host_enroll};
@@ -24,6 +24,14 @@ pub struct HostAdd {
 }
 
 impl App {
+    pub(super) async fn host_resolve(&self, named: &Named<HostId>) -> Result<Host> {
+        let found = match named {
+            Named::Id(id) => self.store.host_get(*id).await,
+            Named::Name(n) => self.store.host_get_by_name(n).await,
+        };
+        found.map_err(|e| missing_reference(e, "host", named))
+    }
+
     pub async fn host_add(self: &Arc<Self>, who: &Principal, req: HostAdd) -> Result<Host> {
         name_check("host", &req.name)?;
         let Some(secret) = req.enrollment_secret.filter(|s| !s.is_empty()) else {
@@ -163,90 +171,5 @@ impl App {
         let client = AgentClient::new(&host.address, host.port, &self.pki)?;
         agents.insert(host.id, client.clone());
         Ok(client)
-    }
-}
-
-/// A network interface of a host, as its agent last reported it (oVirt's `host_nic`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostNicInfo {
-    /// Stable for a host and interface name (derived from both).
-    pub id: oxvirt_types::HostNicId,
-    pub name: String,
-    pub mac: Option<String>,
-    /// Addresses in CIDR notation (`198.18.1.2/24`).
-    pub addresses: Vec<String>,
-    pub up: bool,
-    /// A Linux bridge, or enslaved to one (carries a bridged network).
-    pub bridged: bool,
-}
-
-/// A UUID derived from `parts` alone: FNV-1a over them, twice with different offsets for 128
-/// bits, marked as a version-8 (custom) UUID. Stable across restarts and engine versions, for
-/// objects the engine does not store (host NICs, statistics) but oVirt clients address by id.
-pub(crate) fn stable_uuid(parts: &[&[u8]]) -> uuid::Uuid {
-    let fnv = |seed: u64| {
-        let mut h = seed;
-        for part in parts {
-            for b in part.iter().chain([0u8].iter()) {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
-        h
-    };
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_be_bytes());
-    bytes[8..].copy_from_slice(&fnv(0x6c62_272e_07bb_0142).to_be_bytes());
-    bytes[6] = (bytes[6] & 0x0f) | 0x80;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    uuid::Uuid::from_bytes(bytes)
-}
-
-fn host_nic_id(host: HostId, name: &str) -> oxvirt_types::HostNicId {
-    oxvirt_types::HostNicId::from_uuid(stable_uuid(&[host.as_uuid().as_bytes(), name.as_bytes()]))
-}
-
-impl App {
-    /// The host's current statistics, asked of its agent. A host whose agent does not answer
-    /// is a conflict with the host's state (409), not an engine failure.
-    pub async fn host_stats(&self, id: HostId) -> Result<oxvirt_agent_api::v1::HostStats> {
-        let host = self.store.host_get(id).await?;
-        let client = self.agent_for(&host)?;
-        client.host_stats().await.map_err(|e| match e {
-            oxvirt_agent_client::AgentClientError::Unreachable { .. } => AppError::Conflict(format!(
-                "host {} ({}) is not reachable, so its statistics are unknown: {e}; check that its agent runs",
-                host.name, host.status
-            )),
-            other => other.into(),
-        })
-    }
-
-    /// The host's network interfaces from its recorded capabilities (empty until known).
-    pub async fn host_nics(&self, id: HostId) -> Result<Vec<HostNicInfo>> {
-        let host = self.store.host_get(id).await?;
-        let Some(caps) = host.capabilities.as_ref() else { return Ok(Vec::new()) };
-        let caps: oxvirt_agent_api::v1::Capabilities = serde_json::from_value(caps.clone()).map_err(|e| {
-            AppError::Store(StoreError::Corrupt { column: "hosts.capabilities".into(), detail: e.to_string() })
-        })?;
-        Ok(caps
-            .nics
-            .into_iter()
-            .map(|n| HostNicInfo {
-                id: host_nic_id(id, &n.name),
-                bridged: n.bridge.is_some() || caps.bridges.contains(&n.name),
-                name: n.name,
-                mac: n.mac,
-                addresses: n.addresses,
-                up: n.up,
-            })
-            .collect())
-    }
-
-    pub async fn host_nic_get(&self, host: HostId, nic: oxvirt_types::HostNicId) -> Result<HostNicInfo> {
-        self.host_nics(host)
-            .await?
-            .into_iter()
-            .find(|n| n.id == nic)
-            .ok_or_else(|| StoreError::not_found("host NIC", format!("{nic} of host {host}")).into())
     }
 }

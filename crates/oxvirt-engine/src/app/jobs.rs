@@ -14,9 +14,10 @@
 //! type has been *started* (its data written, its action not yet confirmed), which is
 //! how the e2e tests kill the engine mid-job at a known point.
 
-use super::{App, Result};
+use super::query::{Comparison, ListQuery};
+use super::{App, AppError, Result};
 use crate::auth::Principal;
-use oxvirt_engine_db::model::{Job, Step, Timestamp};
+use oxvirt_engine_db::model::{AuditCode, EventRefs, Job, Severity, Step, Timestamp};
 pub use oxvirt_engine_db::model::{JobStatus, StepType};
 use oxvirt_engine_db::store::JobFilter;
 use oxvirt_types::{JobId, StepId};
@@ -192,5 +193,79 @@ impl App {
             eprintln!("FAULT INJECTION: {FAULT_CRASH_AFTER_STEP}={spec}: aborting the engine");
             std::process::exit(70);
         }
+    }
+}
+
+// What administrators do with jobs through the API: list and read them with their steps,
+// and clear finished ones. Engine jobs are ended by the engine itself; only jobs created by
+// outside tools ("external" jobs, not supported yet) could be ended through the API.
+
+impl App {
+    /// Jobs, newest first; searchable by `status` (`search=status=finished`).
+    pub async fn job_search(&self, q: &ListQuery) -> Result<Vec<Job>> {
+        let mut filter = JobFilter { limit: q.max, ..JobFilter::default() };
+        if q.any_of.len() > 1 || q.sort.is_some() || q.page.is_some() {
+            return Err(AppError::InvalidInput("jobs can be searched only by 'status=<status>' for now".into()));
+        }
+        for cond in q.any_of.iter().flatten() {
+            let value = &cond.pattern;
+            if cond.field != "status" || cond.op != Comparison::Eq {
+                return Err(AppError::InvalidInput(format!(
+                    "cannot search jobs by '{}'; jobs can be searched only by 'status=<status>'",
+                    cond.field
+                )));
+            }
+            let status = JobStatus::from_wire(&value.to_lowercase()).ok_or_else(|| {
+                AppError::InvalidInput(format!(
+                    "'{value}' is not a job status: use started, finished, failed, aborted or unknown"
+                ))
+            })?;
+            filter.status = Some(status);
+        }
+        Ok(self.store.job_list(&filter).await?)
+    }
+
+    /// One step of a job.
+    pub async fn job_step_get(&self, job: JobId, step: StepId) -> Result<Step> {
+        self.store.job_get(job).await?;
+        let s = self.store.step_get(step).await?;
+        if s.job_id != job {
+            return Err(oxvirt_engine_db::store::StoreError::not_found("step", format!("{step} of job {job}")).into());
+        }
+        Ok(s)
+    }
+
+    /// oVirt's `clear`: forgets a job that has ended. A running job cannot be cleared.
+    pub async fn job_clear(&self, who: &Principal, id: JobId) -> Result<()> {
+        let job = self.store.job_get(id).await?;
+        if !job.status.is_final() {
+            return Err(AppError::Conflict(format!(
+                "job {id} ({}) is {}: only jobs that have ended can be cleared",
+                job.description, job.status
+            )));
+        }
+        self.store.job_delete(id).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            AuditCode::OXVIRT_JOB_CLEARED,
+            format!("Job '{}' was cleared by {}.", job.description, who.login),
+            EventRefs::default(),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// oVirt's `end`: only external jobs may be ended by a client; the engine ends its own.
+    pub async fn job_end_requested(&self, id: JobId) -> Result<()> {
+        let job = self.store.job_get(id).await?;
+        Err(AppError::Conflict(if job.external {
+            format!("ending external job {id} is not supported yet")
+        } else {
+            format!(
+                "job {id} ({}) is run by the engine, which ends it itself; only external jobs can be ended",
+                job.description
+            )
+        }))
     }
 }

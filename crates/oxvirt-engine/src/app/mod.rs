@@ -7,30 +7,42 @@
 //! the audit log have one place to hook in.
 
 pub mod background;
+mod cluster_networks;
+mod clusters;
+mod common;
+mod data_centers;
+mod disk_attachments;
+mod disks;
+mod events;
+mod host_nics;
+mod host_statistics;
 mod hosts;
-mod infra;
 pub mod jobs;
-mod jobs_api;
 pub mod monitor;
-mod network;
+mod networks;
+mod nics;
 pub mod query;
 pub mod scheduler;
-mod storage;
+mod storage_domains;
 mod templates;
 mod vms;
+mod vnic_profiles;
 
+pub use clusters::{ClusterAdd, ClusterUpdate};
+pub use common::Named;
+pub(crate) use common::{missing_reference, name_check};
+pub use data_centers::{DataCenterAdd, DataCenterUpdate, MANAGEMENT_NETWORK};
+pub use disk_attachments::{AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate};
+pub use disks::{DiskAdd, disk_source};
+pub use host_nics::HostNicInfo;
+pub(crate) use host_nics::stable_uuid;
 pub use hosts::HostAdd;
-pub use hosts::HostNicInfo;
-pub(crate) use hosts::stable_uuid;
-pub use infra::{ClusterAdd, ClusterUpdate, DataCenterAdd, DataCenterUpdate, MANAGEMENT_NETWORK, Named};
-pub use network::{NetworkAdd, NetworkUpdate, VnicProfileAdd, VnicProfileUpdate};
+pub use networks::{NetworkAdd, NetworkUpdate};
+pub use nics::{NicAdd, NicUpdate};
 pub use query::{Comparison, Condition, ListQuery, Sort};
-pub use storage::{
-    DiskAdd, StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, disk_source, storage_domain_reachable_from,
-};
-pub use vms::{
-    AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate, NicAdd, NicUpdate, VmAdd, VmConfigPatch, VmUpdate,
-};
+pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, storage_domain_reachable_from};
+pub use vms::{VmAdd, VmConfigPatch, VmUpdate};
+pub use vnic_profiles::{VnicProfileAdd, VnicProfileUpdate};
 
 use crate::auth::{self, IssuedToken, Principal, Sessions};
 use crate::pki::EnginePki;

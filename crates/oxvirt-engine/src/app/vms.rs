@@ -14,19 +14,18 @@
 //! Removing a VM with its disks is a job too (`RemoveVm`): the disks to delete are written
 //! down before the VM row goes, so a crash cannot leave them behind unnoticed.
 
-use super::infra::{Named, name_check};
 use super::jobs::{JobStatus, StepType};
 use super::scheduler::Refusal;
 use super::{App, AppError, ListQuery, Result};
+use super::{Named, name_check};
 use crate::auth::Principal;
 use oxvirt_agent_api::v1;
 use oxvirt_engine_db::model::{
-    AuditCode, BootDevice, CpuTopology, DiskAttachment, DiskInterface, DiskStatus, DisplayType, EventRefs,
-    HighAvailability, Host, Job, MacAddress, MacPool, Nic, NicInterface, Placement, Severity, Step, Template,
-    Timestamp, Vm, VmConfig, VmRuntime, VmType,
+    AuditCode, BootDevice, CpuTopology, DiskInterface, DiskStatus, DisplayType, EventRefs, HighAvailability, Host, Job,
+    NicInterface, Placement, Severity, Step, Template, Timestamp, Vm, VmConfig, VmRuntime, VmType,
 };
 use oxvirt_engine_db::store::{HostFilter, StoreError, VmFilter};
-use oxvirt_types::{ByteSize, ClusterId, DiskId, HostId, HostStatus, NicId, TemplateId, VmId, VmStatus, VnicProfileId};
+use oxvirt_types::{ByteSize, ClusterId, DiskId, HostId, HostStatus, TemplateId, VmId, VmStatus};
 use std::collections::BTreeMap;
 
 /// oVirt's built-in `SuperUser` role.
@@ -85,67 +84,21 @@ pub struct VmUpdate {
     pub delete_protected: Option<bool>,
 }
 
-/// A new disk attachment: an existing disk, or a disk created with it.
-#[derive(Debug, Clone)]
-pub enum AttachmentDisk {
-    Existing(DiskId),
-    New(super::DiskAdd),
-}
-
-#[derive(Debug, Clone)]
-pub struct DiskAttachmentAdd {
-    pub disk: AttachmentDisk,
-    pub interface: Option<DiskInterface>,
-    pub bootable: Option<bool>,
-    pub active: Option<bool>,
-    pub read_only: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct DiskAttachmentUpdate {
-    pub interface: Option<DiskInterface>,
-    pub bootable: Option<bool>,
-    pub active: Option<bool>,
-    pub read_only: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct NicAdd {
-    pub name: String,
-    pub interface: Option<NicInterface>,
-    /// `None` = the management network's profile of the VM's data center (`ovirtmgmt`).
-    pub vnic_profile: Option<VnicProfileId>,
-    /// Given by the administrator, or taken from the MAC pool.
-    pub mac: Option<MacAddress>,
-    pub linked: Option<bool>,
-    pub plugged: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct NicUpdate {
-    pub name: Option<String>,
-    pub interface: Option<NicInterface>,
-    /// `Some(None)` empties the NIC's profile (no network).
-    pub vnic_profile: Option<Option<VnicProfileId>>,
-    pub linked: Option<bool>,
-    pub plugged: Option<bool>,
-}
-
 /// What a `RunVm` job's launch step records before asking the agent.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct LaunchStepData {
+pub(super) struct LaunchStepData {
     vm_id: VmId,
     host_id: HostId,
 }
 
 /// What a `RemoveVm` job records before removing the VM row.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct RemoveStepData {
+pub(super) struct RemoveStepData {
     vm_id: VmId,
     disks: Vec<DiskId>,
 }
 
-fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
+pub(super) fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
     if let Some(m) = patch.memory {
         // Keep the guarantee and the hot-plug ceiling consistent with new memory unless given.
         if patch.memory_guaranteed.is_none() {
@@ -206,7 +159,7 @@ fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> R
     config_check(config, vm_name)
 }
 
-fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
+pub(super) fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
     const MIB: u64 = 1024 * 1024;
     if c.memory.bytes() < 16 * MIB {
         return Err(AppError::InvalidInput(format!(
@@ -245,7 +198,6 @@ fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
 
 impl App {
     // ---- configuration -------------------------------------------------------------------
-
     pub async fn vm_add(&self, who: &Principal, req: VmAdd) -> Result<Vm> {
         name_check("VM", &req.name)?;
         let cluster = self.cluster_resolve(&req.cluster).await?;
@@ -381,7 +333,7 @@ impl App {
     }
 
     /// Deletes disks (already detached); returns those that could not be deleted.
-    async fn vm_remove_disks(&self, who: &Principal, disks: &[DiskId]) -> Vec<(DiskId, AppError)> {
+    pub(super) async fn vm_remove_disks(&self, who: &Principal, disks: &[DiskId]) -> Vec<(DiskId, AppError)> {
         let mut failed = Vec::new();
         for disk in disks {
             match self.disk_remove(who, *disk).await {
@@ -409,261 +361,16 @@ impl App {
     }
 
     /// The named template, `Blank` when none is named.
-    async fn template_resolve(&self, named: Option<&Named<TemplateId>>) -> Result<Template> {
+    pub(super) async fn template_resolve(&self, named: Option<&Named<TemplateId>>) -> Result<Template> {
         let named = named.cloned().unwrap_or(Named::Id(oxvirt_engine_db::model::BLANK_TEMPLATE_ID));
         let found = match &named {
             Named::Id(id) => self.store.template_get(*id).await,
             Named::Name(n) => self.store.template_get_by_name(n).await,
         };
-        found.map_err(|e| super::infra::missing_reference(e, "template", &named))
-    }
-
-    // ---- disk attachments ------------------------------------------------------------------
-
-    pub async fn disk_attachment_add(
-        &self,
-        who: &Principal,
-        vm_id: VmId,
-        req: DiskAttachmentAdd,
-    ) -> Result<DiskAttachment> {
-        let vm = self.store.vm_get(vm_id).await?;
-        let disk_id = match req.disk {
-            AttachmentDisk::Existing(id) => {
-                self.store.disk_get(id).await.map_err(|e| match e {
-                    StoreError::NotFound { .. } => AppError::InvalidInput(format!(
-                        "disk {id} does not exist; give an existing disk's id or a new disk"
-                    )),
-                    other => other.into(),
-                })?;
-                id
-            }
-            AttachmentDisk::New(add) => self.disk_add(who, add).await?.id,
-        };
-        let attachment = DiskAttachment {
-            vm_id,
-            disk_id,
-            interface: req.interface.unwrap_or(DiskInterface::Virtio),
-            bootable: req.bootable.unwrap_or(false),
-            active: req.active.unwrap_or(true),
-            read_only: req.read_only.unwrap_or(false),
-        };
-        self.store.disk_attachment_insert(&attachment).await.map_err(|e| match e {
-            StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
-                AppError::Conflict(format!("cannot attach disk {disk_id} to VM {}: {message}", vm.name))
-            }
-            other => other.into(),
-        })?;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::USER_ATTACH_DISK_TO_VM,
-            format!("Disk {disk_id} was attached to VM {} by {}.", vm.name, who.login),
-            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
-        )
-        .await;
-        Ok(attachment)
-    }
-
-    pub async fn disk_attachment_get(&self, vm_id: VmId, disk_id: DiskId) -> Result<DiskAttachment> {
-        self.store.vm_get(vm_id).await?;
-        Ok(self.store.disk_attachment_get(vm_id, disk_id).await?)
-    }
-
-    pub async fn disk_attachment_list(&self, vm_id: VmId) -> Result<Vec<DiskAttachment>> {
-        self.store.vm_get(vm_id).await?;
-        Ok(self.store.disk_attachment_list_for_vm(vm_id).await?)
-    }
-
-    pub async fn disk_attachment_update(
-        &self,
-        who: &Principal,
-        vm_id: VmId,
-        disk_id: DiskId,
-        req: DiskAttachmentUpdate,
-    ) -> Result<DiskAttachment> {
-        let vm = self.store.vm_get(vm_id).await?;
-        let mut a = self.store.disk_attachment_get(vm_id, disk_id).await?;
-        if req.interface.is_some() || req.bootable.is_some() || req.read_only.is_some() {
-            vm_must_be_down(&vm, "change a disk's interface, boot flag or read-only flag")?;
-        }
-        a.interface = req.interface.unwrap_or(a.interface);
-        a.bootable = req.bootable.unwrap_or(a.bootable);
-        a.active = req.active.unwrap_or(a.active);
-        a.read_only = req.read_only.unwrap_or(a.read_only);
-        self.store.disk_attachment_update(&a).await?;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::USER_UPDATE_VM_DISK,
-            format!("The attachment of disk {disk_id} to VM {} was updated by {}.", vm.name, who.login),
-            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
-        )
-        .await;
-        Ok(a)
-    }
-
-    /// Detaches a disk from a down VM; with `detach_only == false` deletes the disk too.
-    pub async fn disk_attachment_remove(
-        &self,
-        who: &Principal,
-        vm_id: VmId,
-        disk_id: DiskId,
-        detach_only: bool,
-    ) -> Result<()> {
-        let vm = self.store.vm_get(vm_id).await?;
-        self.store.disk_attachment_get(vm_id, disk_id).await?;
-        vm_must_be_down(&vm, "detach a disk")?;
-        self.store.disk_attachment_delete(vm_id, disk_id).await?;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::USER_DETACH_DISK_FROM_VM,
-            format!("Disk {disk_id} was detached from VM {} by {}.", vm.name, who.login),
-            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
-        )
-        .await;
-        if !detach_only {
-            self.disk_remove(who, disk_id).await?;
-        }
-        Ok(())
-    }
-
-    // ---- NICs ------------------------------------------------------------------------------
-
-    pub async fn nic_add(&self, who: &Principal, vm_id: VmId, req: NicAdd) -> Result<Nic> {
-        let vm = self.store.vm_get(vm_id).await?;
-        name_check("NIC", &req.name)?;
-        let profile = match req.vnic_profile {
-            Some(p) => Some(self.vnic_profile_check(&vm, p).await?),
-            None => self.management_profile(&vm).await?,
-        };
-        let mut nic = Nic {
-            id: NicId::new_random(),
-            vm_id,
-            name: req.name,
-            mac: req.mac.unwrap_or(MacPool::default().ranges[0].from),
-            vnic_profile_id: profile,
-            interface: req.interface.unwrap_or(NicInterface::Virtio),
-            plugged: req.plugged.unwrap_or(true),
-            linked: req.linked.unwrap_or(true),
-        };
-        if req.mac.is_some() {
-            self.store.nic_insert(&nic).await.map_err(|e| nic_conflict(e, &nic, &vm))?;
-        } else {
-            // The pool hands out its lowest free address; a racing add of the same one fails
-            // with a conflict, so take the next.
-            let pool = MacPool::default();
-            let mut attempts = 0;
-            loop {
-                nic.mac = self.store.mac_allocate(&pool).await?;
-                match self.store.nic_insert(&nic).await {
-                    Ok(()) => break,
-                    Err(StoreError::AlreadyExists(_)) if attempts < 8 => attempts += 1,
-                    Err(e) => return Err(nic_conflict(e, &nic, &vm)),
-                }
-            }
-        }
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::NETWORK_ADD_VM_INTERFACE,
-            format!("Interface {} ({}) was added to VM {} by {}.", nic.name, nic.mac, vm.name, who.login),
-            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
-        )
-        .await;
-        Ok(nic)
-    }
-
-    pub async fn nic_get(&self, vm_id: VmId, nic_id: NicId) -> Result<Nic> {
-        self.store.vm_get(vm_id).await?;
-        let nic = self.store.nic_get(nic_id).await?;
-        if nic.vm_id != vm_id {
-            return Err(StoreError::NotFound { what: "NIC", key: nic_id.to_string() }.into());
-        }
-        Ok(nic)
-    }
-
-    pub async fn nic_list(&self, vm_id: VmId) -> Result<Vec<Nic>> {
-        self.store.vm_get(vm_id).await?;
-        Ok(self.store.nic_list_for_vm(vm_id).await?)
-    }
-
-    pub async fn nic_update(&self, who: &Principal, vm_id: VmId, nic_id: NicId, req: NicUpdate) -> Result<Nic> {
-        let vm = self.store.vm_get(vm_id).await?;
-        let mut nic = self.nic_get(vm_id, nic_id).await?;
-        if let Some(name) = req.name {
-            name_check("NIC", &name)?;
-            nic.name = name;
-        }
-        if let Some(i) = req.interface {
-            nic.interface = i;
-        }
-        if let Some(p) = req.vnic_profile {
-            nic.vnic_profile_id = match p {
-                Some(p) => Some(self.vnic_profile_check(&vm, p).await?),
-                None => None,
-            };
-        }
-        nic.linked = req.linked.unwrap_or(nic.linked);
-        nic.plugged = req.plugged.unwrap_or(nic.plugged);
-        self.store.nic_update(&nic).await.map_err(|e| nic_conflict(e, &nic, &vm))?;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::NETWORK_UPDATE_VM_INTERFACE,
-            format!("Interface {} of VM {} was updated by {}.", nic.name, vm.name, who.login),
-            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
-        )
-        .await;
-        Ok(nic)
-    }
-
-    pub async fn nic_remove(&self, who: &Principal, vm_id: VmId, nic_id: NicId) -> Result<()> {
-        let vm = self.store.vm_get(vm_id).await?;
-        let nic = self.nic_get(vm_id, nic_id).await?;
-        vm_must_be_down(&vm, "remove a NIC")?;
-        self.store.nic_delete(nic_id).await?;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::NETWORK_REMOVE_VM_INTERFACE,
-            format!("Interface {} was removed from VM {} by {}.", nic.name, vm.name, who.login),
-            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
-        )
-        .await;
-        Ok(())
-    }
-
-    /// The profile, if it belongs to a network of the VM's data center.
-    async fn vnic_profile_check(&self, vm: &Vm, id: VnicProfileId) -> Result<VnicProfileId> {
-        let profile = self.store.vnic_profile_get(id).await.map_err(|e| match e {
-            StoreError::NotFound { .. } => AppError::InvalidInput(format!("vNIC profile {id} does not exist")),
-            other => other.into(),
-        })?;
-        let network = self.store.network_get(profile.network_id).await?;
-        let cluster = self.store.cluster_get(vm.cluster_id).await?;
-        if network.data_center_id != cluster.data_center_id {
-            return Err(AppError::InvalidInput(format!(
-                "vNIC profile {} is on network {} of another data center than VM {}'s",
-                profile.name, network.name, vm.name
-            )));
-        }
-        Ok(id)
-    }
-
-    /// The `ovirtmgmt` profile of the VM's data center, if it has one.
-    async fn management_profile(&self, vm: &Vm) -> Result<Option<VnicProfileId>> {
-        let cluster = self.store.cluster_get(vm.cluster_id).await?;
-        let Ok(network) =
-            self.store.network_get_by_name(cluster.data_center_id, super::infra::MANAGEMENT_NETWORK).await
-        else {
-            return Ok(None);
-        };
-        Ok(self.store.vnic_profile_list(Some(network.id)).await?.first().map(|p| p.id))
+        found.map_err(|e| super::missing_reference(e, "template", &named))
     }
 
     // ---- power ---------------------------------------------------------------------------
-
     /// Starts a down VM on an Up host of its cluster with enough free memory (a durable
     /// `RunVm` job). Returns once the host runs it.
     pub async fn vm_start(&self, who: &Principal, id: VmId) -> Result<Vm> {
@@ -837,7 +544,13 @@ impl App {
         self.vm_power(who, id, v1::VmAction::Reboot, None).await
     }
 
-    async fn vm_power(&self, who: &Principal, id: VmId, action: v1::VmAction, reason: Option<String>) -> Result<Vm> {
+    pub(super) async fn vm_power(
+        &self,
+        who: &Principal,
+        id: VmId,
+        action: v1::VmAction,
+        reason: Option<String>,
+    ) -> Result<Vm> {
         let vm = self.store.vm_get(id).await?;
         let (verb, job_type, code) = match action {
             v1::VmAction::Destroy => ("stop", "StopVm", AuditCode::USER_STOP_VM),
@@ -902,7 +615,7 @@ impl App {
     /// Chooses the host to run `vm` on: gathers the candidates (the cluster's Up hosts), the
     /// storage domains of its active disks and what every host holds, and asks the
     /// [`scheduler`](super::scheduler) policy.
-    async fn vm_host_choose(&self, vm: &Vm) -> Result<Host> {
+    pub(super) async fn vm_host_choose(&self, vm: &Vm) -> Result<Host> {
         let hosts = self
             .store
             .host_list(&HostFilter {
@@ -952,7 +665,7 @@ impl App {
     }
 
     /// What the agent needs to run the VM: its configuration, active disks and plugged NICs.
-    async fn vm_spec_build(&self, vm: &Vm) -> Result<v1::VmSpec> {
+    pub(super) async fn vm_spec_build(&self, vm: &Vm) -> Result<v1::VmSpec> {
         let mut disks = Vec::new();
         for a in self.store.disk_attachment_list_for_vm(vm.id).await? {
             if !a.active {
@@ -1060,7 +773,7 @@ impl App {
     }
 
     /// The principal recorded as a job's owner, for work done on its behalf at recovery.
-    fn system_principal(&self, job: &Job) -> Principal {
+    pub(super) fn system_principal(&self, job: &Job) -> Principal {
         Principal {
             user_id: job.owner_id.unwrap_or_else(|| oxvirt_types::UserId::from_uuid(uuid::Uuid::nil())),
             login: "the engine".to_owned(),
@@ -1068,7 +781,7 @@ impl App {
     }
 }
 
-fn vm_must_be_down(vm: &Vm, what: &str) -> Result<()> {
+pub(super) fn vm_must_be_down(vm: &Vm, what: &str) -> Result<()> {
     if vm.runtime.status == VmStatus::Down {
         Ok(())
     } else {
@@ -1076,19 +789,10 @@ fn vm_must_be_down(vm: &Vm, what: &str) -> Result<()> {
     }
 }
 
-fn name_taken(e: StoreError, name: &str) -> AppError {
+pub(super) fn name_taken(e: StoreError, name: &str) -> AppError {
     match e {
         StoreError::AlreadyExists(_) => {
             AppError::Conflict(format!("a VM named '{name}' already exists; choose another name"))
-        }
-        other => other.into(),
-    }
-}
-
-fn nic_conflict(e: StoreError, nic: &Nic, vm: &Vm) -> AppError {
-    match e {
-        StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
-            AppError::Conflict(format!("cannot add interface {} ({}) to VM {}: {message}", nic.name, nic.mac, vm.name))
         }
         other => other.into(),
     }

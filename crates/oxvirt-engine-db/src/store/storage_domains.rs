@@ -1,25 +1,21 @@
-//! Storage domains (and their attachment to data centers), disks and their volumes.
+//! Storage domains and their attachment to data centers.
 
 use super::error::{Result, StoreError, WriteCtx};
-use super::filter::{DiskFilter, SortBy, StorageDomainFilter};
+use super::filter::{SortBy, StorageDomainFilter};
 use super::sql::{RowExt as _, Sql, db_size};
-use crate::model::{
-    Disk, DiskStatus, StorageConnection, StorageDomain, StorageDomainAttachment, StorageType, Timestamp, Volume,
-    VolumeStatus,
-};
-use oxvirt_types::{ByteSize, DataCenterId, DiskId, StorageDomainId, StorageDomainStatus, VolumeId};
+use crate::model::{StorageConnection, StorageDomain, StorageDomainAttachment, StorageType, Timestamp};
+use oxvirt_types::{ByteSize, DataCenterId, StorageDomainId, StorageDomainStatus};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 // ---------------------------------------------------------------------------------------
 // Storage domains
 // ---------------------------------------------------------------------------------------
-
-const SD_COLUMNS: &str = "id, name, description, domain_type, storage_type, path, spec, vfs_type, mount_options, \
+pub(super) const SD_COLUMNS: &str = "id, name, description, domain_type, storage_type, path, spec, vfs_type, mount_options, \
                           status, available, used, committed, master, warning_low_space_percent, \
                           critical_space_action_blocker_gib, created, host_id";
 
-fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
+pub(super) fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
     let storage_type: StorageType = r.parse("storage_type")?;
     let missing = |col: &str| StoreError::Corrupt {
         column: col.to_owned(),
@@ -57,7 +53,7 @@ fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
     })
 }
 
-async fn sd_write(c: &mut AnyConnection, sql: &'static str, sd: &StorageDomain, doing: &str) -> Result<u64> {
+pub(super) async fn sd_write(c: &mut AnyConnection, sql: &'static str, sd: &StorageDomain, doing: &str) -> Result<u64> {
     let (path, spec, vfs_type, mount_options) = match &sd.connection {
         StorageConnection::Localfs { path } => (Some(path.clone()), None, None, None),
         StorageConnection::Posixfs { spec, vfs_type, mount_options } => {
@@ -245,8 +241,7 @@ pub(crate) async fn storage_domain_delete(c: &mut AnyConnection, id: StorageDoma
 // ---------------------------------------------------------------------------------------
 // Storage domain attachments
 // ---------------------------------------------------------------------------------------
-
-fn attachment_from_row(r: &AnyRow) -> Result<StorageDomainAttachment> {
+pub(super) fn attachment_from_row(r: &AnyRow) -> Result<StorageDomainAttachment> {
     Ok(StorageDomainAttachment {
         data_center_id: r.parse("data_center_id")?,
         storage_domain_id: r.parse("storage_domain_id")?,
@@ -369,259 +364,4 @@ pub(crate) async fn storage_domain_attachment_delete(
         ));
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// Disks
-// ---------------------------------------------------------------------------------------
-
-const DISK_COLUMNS: &str = "id, alias, description, storage_domain_id, format, sparse, provisioned_size, actual_size, \
-                            status, volume_id, shareable, wipe_after_delete, created";
-
-fn disk_from_row(r: &AnyRow) -> Result<Disk> {
-    Ok(Disk {
-        id: r.parse("id")?,
-        alias: r.text("alias")?,
-        description: r.text("description")?,
-        storage_domain_id: r.parse("storage_domain_id")?,
-        format: r.parse("format")?,
-        sparse: r.flag("sparse")?,
-        provisioned_size: r.size("provisioned_size")?,
-        actual_size: r.size("actual_size")?,
-        status: r.parse("status")?,
-        volume_id: r.parse("volume_id")?,
-        shareable: r.flag("shareable")?,
-        wipe_after_delete: r.flag("wipe_after_delete")?,
-        created: Timestamp(r.int("created")?),
-    })
-}
-
-async fn disk_write(c: &mut AnyConnection, sql: &'static str, d: &Disk, doing: &str) -> Result<u64> {
-    let res = sqlx::query(sql)
-        .bind(d.id.to_string())
-        .bind(d.alias.clone())
-        .bind(d.description.clone())
-        .bind(d.storage_domain_id.to_string())
-        .bind(d.format.as_str())
-        .bind(d.sparse)
-        .bind(db_size("provisioned size", d.provisioned_size)?)
-        .bind(db_size("actual size", d.actual_size)?)
-        .bind(d.status.as_str())
-        .bind(d.volume_id.to_string())
-        .bind(d.shareable)
-        .bind(d.wipe_after_delete)
-        .bind(d.created.0)
-        .execute(&mut *c)
-        .await;
-    match res {
-        Ok(r) => Ok(r.rows_affected()),
-        Err(e) => {
-            let ctx = WriteCtx::new(doing, "disks", "disk", format!("disk '{}' ({})", d.alias, d.id), d.id).reference(
-                "disks_storage_domain_id_fkey",
-                "storage domain",
-                "storage_domains",
-                d.storage_domain_id,
-            );
-            Err(ctx.explain(c, e).await)
-        }
-    }
-}
-
-pub(crate) async fn disk_insert(c: &mut AnyConnection, d: &Disk) -> Result<()> {
-    disk_write(
-        c,
-        "INSERT INTO disks (id, alias, description, storage_domain_id, format, sparse, provisioned_size, actual_size, \
-         status, volume_id, shareable, wipe_after_delete, created) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        d,
-        "adding a disk",
-    )
-    .await
-    .map(drop)
-}
-
-pub(crate) async fn disk_get(c: &mut AnyConnection, id: DiskId) -> Result<Disk> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DISK_COLUMNS} FROM disks WHERE id = $1")))
-        .bind(id.to_string())
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(StoreError::db("reading a disk"))?;
-    disk_from_row(&row.ok_or_else(|| StoreError::not_found("disk", id))?)
-}
-
-pub(crate) async fn disk_list(c: &mut AnyConnection, f: &DiskFilter) -> Result<Vec<Disk>> {
-    let mut q = Sql::new(&format!("SELECT {DISK_COLUMNS} FROM disks WHERE 1 = 1"));
-    q.name_like("alias", &f.name)
-        .eq_opt("status", f.status.map(|s| s.as_str().to_owned()))
-        .eq_opt("storage_domain_id", f.storage_domain_id.map(|id| id.to_string()));
-    if let Some(vm) = f.vm_id {
-        q.push(" AND id IN (SELECT disk_id FROM disk_attachments WHERE vm_id = ").bind(vm.to_string()).push(")");
-    }
-    let column = match f.page.sort_by {
-        SortBy::Name => "alias",
-        SortBy::Status => "status",
-        SortBy::Created => "created",
-    };
-    q.order_and_page(column, &f.page, &["alias", "id"]);
-    let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing disks"))?;
-    rows.iter().map(disk_from_row).collect()
-}
-
-pub(crate) async fn storage_domain_committed(c: &mut AnyConnection, sd: StorageDomainId) -> Result<ByteSize> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(provisioned_size), 0) AS BIGINT) FROM disks WHERE storage_domain_id = $1",
-    )
-    .bind(sd.to_string())
-    .fetch_one(&mut *c)
-    .await
-    .map_err(StoreError::db("summing a storage domain's disk sizes"))?;
-    Ok(ByteSize(u64::try_from(total).unwrap_or(0)))
-}
-
-pub(crate) async fn disk_update(c: &mut AnyConnection, d: &Disk) -> Result<()> {
-    let n = disk_write(
-        c,
-        "UPDATE disks SET alias = $2, description = $3, storage_domain_id = $4, format = $5, sparse = $6, \
-         provisioned_size = $7, actual_size = $8, status = $9, volume_id = $10, shareable = $11, \
-         wipe_after_delete = $12, created = $13 WHERE id = $1",
-        d,
-        "updating a disk",
-    )
-    .await?;
-    if n == 0 {
-        return Err(StoreError::not_found("disk", d.id));
-    }
-    Ok(())
-}
-
-pub(crate) async fn disk_status_set(c: &mut AnyConnection, id: DiskId, status: DiskStatus) -> Result<()> {
-    let r = sqlx::query("UPDATE disks SET status = $2 WHERE id = $1")
-        .bind(id.to_string())
-        .bind(status.as_str())
-        .execute(&mut *c)
-        .await
-        .map_err(StoreError::db("setting a disk's status"))?;
-    if r.rows_affected() == 0 {
-        return Err(StoreError::not_found("disk", id));
-    }
-    Ok(())
-}
-
-/// Removes a disk with its volumes and its attachments. Refused while its volumes back other
-/// disks' volumes (a template's disk with thin clones).
-pub(crate) async fn disk_delete(c: &mut AnyConnection, id: DiskId) -> Result<()> {
-    let res = sqlx::query("DELETE FROM disks WHERE id = $1").bind(id.to_string()).execute(&mut *c).await;
-    match res {
-        Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("disk", id)),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let ctx = WriteCtx::new("removing a disk", "disks", "disk", format!("disk {id}"), id).dependent(
-                "volumes_parent_id_fkey",
-                "volumes of other disks based on it",
-                "SELECT COUNT(*) FROM volumes v JOIN volumes p ON v.parent_id = p.id \
-                 WHERE p.disk_id = $1 AND v.disk_id <> $1",
-            );
-            Err(ctx.explain(c, e).await)
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Volumes
-// ---------------------------------------------------------------------------------------
-
-const VOLUME_COLUMNS: &str = "id, disk_id, parent_id, format, status, actual_size, created";
-
-fn volume_from_row(r: &AnyRow) -> Result<Volume> {
-    Ok(Volume {
-        id: r.parse("id")?,
-        disk_id: r.parse("disk_id")?,
-        parent_id: r.parse_opt("parent_id")?,
-        format: r.parse("format")?,
-        status: r.parse("status")?,
-        actual_size: r.size("actual_size")?,
-        created: Timestamp(r.int("created")?),
-    })
-}
-
-pub(crate) async fn volume_insert(c: &mut AnyConnection, v: &Volume) -> Result<()> {
-    let res = sqlx::query(
-        "INSERT INTO volumes (id, disk_id, parent_id, format, status, actual_size, created) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(v.id.to_string())
-    .bind(v.disk_id.to_string())
-    .bind(v.parent_id.map(|p| p.to_string()))
-    .bind(v.format.as_str())
-    .bind(v.status.as_str())
-    .bind(db_size("actual size", v.actual_size)?)
-    .bind(v.created.0)
-    .execute(&mut *c)
-    .await;
-    match res {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let ctx = WriteCtx::new("adding a volume", "volumes", "volume", format!("volume {}", v.id), v.id)
-                .reference("volumes_disk_id_fkey", "disk", "disks", v.disk_id)
-                .reference_opt("volumes_parent_id_fkey", "parent volume", "volumes", v.parent_id);
-            Err(ctx.explain(c, e).await)
-        }
-    }
-}
-
-pub(crate) async fn volume_get(c: &mut AnyConnection, id: VolumeId) -> Result<Volume> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {VOLUME_COLUMNS} FROM volumes WHERE id = $1")))
-        .bind(id.to_string())
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(StoreError::db("reading a volume"))?;
-    volume_from_row(&row.ok_or_else(|| StoreError::not_found("volume", id))?)
-}
-
-/// A disk's volumes, oldest first.
-pub(crate) async fn volume_list_for_disk(c: &mut AnyConnection, disk_id: DiskId) -> Result<Vec<Volume>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {VOLUME_COLUMNS} FROM volumes WHERE disk_id = $1 ORDER BY created, id"
-    )))
-    .bind(disk_id.to_string())
-    .fetch_all(&mut *c)
-    .await
-    .map_err(StoreError::db("listing a disk's volumes"))?;
-    rows.iter().map(volume_from_row).collect()
-}
-
-pub(crate) async fn volume_update(
-    c: &mut AnyConnection,
-    id: VolumeId,
-    status: VolumeStatus,
-    actual_size: ByteSize,
-) -> Result<()> {
-    let r = sqlx::query("UPDATE volumes SET status = $2, actual_size = $3 WHERE id = $1")
-        .bind(id.to_string())
-        .bind(status.as_str())
-        .bind(db_size("actual size", actual_size)?)
-        .execute(&mut *c)
-        .await
-        .map_err(StoreError::db("updating a volume"))?;
-    if r.rows_affected() == 0 {
-        return Err(StoreError::not_found("volume", id));
-    }
-    Ok(())
-}
-
-/// Removes a volume. Refused while another volume is based on it.
-pub(crate) async fn volume_delete(c: &mut AnyConnection, id: VolumeId) -> Result<()> {
-    let res = sqlx::query("DELETE FROM volumes WHERE id = $1").bind(id.to_string()).execute(&mut *c).await;
-    match res {
-        Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("volume", id)),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let ctx = WriteCtx::new("removing a volume", "volumes", "volume", format!("volume {id}"), id).dependent(
-                "volumes_parent_id_fkey",
-                "volumes based on it",
-                "SELECT COUNT(*) FROM volumes WHERE parent_id = $1",
-            );
-            Err(ctx.explain(c, e).await)
-        }
-    }
 }

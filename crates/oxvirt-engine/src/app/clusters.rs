@@ -1,0 +1,115 @@
+//! Clusters: created in a data center with its management network attached (required).
+
+use super::query::ListQuery;
+use super::{App, Result};
+use super::{MANAGEMENT_NETWORK, Named, missing_reference, name_check};
+use crate::auth::Principal;
+use oxvirt_engine_db::model::{Architecture, AuditCode, Cluster, ClusterNetwork, EventRefs, Severity, Version};
+use oxvirt_engine_db::store::ClusterFilter;
+use oxvirt_types::{ClusterId, DataCenterId};
+
+#[derive(Debug, Clone)]
+pub struct ClusterAdd {
+    pub name: String,
+    pub description: Option<String>,
+    pub data_center: Named<DataCenterId>,
+    pub cpu_architecture: Option<Architecture>,
+    pub cpu_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub cpu_type: Option<String>,
+}
+
+impl App {
+    pub(super) async fn cluster_resolve(&self, named: &Named<ClusterId>) -> Result<Cluster> {
+        let found = match named {
+            Named::Id(id) => self.store.cluster_get(*id).await,
+            Named::Name(n) => self.store.cluster_get_by_name(n).await,
+        };
+        found.map_err(|e| missing_reference(e, "cluster", named))
+    }
+
+    /// Adds a cluster to a data center; the data center's `ovirtmgmt` is attached, required.
+    pub async fn cluster_add(&self, who: &Principal, req: ClusterAdd) -> Result<Cluster> {
+        name_check("cluster", &req.name)?;
+        let dc = self.data_center_resolve(&req.data_center).await?;
+        let cluster = Cluster {
+            id: ClusterId::new_random(),
+            name: req.name,
+            description: req.description.unwrap_or_default(),
+            data_center_id: dc.id,
+            cpu_architecture: req.cpu_architecture.unwrap_or(Architecture::X86_64),
+            cpu_type: req.cpu_type,
+            version: Version::CURRENT,
+            memory_overcommit_percent: 100,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.cluster_insert(&cluster).await?;
+        if let Ok(mgmt) = tx.network_get_by_name(dc.id, MANAGEMENT_NETWORK).await {
+            tx.cluster_network_insert(&ClusterNetwork { cluster_id: cluster.id, network_id: mgmt.id, required: true })
+                .await?;
+        }
+        tx.commit().await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            AuditCode::USER_ADD_CLUSTER,
+            format!("Cluster {} was added by {}.", cluster.name, who.login),
+            EventRefs { cluster_id: Some(cluster.id), data_center_id: Some(dc.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(cluster)
+    }
+
+    pub async fn cluster_get(&self, id: ClusterId) -> Result<Cluster> {
+        Ok(self.store.cluster_get(id).await?)
+    }
+
+    pub async fn cluster_list(&self, q: &ListQuery) -> Result<Vec<Cluster>> {
+        let c = q.criteria(&super::query::CLUSTERS)?;
+        let filter = ClusterFilter { name: c.name, data_center_id: None, page: c.page };
+        Ok(self.store.cluster_list(&filter).await?)
+    }
+
+    pub async fn cluster_update(&self, who: &Principal, id: ClusterId, req: ClusterUpdate) -> Result<Cluster> {
+        let mut cluster = self.store.cluster_get(id).await?;
+        if let Some(name) = req.name {
+            name_check("cluster", &name)?;
+            cluster.name = name;
+        }
+        if let Some(d) = req.description {
+            cluster.description = d;
+        }
+        if req.cpu_type.is_some() {
+            cluster.cpu_type = req.cpu_type;
+        }
+        self.store.cluster_update(&cluster).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            AuditCode::USER_UPDATE_CLUSTER,
+            format!("Cluster {} was updated by {}.", cluster.name, who.login),
+            EventRefs { cluster_id: Some(cluster.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(cluster)
+    }
+
+    pub async fn cluster_remove(&self, who: &Principal, id: ClusterId) -> Result<()> {
+        let cluster = self.store.cluster_get(id).await?;
+        self.store.cluster_delete(id).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            AuditCode::USER_REMOVE_CLUSTER,
+            format!("Cluster {} was removed by {}.", cluster.name, who.login),
+            EventRefs { cluster_id: Some(cluster.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(())
+    }
+}

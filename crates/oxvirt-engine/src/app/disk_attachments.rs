@@ -1,0 +1,144 @@
+//! A VM's disk attachments: attach an existing disk or create one with the attachment (a
+//! job), change interface/bootable/active, detach or delete.
+
+use super::vms::vm_must_be_down;
+use super::{App, AppError, Result};
+use crate::auth::Principal;
+use oxvirt_engine_db::model::{AuditCode, DiskAttachment, DiskInterface, EventRefs, Severity};
+use oxvirt_engine_db::store::StoreError;
+use oxvirt_types::{DiskId, VmId};
+
+/// A new disk attachment: an existing disk, or a disk created with it.
+#[derive(Debug, Clone)]
+pub enum AttachmentDisk {
+    Existing(DiskId),
+    New(super::DiskAdd),
+}
+
+#[derive(Debug, Clone)]
+pub struct DiskAttachmentAdd {
+    pub disk: AttachmentDisk,
+    pub interface: Option<DiskInterface>,
+    pub bootable: Option<bool>,
+    pub active: Option<bool>,
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DiskAttachmentUpdate {
+    pub interface: Option<DiskInterface>,
+    pub bootable: Option<bool>,
+    pub active: Option<bool>,
+    pub read_only: Option<bool>,
+}
+
+impl App {
+    // ---- disk attachments ------------------------------------------------------------------
+    pub async fn disk_attachment_add(
+        &self,
+        who: &Principal,
+        vm_id: VmId,
+        req: DiskAttachmentAdd,
+    ) -> Result<DiskAttachment> {
+        let vm = self.store.vm_get(vm_id).await?;
+        let disk_id = match req.disk {
+            AttachmentDisk::Existing(id) => {
+                self.store.disk_get(id).await.map_err(|e| match e {
+                    StoreError::NotFound { .. } => AppError::InvalidInput(format!(
+                        "disk {id} does not exist; give an existing disk's id or a new disk"
+                    )),
+                    other => other.into(),
+                })?;
+                id
+            }
+            AttachmentDisk::New(add) => self.disk_add(who, add).await?.id,
+        };
+        let attachment = DiskAttachment {
+            vm_id,
+            disk_id,
+            interface: req.interface.unwrap_or(DiskInterface::Virtio),
+            bootable: req.bootable.unwrap_or(false),
+            active: req.active.unwrap_or(true),
+            read_only: req.read_only.unwrap_or(false),
+        };
+        self.store.disk_attachment_insert(&attachment).await.map_err(|e| match e {
+            StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
+                AppError::Conflict(format!("cannot attach disk {disk_id} to VM {}: {message}", vm.name))
+            }
+            other => other.into(),
+        })?;
+        self.audit(
+            who,
+            Severity::Normal,
+            AuditCode::USER_ATTACH_DISK_TO_VM,
+            format!("Disk {disk_id} was attached to VM {} by {}.", vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(attachment)
+    }
+
+    pub async fn disk_attachment_get(&self, vm_id: VmId, disk_id: DiskId) -> Result<DiskAttachment> {
+        self.store.vm_get(vm_id).await?;
+        Ok(self.store.disk_attachment_get(vm_id, disk_id).await?)
+    }
+
+    pub async fn disk_attachment_list(&self, vm_id: VmId) -> Result<Vec<DiskAttachment>> {
+        self.store.vm_get(vm_id).await?;
+        Ok(self.store.disk_attachment_list_for_vm(vm_id).await?)
+    }
+
+    pub async fn disk_attachment_update(
+        &self,
+        who: &Principal,
+        vm_id: VmId,
+        disk_id: DiskId,
+        req: DiskAttachmentUpdate,
+    ) -> Result<DiskAttachment> {
+        let vm = self.store.vm_get(vm_id).await?;
+        let mut a = self.store.disk_attachment_get(vm_id, disk_id).await?;
+        if req.interface.is_some() || req.bootable.is_some() || req.read_only.is_some() {
+            vm_must_be_down(&vm, "change a disk's interface, boot flag or read-only flag")?;
+        }
+        a.interface = req.interface.unwrap_or(a.interface);
+        a.bootable = req.bootable.unwrap_or(a.bootable);
+        a.active = req.active.unwrap_or(a.active);
+        a.read_only = req.read_only.unwrap_or(a.read_only);
+        self.store.disk_attachment_update(&a).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            AuditCode::USER_UPDATE_VM_DISK,
+            format!("The attachment of disk {disk_id} to VM {} was updated by {}.", vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(a)
+    }
+
+    /// Detaches a disk from a down VM; with `detach_only == false` deletes the disk too.
+    pub async fn disk_attachment_remove(
+        &self,
+        who: &Principal,
+        vm_id: VmId,
+        disk_id: DiskId,
+        detach_only: bool,
+    ) -> Result<()> {
+        let vm = self.store.vm_get(vm_id).await?;
+        self.store.disk_attachment_get(vm_id, disk_id).await?;
+        vm_must_be_down(&vm, "detach a disk")?;
+        self.store.disk_attachment_delete(vm_id, disk_id).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            AuditCode::USER_DETACH_DISK_FROM_VM,
+            format!("Disk {disk_id} was detached from VM {} by {}.", vm.name, who.login),
+            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+        )
+        .await;
+        if !detach_only {
+            self.disk_remove(who, disk_id).await?;
+        }
+        Ok(())
+    }
+}
