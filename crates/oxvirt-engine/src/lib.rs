@@ -74,6 +74,7 @@ impl Engine {
             host_grace: config.host_grace(),
         })
         .await?;
+        app.background_start();
 
         let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
             pki.server_cert_pem.clone().into_bytes(),

@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod monitor;
 mod networks;
 mod nics;
+mod operating_systems;
 pub mod query;
 pub mod scheduler;
 mod storage_domains;
@@ -39,6 +40,7 @@ pub(crate) use host_nics::stable_uuid;
 pub use hosts::HostAdd;
 pub use networks::{NetworkAdd, NetworkUpdate};
 pub use nics::{NicAdd, NicUpdate};
+pub use operating_systems::{OPERATING_SYSTEMS, OperatingSystem};
 pub use query::{Comparison, Condition, ListQuery, Sort};
 pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, storage_domain_reachable_from};
 pub use vms::{VmAdd, VmConfigPatch, VmUpdate};
@@ -62,6 +64,9 @@ pub enum AppError {
     InvalidInput(String),
     #[error("{0}")]
     Conflict(String),
+    /// The requested object does not exist (objects with rows report it as `Store(NotFound)`).
+    #[error("{0}")]
+    NotFound(String),
     #[error("the user name or password is incorrect")]
     BadCredentials,
     #[error(transparent)]
@@ -79,6 +84,7 @@ impl AppError {
         match self {
             AppError::InvalidInput(_) => ErrorKind::InvalidInput,
             AppError::Conflict(_) => ErrorKind::Conflict,
+            AppError::NotFound(_) => ErrorKind::NotFound,
             AppError::BadCredentials => ErrorKind::Unauthenticated,
             AppError::Store(e) => e.kind(),
             AppError::Agent(e) => e.kind(),

@@ -1,4 +1,4 @@
-"""Networks, vNIC profiles, the Blank template and jobs through the real oVirt Python SDK.
+"""Networks, vNIC profiles, the Blank template, jobs and operating systems through the real oVirt Python SDK.
 
 Run by tests/sdk_e2e.rs: python catalog.py API_URL ADMIN_PASSWORD CA_FILE JOB_ID
 (JOB_ID: a finished job with two steps, the second nested in the first, owned by admin.)
@@ -142,6 +142,17 @@ job_service.clear()
 expect(lambda: job_service.get(), 404)
 expect(lambda: jobs.job_service("11111111-2222-3333-4444-555555555555").get(), 404)
 expect(lambda: jobs.list(search="name=x"), 400)
+
+# Operating systems: oVirt's catalog, ids and unique names as oVirt's.
+oss = system.operating_systems_service()
+catalog = oss.list()
+by_name = {o.name: o for o in catalog}
+assert by_name["rhel_9x64"].description == "Red Hat Enterprise Linux 9.x x64", by_name["rhel_9x64"]
+assert by_name["rhel_9x64"].id == "34" and by_name["rhel_9x64"].architecture == types.Architecture.X86_64
+assert by_name["other_ppc64"].architecture == types.Architecture.PPC64
+assert [o.name for o in oss.list(max=2)] == ["other", "windows_xp"]
+assert oss.operating_system_service("0").get().name == "other"
+expect(lambda: oss.operating_system_service("99999").get(), 404, "99999")
 
 conn.close()
 print("OK")

@@ -8,6 +8,8 @@
 //! failure. [`Background::status`] is what `GET /ovirt-engine/api/oxvirt/backgroundtasks`
 //! shows (an oxvirt extension).
 
+pub mod retention;
+
 use oxvirt_engine_db::model::Timestamp;
 use std::future::Future;
 use std::pin::Pin;
@@ -115,6 +117,21 @@ async fn run_once(status: &Mutex<TaskStatus>, body: &Body) {
             s.failures += 1;
             s.last_error = Some(e);
         }
+    }
+}
+
+impl super::App {
+    /// Starts the engine's own periodic tasks (the host monitor registers its own when it
+    /// starts): retention.
+    pub fn background_start(self: &Arc<Self>) {
+        let app = Arc::downgrade(self);
+        self.background.spawn("retention", retention::PERIOD, move || {
+            let app = app.clone();
+            async move {
+                let Some(app) = app.upgrade() else { return Ok(()) };
+                app.retention_run(Timestamp::now()).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+        });
     }
 }
 

@@ -17,6 +17,7 @@ mod hosts;
 mod jobs;
 mod networks;
 mod nics;
+mod operating_systems;
 mod storage_domains;
 mod templates;
 mod vms;
@@ -55,6 +56,7 @@ const COLLECTIONS: &[&str] = &[
     "hosts",
     "jobs",
     "networks",
+    "operatingsystems",
     "storagedomains",
     "templates",
     "vms",
@@ -79,6 +81,7 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .merge(vms::routes())
         .merge(disk_attachments::routes())
         .merge(nics::routes())
+        .merge(operating_systems::routes())
         .merge(events::routes())
         .merge(jobs::routes())
         .fallback(|| async {
