@@ -14,10 +14,14 @@
 //! The [`guest`] module builds (once, cached) and describes the test guest: a Debian kernel
 //! plus a busybox initramfs that prints a marker listing its disks and NICs.
 //!
-//! Requires root and the packages `scripts/install-deps.sh test` installs.
+//! [`EngineTestContext`] is the other half: the engine in-process against *simulated* hosts
+//! (`oxvirt-sim`), for the engine's own rules, which need no guest (and no root).
+//!
+//! Test hosts require root and the packages `scripts/install-deps.sh test` installs.
 
 pub mod agent;
 pub mod engine;
+pub mod engine_context;
 pub mod guest;
 pub mod host;
 pub mod net;
@@ -29,6 +33,7 @@ pub mod wait;
 
 pub use agent::TestAgent;
 pub use engine::TestEngine;
+pub use engine_context::{ApiClient, ApiFault, EngineTestContext, EngineTestOptions};
 pub use guest::{ConsoleLog, TestGuest};
 pub use host::{HostOptions, TestHost};
 pub use net::TestNetwork;

@@ -53,6 +53,13 @@ async fn attachment_get(
     Ok(Reply::ok(fmt, &a))
 }
 
+impl FromElement for DiskAttachmentUpdate {
+    const ROOT: &'static str = "disk_attachment";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        attachment_fields(el)
+    }
+}
+
 fn attachment_fields(el: &Element) -> Result<DiskAttachmentUpdate, Failure> {
     Ok(DiskAttachmentUpdate {
         interface: el.parsed("interface", "virtio, virtio_scsi or ide", DiskInterface::from_wire)?,
@@ -99,11 +106,9 @@ async fn attachment_update(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath((vm, disk)): IdPath<(VmId, DiskId)>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<DiskAttachmentUpdate>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "disk_attachment")?;
-    let a = app.disk_attachment_update(&who, vm, disk, attachment_fields(&el)?).await?;
+    let a = app.disk_attachment_update(&who, vm, disk, req).await?;
     Ok(Reply::ok(fmt, &a))
 }
 

@@ -59,6 +59,14 @@ async fn disk_get(
 }
 
 /// oVirt's `<disk>` of a new disk, as the app layer takes it (also for VMs' disk attachments).
+impl FromElement for DiskAdd {
+    const ROOT: &'static str = "disk";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        disk_add_from(el)
+    }
+}
+
+/// A new disk's fields (also of a disk created with an attachment).
 pub(super) fn disk_add_from(el: &Element) -> Result<DiskAdd, Failure> {
     let name = el.text("name").or_else(|| el.text("alias")).unwrap_or_default();
     let format = el
@@ -88,11 +96,9 @@ async fn disk_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<DiskAdd>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "disk")?;
-    let disk = app.disk_add(&who, disk_add_from(&el)?).await?;
+    let disk = app.disk_add(&who, req).await?;
     Ok(Reply::created(fmt, &disk))
 }
 

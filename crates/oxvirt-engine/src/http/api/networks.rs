@@ -81,8 +81,11 @@ fn network_add_req(el: &Element, data_center: Named<DataCenterId>) -> Result<Net
     })
 }
 
-fn network_update_req(el: &Element) -> Result<NetworkUpdate, Failure> {
-    Ok(NetworkUpdate { name: el.text("name"), description: el.text("description"), mtu: mtu(el)? })
+impl FromElement for NetworkUpdate {
+    const ROOT: &'static str = "network";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        Ok(NetworkUpdate { name: el.text("name"), description: el.text("description"), mtu: mtu(el)? })
+    }
 }
 
 // ---- networks ----------------------------------------------------------------------------
@@ -121,11 +124,9 @@ async fn network_update(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath(n): IdPath<NetworkId>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<NetworkUpdate>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "network")?;
-    let network = app.network_update(&who, n, network_update_req(&el)?).await?;
+    let network = app.network_update(&who, n, req).await?;
     Ok(Reply::ok(fmt, &network))
 }
 
@@ -184,12 +185,10 @@ async fn data_center_network_update(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath((dc, n)): IdPath<(DataCenterId, NetworkId)>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<NetworkUpdate>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "network")?;
     let existing = network_of_data_center(&app, dc, n).await?;
-    let network = app.network_update(&who, existing.id, network_update_req(&el)?).await?;
+    let network = app.network_update(&who, existing.id, req).await?;
     Ok(Reply::ok(fmt, &network))
 }
 

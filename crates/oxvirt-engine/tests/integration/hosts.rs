@@ -1,0 +1,170 @@
+//! Hosts: adding one enrolls its (simulated) agent and brings it Up; a wrong secret stores
+//! nothing; maintenance and activation; removal only from maintenance; the data center
+//! without an Up host; and the monitor: a host whose agent stops answering (FAULT INJECTION:
+//! the simulator freezes it) turns `non_responsive` after the grace period, its running VMs
+//! `unknown`, and both come back when it answers again.
+//! (Ported from `tests/sdk/hosts.py`, `tests/host_monitor.rs` and the `expect` phase of
+//! `tests/sdk/vms.py`, which run them against real hosts.)
+
+use super::{names, vm_add_sized, vm_start_up};
+use oxvirt_testkit::EngineTestContext;
+use oxvirt_testkit::engine_context::{FreezeMode, GIB, SIM_ENROLLMENT_SECRET, id};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_simulated_host_enrolls_its_agent_and_brings_it_up() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.data_center_add("dc1").await.expect("dc1");
+    ctx.cluster_add("c1", "dc1").await.expect("c1");
+    assert!(!ctx.sim_host(0).identity().is_enrolled());
+
+    let host = ctx.api.post("hosts", &ctx.host_body(0, "h1", "c1", SIM_ENROLLMENT_SECRET)).await.expect("add h1");
+    assert_eq!(host["status"], "up", "{host}");
+    assert_eq!(host["id"], ctx.sim_host(0).host_id().to_string(), "the agent's host id: {host}");
+    assert_eq!(host["memory"], (16 * GIB).to_string(), "the memory the agent reports: {host}");
+    assert_eq!(host["cpu"]["topology"]["cores"], "8", "{host}");
+    assert!(ctx.sim_host(0).identity().is_enrolled(), "the engine's CA signed the agent's certificate");
+    let up = ctx.api.list("hosts?search=status%3Dup", "host").await.expect("search");
+    assert_eq!(names(&up), ["h1"]);
+    ctx.event_wait(&["Host h1 was added", "Up"]).await.expect("add event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_enrollment_secret_is_refused_and_stores_nothing() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.data_center_add("dc1").await.expect("dc1");
+    ctx.cluster_add("c1", "dc1").await.expect("c1");
+
+    let f = ctx.api.post("hosts", &ctx.host_body(0, "h1", "c1", "wrong")).await.expect_err("a wrong secret");
+    f.assert_names(401, &[]);
+    assert!(ctx.api.list("hosts", "host").await.expect("list").is_empty(), "nothing stored");
+    assert!(!ctx.sim_host(0).identity().is_enrolled(), "the agent is not enrolled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_needs_its_secret_an_existing_cluster_and_a_free_name() {
+    let ctx = EngineTestContext::start(2).await.expect("context");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+
+    let mut body = ctx.host_body(1, "h1", "c1", SIM_ENROLLMENT_SECRET);
+    body.as_object_mut().expect("object").remove("root_password");
+    ctx.api.post("hosts", &body).await.expect_err("no secret").assert_names(400, &["h1", "enrollment secret"]);
+    let f = ctx.api.post("hosts", &ctx.host_body(1, "h1", "nosuch", SIM_ENROLLMENT_SECRET)).await;
+    f.expect_err("unknown cluster").assert_names(400, &["cluster 'nosuch' does not exist"]);
+    let f = ctx.api.post("hosts", &ctx.host_body(1, "sim0", "c1", SIM_ENROLLMENT_SECRET)).await;
+    f.expect_err("a taken name").assert_names(409, &["sim0", "already exists"]);
+    assert_eq!(names(&ctx.api.list("hosts", "host").await.expect("list")), ["sim0"]);
+    assert!(!ctx.sim_host(1).identity().is_enrolled(), "refused before the agent was touched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_up_host_is_removed_only_from_maintenance_and_can_be_added_again() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let host = format!("hosts/{}", s.hosts[0]);
+
+    ctx.api.delete(&host).await.expect_err("removing an Up host").assert_names(409, &["sim0", "maintenance"]);
+    ctx.api.action(&host, "deactivate").await.expect("deactivate");
+    assert_eq!(ctx.api.get(&host).await.expect("sim0")["status"], "maintenance");
+    ctx.api.action(&host, "activate").await.expect("activate");
+    assert_eq!(ctx.api.get(&host).await.expect("sim0")["status"], "up");
+    ctx.api.action(&host, "deactivate").await.expect("deactivate again");
+    ctx.api.delete(&host).await.expect("remove from maintenance");
+    assert!(ctx.api.list("hosts", "host").await.expect("list").is_empty());
+    ctx.api.get(&host).await.expect_err("gone").assert_names(404, &[]);
+
+    // The engine that enrolled the agent can add it again: same host id, Up.
+    let again = ctx.api.post("hosts", &ctx.host_body(0, "again", "c1", SIM_ENROLLMENT_SECRET)).await.expect("re-add");
+    assert_eq!((&again["status"], &again["id"]), (&json!("up"), &json!(s.hosts[0])), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_center_whose_only_host_is_in_maintenance_is_not_operational() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let dc = format!("datacenters/{}", s.dc);
+    ctx.api.action(&format!("hosts/{}", s.hosts[0]), "deactivate").await.expect("deactivate sim0");
+    assert_eq!(ctx.api.get(&dc).await.expect("dc1")["status"], "not_operational");
+    ctx.api.action(&format!("hosts/{}", s.hosts[0]), "activate").await.expect("activate sim0");
+    assert_eq!(ctx.api.get(&dc).await.expect("dc1")["status"], "up");
+}
+
+/// ENGINE BUG (ignored until fixed): the data center is `up` only "with an active data
+/// domain and an Up host" (app/storage.rs), and a host in maintenance makes it
+/// `not_operational`, but the monitor never refreshes the data center's status when it marks
+/// the host `non_responsive`: the data center stays `up`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "engine bug: a data center stays up when its only host turns non_responsive"]
+async fn a_data_center_whose_only_host_does_not_answer_is_not_operational() {
+    let ctx = EngineTestContext::options().hosts(1).host_grace_seconds(1).start().await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    ctx.sim_host(0).freeze(FreezeMode::Refuse).await.expect("freeze sim0");
+    ctx.host_wait_status(&s.hosts[0], "non_responsive").await.expect("non_responsive");
+    ctx.wait_status(&format!("datacenters/{}", s.dc), "not_operational").await.expect("dc1 not operational");
+    ctx.sim_host(0).thaw().await.expect("thaw sim0");
+    ctx.wait_status(&format!("datacenters/{}", s.dc), "up").await.expect("dc1 up again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_host_turns_non_responsive_after_the_grace_period_and_up_when_thawed() {
+    let ctx = EngineTestContext::options().hosts(1).host_grace_seconds(2).start().await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let sim0 = ctx.sim_host(0).clone();
+
+    sim0.freeze(FreezeMode::Refuse).await.expect("freeze sim0");
+    let host = ctx.host_wait_status(&s.hosts[0], "non_responsive").await.expect("non_responsive");
+    let detail = host["status_detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("has not answered since") && detail.contains(&sim0.address().to_string()), "{host}");
+    ctx.event_wait(&["sim0", "is non responsive", "has not answered since"]).await.expect("event");
+
+    sim0.thaw().await.expect("thaw sim0");
+    let host = ctx.host_wait_status(&s.hosts[0], "up").await.expect("up again");
+    assert!(host.get("status_detail").is_none(), "an Up host has no status detail: {host}");
+    ctx.event_wait(&["sim0", "answers again", "Up"]).await.expect("event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_on_a_frozen_host_is_unknown_until_the_host_answers_then_up_and_never_restarted() {
+    let ctx = EngineTestContext::options().hosts(1).host_grace_seconds(2).start().await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    vm_start_up(&ctx, &vm).await;
+    let sim0 = ctx.sim_host(0).clone();
+    let vm_id = vm.parse().expect("vm id");
+    let before = sim0.registry().get(vm_id).expect("the VM runs on sim0");
+
+    sim0.freeze(FreezeMode::Refuse).await.expect("freeze sim0");
+    let unknown = ctx.vm_wait_status(&vm, "unknown").await.expect("the VM is unknown");
+    assert_eq!(unknown["host"]["id"], s.hosts[0], "it stays on its host: {unknown}");
+    assert_eq!(ctx.api.get(&format!("hosts/{}", s.hosts[0])).await.expect("sim0")["status"], "non_responsive");
+    ctx.event_wait(&["vm1", "Unknown"]).await.expect("event");
+
+    sim0.thaw().await.expect("thaw sim0");
+    let up = ctx.vm_wait_status(&vm, "up").await.expect("the VM is up again");
+    assert_eq!(up["host"]["id"], s.hosts[0], "{up}");
+    ctx.host_wait_status(&s.hosts[0], "up").await.expect("sim0 up");
+    let after = sim0.registry().get(vm_id).expect("the VM still runs on sim0");
+    assert_eq!(after.generation, before.generation, "the engine did not touch the VM: {before:?} {after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activating_a_host_whose_agent_does_not_answer_makes_it_non_responsive() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let host = format!("hosts/{}", s.hosts[0]);
+    ctx.api.action(&host, "deactivate").await.expect("deactivate");
+    ctx.sim_host(0).freeze(FreezeMode::Refuse).await.expect("freeze sim0");
+
+    let reply = ctx.api.action(&host, "activate").await.expect("the activation itself is accepted");
+    assert_eq!(reply["status"], "complete", "{reply}");
+    assert_eq!(ctx.api.get(&host).await.expect("sim0")["status"], "non_responsive");
+    ctx.event_wait(&["sim0", "was activated", "non_responsive"]).await.expect("event");
+
+    // The monitor brings it Up once its agent answers.
+    ctx.sim_host(0).thaw().await.expect("thaw sim0");
+    ctx.host_wait_status(&s.hosts[0], "up").await.expect("up");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    vm_start_up(&ctx, &vm).await;
+    assert_eq!(ctx.sim_hosts_running(&vm), [0], "the host runs VMs again");
+    assert_eq!(id(&ctx.api.get(&host).await.expect("sim0")), s.hosts[0]);
+}

@@ -1,0 +1,300 @@
+//! VMs and their devices: added from `Blank` down, faults that store nothing; start, stop and
+//! ACPI shutdown on a simulated host; a crash seen by the engine; disk attachments (a new disk
+//! made with one, an existing disk, detach keeping or deleting it, one bootable disk); NICs
+//! with MACs from the pool; and what a running VM refuses until it is stopped.
+//! (Ported from `tests/sdk/vms.py`, which runs them against a real host and guest.)
+
+use super::{names, vm_add_sized, vm_host, vm_start_up};
+use oxvirt_testkit::engine_context::{GIB, MIB, id};
+use oxvirt_testkit::{EngineTestContext, EngineTestOptions};
+use serde_json::json;
+
+/// A floating thin disk `name` of 1 GiB on `sd`; its id.
+async fn disk_add(ctx: &EngineTestContext, name: &str, sd: &str) -> String {
+    let body = json!({"name": name, "format": "cow", "sparse": true, "provisioned_size": GIB,
+                      "storage_domains": {"storage_domain": [{"id": sd}]}});
+    let disk = id(&ctx.api.post("disks", &body).await.unwrap_or_else(|f| panic!("add disk {name}: {f}")));
+    ctx.wait_status(&format!("disks/{disk}"), "ok").await.expect("the disk is ok");
+    disk
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_is_added_from_blank_down_and_refused_additions_store_nothing() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let custom = json!({"memory": 256 * MIB, "description": "first",
+                        "custom_properties": {"custom_property": [{"name": "oxvirt_test", "value": "x"}]}});
+    let vm = ctx.vm_add("vm1", "c1", custom).await.expect("add vm1");
+    assert_eq!((&vm["status"], &vm["memory"]), (&json!("down"), &json!((256 * MIB).to_string())), "{vm}");
+    assert_eq!(vm["template"]["id"], "00000000-0000-0000-0000-000000000000", "from Blank: {vm}");
+    assert_eq!(vm["cluster"]["id"], s.cluster, "{vm}");
+    assert_eq!(vm["custom_properties"]["custom_property"][0]["name"], "oxvirt_test", "{vm}");
+    assert!(vm_host(&vm).is_none(), "a down VM has no host: {vm}");
+
+    let f = ctx.vm_add("bad", "no-such-cluster", json!({})).await.expect_err("unknown cluster");
+    f.assert_names(400, &["no-such-cluster"]);
+    ctx.vm_add("vm1", "c1", json!({})).await.expect_err("a taken name").assert_names(409, &["vm1", "already exists"]);
+    let f = ctx.vm_add("tiny", "c1", json!({"memory": MIB})).await.expect_err("too little memory");
+    f.assert_names(400, &["tiny", "16 MiB"]);
+    let (status, body) = ctx
+        .api
+        .send_raw(reqwest::Method::POST, "vms", "application/json", "{\"name\": ")
+        .await
+        .expect("a reply to a malformed body");
+    assert_eq!(status, 400, "{body}");
+    let f = ctx.api.get("vms/00000000-0000-0000-0000-00000000beef").await.expect_err("an unknown VM");
+    f.assert_names(404, &[]);
+    assert_eq!(names(&ctx.api.list("vms", "vm").await.expect("list")), ["vm1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_runs_the_vm_on_a_simulated_host_and_stop_brings_it_down() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+
+    let reply = ctx.api.action(&format!("vms/{vm}"), "start").await.expect("start");
+    assert_eq!(reply["status"], "complete", "{reply}");
+    let up = ctx.vm_wait_status(&vm, "up").await.expect("up");
+    assert_eq!(vm_host(&up), Some(s.hosts[0].clone()), "{up}");
+    assert!(up["start_time"].is_number(), "{up}");
+    assert_eq!(ctx.sim_hosts_running(&vm), [0], "the simulated host runs it");
+    let f = ctx.api.action(&format!("vms/{vm}"), "start").await.expect_err("started twice");
+    f.assert_names(409, &["vm1", "up", "only a down VM"]);
+
+    ctx.api.action(&format!("vms/{vm}"), "stop").await.expect("stop");
+    let down = ctx.vm_wait_status(&vm, "down").await.expect("down");
+    assert!(vm_host(&down).is_none(), "{down}");
+    assert_eq!(down["stop_reason"], "stopped", "{down}");
+    assert!(ctx.sim_hosts_running(&vm).is_empty(), "the simulated host no longer runs it");
+    let f = ctx.api.action(&format!("vms/{vm}"), "stop").await.expect_err("stopping a down VM");
+    f.assert_names(409, &["vm1", "down", "nothing to stop"]);
+    for words in [&["vm1", "was started"][..], &["vm1", "asked to stop"]] {
+        ctx.event_wait(words).await.expect("event");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_powers_the_guest_off_over_acpi_and_keeps_the_reason_given() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    vm_start_up(&ctx, &vm).await;
+
+    let reply = ctx.api.action_with(&format!("vms/{vm}"), "shutdown", &json!({"reason": "maintenance window"})).await;
+    let reply = reply.expect("shutdown");
+    assert_eq!(reply["vm"]["status"], "powering_down", "the guest was asked: {reply}");
+    let down = ctx.vm_wait_status(&vm, "down").await.expect("the guest powered off");
+    assert_eq!(down["stop_reason"], "maintenance window", "{down}");
+    assert!(ctx.sim_hosts_running(&vm).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_whose_qemu_crashes_goes_down_with_reason_crashed() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    vm_start_up(&ctx, &vm).await;
+
+    // FAULT INJECTION: the simulated QEMU dies.
+    ctx.sim_host(0).vm_crash(vm.parse().expect("vm id")).expect("crash vm1");
+    let down = ctx.vm_wait_status(&vm, "down").await.expect("the engine sees it down");
+    assert_eq!(down["stop_reason"], "crashed", "{down}");
+    assert!(vm_host(&down).is_none(), "{down}");
+    vm_start_up(&ctx, &vm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_attachment_with_a_new_disk_creates_the_disk_on_its_domain() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let disk = ctx.vm_disk_add(&vm, "vm1-disk1", s.sd(), GIB).await.expect("a new disk attached");
+    assert_eq!((&disk["name"], &disk["provisioned_size"]), (&json!("vm1-disk1"), &json!(GIB.to_string())), "{disk}");
+    assert_eq!(disk["storage_domains"]["storage_domain"][0]["id"], s.sd(), "{disk}");
+
+    let attachments = ctx.api.list(&format!("vms/{vm}/diskattachments"), "disk_attachment").await.expect("list");
+    assert_eq!(attachments.len(), 1, "{attachments:?}");
+    let a = &attachments[0];
+    assert_eq!((&a["disk"]["id"], &a["interface"], &a["active"]), (&disk["id"], &json!("virtio"), &json!("true")));
+    let followed = ctx.api.get(&format!("vms/{vm}?follow=disk_attachments.disk")).await.expect("follow");
+    let inlined = &followed["disk_attachments"]["disk_attachment"][0]["disk"];
+    assert_eq!((&inlined["name"], &inlined["status"]), (&json!("vm1-disk1"), &json!("ok")), "{followed}");
+    let sd = ctx.api.get(&format!("storagedomains/{}", s.sd())).await.expect("local0");
+    assert_eq!(sd["committed"], GIB.to_string(), "{sd}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_disk_is_attached_once_and_an_unknown_one_is_refused_naming_it() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let disk = disk_add(&ctx, "d1", s.sd()).await;
+    let attachments = format!("vms/{vm}/diskattachments");
+
+    let a = ctx.api.post(&attachments, &json!({"disk": {"id": disk}, "bootable": true})).await.expect("attach d1");
+    assert_eq!((&a["disk"]["id"], &a["bootable"]), (&json!(disk), &json!("true")), "{a}");
+    let f = ctx.api.post(&attachments, &json!({"disk": {"id": disk}})).await.expect_err("attached twice");
+    f.assert_names(409, &[&disk, "vm1", "already attached"]);
+    let missing = "6f0e2c1a-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+    let f = ctx.api.post(&attachments, &json!({"disk": {"id": missing}})).await.expect_err("an unknown disk");
+    f.assert_names(400, &[missing, "does not exist"]);
+    let f = ctx.api.post(&attachments, &json!({"bootable": true})).await.expect_err("no disk");
+    f.assert_names(400, &["needs a disk"]);
+    assert_eq!(ctx.api.list(&attachments, "disk_attachment").await.expect("list").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_boots_from_one_disk_only() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let (d1, d2) = (disk_add(&ctx, "d1", s.sd()).await, disk_add(&ctx, "d2", s.sd()).await);
+    let attachments = format!("vms/{vm}/diskattachments");
+    ctx.api.post(&attachments, &json!({"disk": {"id": d1}, "bootable": true})).await.expect("d1 bootable");
+
+    let f = ctx.api.post(&attachments, &json!({"disk": {"id": d2}, "bootable": true})).await.expect_err("second");
+    f.assert_names(409, &[&d2, "vm1", "bootable"]);
+    ctx.api.post(&attachments, &json!({"disk": {"id": d2}, "bootable": false})).await.expect("d2 not bootable");
+    let f = ctx.api.put(&format!("{attachments}/{d2}"), &json!({"bootable": true})).await;
+    f.expect_err("made bootable beside d1").assert_names(409, &["bootable"]);
+}
+
+/// ENGINE BUG (ignored until fixed): the new disk is created before the attachment is
+/// checked, so the refusal leaves `d2` behind as a floating disk with its volume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "engine bug: a refused attachment of a new disk leaves the disk behind"]
+async fn a_refused_attachment_of_a_new_disk_leaves_no_disk_behind() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let d1 = disk_add(&ctx, "d1", s.sd()).await;
+    let first = json!({"disk": {"id": d1}, "bootable": true});
+    ctx.api.post(&format!("vms/{vm}/diskattachments"), &first).await.expect("d1 bootable");
+    let second = json!({"disk": {"name": "d2", "format": "cow", "sparse": true, "provisioned_size": GIB,
+                                 "storage_domains": {"storage_domain": [{"id": s.sd()}]}},
+                        "bootable": true});
+    let f = ctx.api.post(&format!("vms/{vm}/diskattachments"), &second).await.expect_err("a second bootable disk");
+    f.assert_names(409, &["vm1", "bootable"]);
+    assert_eq!(names(&ctx.api.list("disks", "disk").await.expect("disks")), ["d1"], "the refusal made no disk");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detaching_a_disk_keeps_it_floating_and_detach_only_false_deletes_it() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let disk = id(&ctx.vm_disk_add(&vm, "d1", s.sd(), GIB).await.expect("d1 attached"));
+    let attachment = format!("vms/{vm}/diskattachments/{disk}");
+
+    ctx.api.delete(&attachment).await.expect("detach");
+    assert!(ctx.api.list(&format!("vms/{vm}/diskattachments"), "disk_attachment").await.expect("list").is_empty());
+    assert_eq!(ctx.api.get(&format!("disks/{disk}")).await.expect("d1 is kept")["status"], "ok");
+
+    ctx.api.post(&format!("vms/{vm}/diskattachments"), &json!({"disk": {"id": disk}})).await.expect("attach again");
+    ctx.api.delete(&format!("{attachment}?detach_only=false")).await.expect("detach and delete");
+    ctx.api.get(&format!("disks/{disk}")).await.expect_err("d1 is deleted").assert_names(404, &[]);
+    let sd = ctx.api.get(&format!("storagedomains/{}", s.sd())).await.expect("local0");
+    assert_eq!(sd["committed"], "0", "{sd}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nics_get_the_lowest_free_mac_of_the_pool_and_a_taken_mac_is_refused() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let (vm1, vm2) = (vm_add_sized(&ctx, "vm1", GIB).await, vm_add_sized(&ctx, "vm2", GIB).await);
+    let nics = format!("vms/{vm1}/nics");
+
+    let nic1 = ctx.api.post(&nics, &json!({"name": "nic1", "interface": "virtio"})).await.expect("nic1");
+    let nic2 = ctx.api.post(&nics, &json!({"name": "nic2"})).await.expect("nic2");
+    assert_eq!(
+        (&nic1["mac"]["address"], &nic2["mac"]["address"]),
+        (&json!("56:6f:00:00:00:00"), &json!("56:6f:00:00:00:01")),
+        "MACs from the pool (56:6f:…), lowest free first"
+    );
+    let profiles = ctx.api.list("vnicprofiles", "vnic_profile").await.expect("profiles");
+    assert_eq!(names(&profiles), ["ovirtmgmt"]);
+    assert_eq!(nic1["vnic_profile"]["id"], profiles[0]["id"], "the management network by default: {nic1}");
+
+    let taken = json!({"name": "nic3", "mac": {"address": "56:6f:00:00:00:01"}});
+    let f = ctx.api.post(&format!("vms/{vm2}/nics"), &taken).await.expect_err("a MAC in use");
+    f.assert_names(409, &["nic3", "56:6f:00:00:00:01", "vm2", "already in use"]);
+    ctx.api.post(&nics, &json!({"name": "nic1"})).await.expect_err("a taken name").assert_names(409, &["nic1", "vm1"]);
+
+    // A removed NIC's MAC goes back to the pool.
+    ctx.api.delete(&format!("{nics}/{}", id(&nic1))).await.expect("remove nic1");
+    let again = ctx.api.post(&format!("vms/{vm2}/nics"), &json!({"name": "nic1"})).await.expect("nic1 of vm2");
+    assert_eq!(again["mac"]["address"], "56:6f:00:00:00:00", "{again}");
+    let listed = ctx.api.list(&nics, "nic").await.expect("nics of vm1");
+    assert_eq!(names(&listed), ["nic2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_vm_keeps_its_disks_nics_and_storage_until_it_is_stopped() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let disk = id(&ctx.vm_disk_add(&vm, "d1", s.sd(), GIB).await.expect("d1 attached"));
+    let nic = id(&ctx.api.post(&format!("vms/{vm}/nics"), &json!({"name": "nic1"})).await.expect("nic1"));
+    vm_start_up(&ctx, &vm).await;
+    let attachment = format!("vms/{vm}/diskattachments/{disk}");
+
+    ctx.api.delete(&attachment).await.expect_err("detach").assert_names(409, &["vm1", "up", "detach a disk"]);
+    let f = ctx.api.put(&attachment, &json!({"interface": "ide"})).await.expect_err("change the interface");
+    f.assert_names(409, &["vm1", "up", "interface"]);
+    let f = ctx.api.delete(&format!("vms/{vm}/nics/{nic}")).await.expect_err("remove the NIC");
+    f.assert_names(409, &["vm1", "up", "remove a NIC"]);
+    let f = ctx.api.delete(&format!("disks/{disk}")).await.expect_err("delete its disk");
+    f.assert_names(409, &["d1", "vm1", "up", "stop the VM"]);
+    let f = ctx.api.action(&format!("datacenters/{}/storagedomains/{}", s.dc, s.sd()), "deactivate").await;
+    f.expect_err("deactivate its storage").assert_names(409, &["local0", "d1", "vm1", "stop the VM"]);
+    ctx.api.delete(&format!("vms/{vm}")).await.expect_err("remove it").assert_names(409, &["vm1", "up", "stop it"]);
+    assert_eq!(ctx.api.list(&format!("vms/{vm}/diskattachments"), "disk_attachment").await.expect("list").len(), 1);
+
+    ctx.api.action(&format!("vms/{vm}"), "stop").await.expect("stop");
+    ctx.vm_wait_status(&vm, "down").await.expect("down");
+    ctx.api.put(&attachment, &json!({"interface": "ide"})).await.expect("interface of a down VM");
+    ctx.api.delete(&format!("vms/{vm}/nics/{nic}")).await.expect("remove the NIC of a down VM");
+    ctx.api.delete(&format!("vms/{vm}")).await.expect("remove the down VM (and its disk)");
+    ctx.api.get(&format!("disks/{disk}")).await.expect_err("its disk went with it").assert_names(404, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_vm_with_detach_only_keeps_its_disks_and_delete_protection_refuses() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let disk = id(&ctx.vm_disk_add(&vm, "d1", s.sd(), GIB).await.expect("d1 attached"));
+    ctx.api.put(&format!("vms/{vm}"), &json!({"delete_protected": true})).await.expect("protect");
+
+    let f = ctx.api.delete(&format!("vms/{vm}")).await.expect_err("a protected VM");
+    f.assert_names(409, &["vm1", "delete-protected"]);
+    ctx.api.put(&format!("vms/{vm}"), &json!({"delete_protected": false})).await.expect("unprotect");
+    ctx.api.delete(&format!("vms/{vm}?detach_only=true")).await.expect("remove, keeping disks");
+    ctx.api.get(&format!("vms/{vm}")).await.expect_err("vm1 is gone").assert_names(404, &[]);
+    assert_eq!(ctx.api.get(&format!("disks/{disk}")).await.expect("d1 is kept")["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_restart_leaves_a_running_vm_running_and_up() {
+    let mut ctx = EngineTestOptions::default()
+        .hosts(1)
+        .mode(oxvirt_testkit::engine_context::EngineMode::Binary)
+        .start()
+        .await
+        .expect("context with the engine binary");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    vm_start_up(&ctx, &vm).await;
+    let vm_id = vm.parse().expect("vm id");
+    let before = ctx.sim_host(0).registry().get(vm_id).expect("the VM runs on sim0");
+
+    ctx.engine_restart().await.expect("restart the engine");
+    // The client's SSO token died with the engine: it logs in again by itself.
+    let up = ctx.vm_wait_status(&vm, "up").await.expect("still up");
+    assert_eq!(ctx.sim_hosts_running(&vm), [0], "{up}");
+    let after = ctx.sim_host(0).registry().get(vm_id).expect("the VM still runs");
+    assert_eq!(after.generation, before.generation, "the restarted engine did not touch it: {before:?} {after:?}");
+    ctx.api.action(&format!("vms/{vm}"), "stop").await.expect("the restarted engine stops it");
+    ctx.vm_wait_status(&vm, "down").await.expect("down");
+}
