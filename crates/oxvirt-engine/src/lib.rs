@@ -122,8 +122,10 @@ impl Engine {
         &self.app
     }
 
-    /// Stops serving (gracefully, for at most 10 s) and waits until the server has ended.
+    /// Stops watching hosts, stops serving (gracefully, for at most 10 s) and waits until the
+    /// server has ended. Periodic tasks hold the app weakly and end with it.
     pub async fn stop(self) -> Result<(), EngineError> {
+        self.app.monitor_stop();
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         self.serving().await
     }

@@ -41,6 +41,23 @@ impl App {
         req: DiskAttachmentAdd,
     ) -> Result<DiskAttachment> {
         let vm = self.store.vm_get(vm_id).await?;
+        // What the attachment itself would break is checked before a new disk is made, so a
+        // refusal leaves nothing behind (a race that slips past is undone below).
+        if req.bootable == Some(true) {
+            let attached = self.store.disk_attachment_list_for_vm(vm_id).await?;
+            if let Some(boot) = attached.iter().find(|a| a.bootable) {
+                let this = match &req.disk {
+                    AttachmentDisk::Existing(id) => format!("disk {id}"),
+                    AttachmentDisk::New(add) => format!("the new disk {}", add.name),
+                };
+                return Err(AppError::Conflict(format!(
+                    "cannot attach {this} to VM {} as bootable: it already boots from disk {}, and a VM boots from \
+                     one disk only; attach it with bootable=false",
+                    vm.name, boot.disk_id
+                )));
+            }
+        }
+        let new_disk = matches!(req.disk, AttachmentDisk::New(_));
         let disk_id = match req.disk {
             AttachmentDisk::Existing(id) => {
                 self.store.disk_get(id).await.map_err(|e| match e {
@@ -61,12 +78,20 @@ impl App {
             active: req.active.unwrap_or(true),
             read_only: req.read_only.unwrap_or(false),
         };
-        self.store.disk_attachment_insert(&attachment).await.map_err(|e| match e {
-            StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
-                AppError::Conflict(format!("cannot attach disk {disk_id} to VM {}: {message}", vm.name))
+        if let Err(e) = self.store.disk_attachment_insert(&attachment).await {
+            if new_disk {
+                // The disk was made for this attachment only: it goes with the refusal.
+                if let Err(undo) = self.disk_remove(who, disk_id).await {
+                    tracing::error!(disk = %disk_id, error = %undo, "cannot remove the disk of a refused attachment");
+                }
             }
-            other => other.into(),
-        })?;
+            return Err(match e {
+                StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
+                    AppError::Conflict(format!("cannot attach disk {disk_id} to VM {}: {message}", vm.name))
+                }
+                other => other.into(),
+            });
+        }
         self.audit(
             who,
             Severity::Normal,

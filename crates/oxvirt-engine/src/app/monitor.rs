@@ -65,6 +65,8 @@ pub struct MonitorSettings {
 pub(crate) struct Monitors {
     settings: OnceLock<MonitorSettings>,
     tasks: Mutex<HashMap<HostId, tokio::task::JoinHandle<()>>>,
+    /// Set once by [`App::monitor_stop`]: no watcher starts again.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Monitors {
@@ -241,12 +243,26 @@ impl App {
     pub(crate) fn host_monitor_start(self: &Arc<Self>, host: HostId) {
         let Some(settings) = self.monitors.settings.get().copied() else { return };
         let mut tasks = self.monitors.tasks();
+        if self.monitors.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         if tasks.get(&host).is_some_and(|t| !t.is_finished()) {
             return;
         }
         let app = Arc::clone(self);
         tasks.insert(host, tokio::spawn(async move { app.host_watch(host, settings).await }));
         tracing::debug!(%host, "watching host");
+    }
+
+    /// Stops watching every host, for good (the engine is stopping): the watchers hold the
+    /// app, and an in-process engine must let go of its database and its hosts when stopped.
+    pub fn monitor_stop(&self) {
+        let mut tasks = self.monitors.tasks();
+        self.monitors.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        for (host, task) in tasks.drain() {
+            task.abort();
+            tracing::debug!(%host, "stopped watching host");
+        }
     }
 
     /// Stops watching `host` (it was removed).
@@ -547,6 +563,7 @@ impl App {
         {
             tracing::warn!(host = %host.name, error = %e, "cannot record the host's capabilities");
         }
+        self.host_data_center_refresh(host).await;
         tracing::info!(host = %host.name, "host answers again; it is Up");
         self.audit_engine(
             Severity::Normal,
@@ -573,6 +590,18 @@ impl App {
         }
     }
 
+    /// The status of `host`'s data center follows its hosts (up only with an Up host); a
+    /// failure is logged, the next change or reconcile refreshes it again.
+    async fn host_data_center_refresh(&self, host: &Host) {
+        let refreshed = match self.store.cluster_get(host.cluster_id).await {
+            Ok(cluster) => self.data_center_status_refresh(cluster.data_center_id).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = refreshed {
+            tracing::error!(host = %host.name, error = %e, "cannot refresh the status of the host's data center");
+        }
+    }
+
     /// Marks `host` non-responsive (when its status is the monitor's to change) and, once it
     /// is, its VMs in a running status `unknown`. Idempotent.
     async fn host_non_responsive(&self, host: &Host, detail: &str) -> Result<()> {
@@ -580,6 +609,7 @@ impl App {
         if matches!(current.status, HostStatus::Up | HostStatus::Connecting | HostStatus::Initializing) {
             self.store.host_status_set(host.id, HostStatus::NonResponsive, Some(detail)).await?;
             tracing::warn!(host = %host.name, detail, "host is non-responsive");
+            self.host_data_center_refresh(host).await;
             self.audit_engine(
                 Severity::Error,
                 AuditCode::VDS_FAILURE,

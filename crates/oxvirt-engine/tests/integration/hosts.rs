@@ -89,12 +89,9 @@ async fn a_data_center_whose_only_host_is_in_maintenance_is_not_operational() {
     assert_eq!(ctx.api.get(&dc).await.expect("dc1")["status"], "up");
 }
 
-/// ENGINE BUG (ignored until fixed): the data center is `up` only "with an active data
-/// domain and an Up host" (app/storage.rs), and a host in maintenance makes it
-/// `not_operational`, but the monitor never refreshes the data center's status when it marks
-/// the host `non_responsive`: the data center stays `up`.
+/// The data center is `up` only with an active data domain and an Up host: its only host
+/// not answering makes it `not_operational`, the host answering again brings it back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: a data center stays up when its only host turns non_responsive"]
 async fn a_data_center_whose_only_host_does_not_answer_is_not_operational() {
     let ctx = EngineTestContext::options().hosts(1).host_grace_seconds(1).start().await.expect("context");
     let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");

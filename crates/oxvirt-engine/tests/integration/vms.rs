@@ -160,10 +160,8 @@ async fn a_vm_boots_from_one_disk_only() {
     f.expect_err("made bootable beside d1").assert_names(409, &["bootable"]);
 }
 
-/// ENGINE BUG (ignored until fixed): the new disk is created before the attachment is
-/// checked, so the refusal leaves `d2` behind as a floating disk with its volume.
+/// A new disk is made only for an attachment that can be made: a refusal leaves no disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: a refused attachment of a new disk leaves the disk behind"]
 async fn a_refused_attachment_of_a_new_disk_leaves_no_disk_behind() {
     let ctx = EngineTestContext::start(1).await.expect("context");
     let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
