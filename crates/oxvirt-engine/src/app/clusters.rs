@@ -1,5 +1,6 @@
 //! Clusters: created in a data center with its management network attached (required).
 
+use super::common::still_used;
 use super::query::ListQuery;
 use super::{App, Result};
 use super::{MANAGEMENT_NETWORK, Named, missing_reference, name_check};
@@ -101,7 +102,7 @@ impl App {
 
     pub async fn cluster_remove(&self, who: &Principal, id: ClusterId) -> Result<()> {
         let cluster = self.store.cluster_get(id).await?;
-        self.store.cluster_delete(id).await?;
+        self.store.cluster_delete(id).await.map_err(|e| still_used(e, format!("cluster {}", cluster.name)))?;
         self.audit(
             who,
             Severity::Normal,

@@ -35,3 +35,14 @@ pub(crate) fn name_check(what: &str, name: &str) -> Result<()> {
         )))
     }
 }
+
+/// A removal the store refused because other objects still use `object`: the message names
+/// the object as the administrator knows it (`data center dc1`), not by its id.
+pub(crate) fn still_used(e: StoreError, object: impl std::fmt::Display) -> AppError {
+    match e {
+        StoreError::InUse { by, .. } => {
+            AppError::Conflict(format!("{object} is still used by {by}; remove those first"))
+        }
+        other => other.into(),
+    }
+}

@@ -1,6 +1,7 @@
 //! Data centers: created with their management network (`ovirtmgmt`) and its vNIC profile,
 //! as in oVirt; removed only when empty.
 
+use super::common::still_used;
 use super::query::{Comparison, ListQuery};
 use super::{App, AppError, Result};
 use super::{Named, missing_reference, name_check};
@@ -147,7 +148,7 @@ impl App {
 
     pub async fn data_center_remove(&self, who: &Principal, id: DataCenterId) -> Result<()> {
         let dc = self.store.data_center_get(id).await?;
-        self.store.data_center_delete(id).await?;
+        self.store.data_center_delete(id).await.map_err(|e| still_used(e, format!("data center {}", dc.name)))?;
         self.audit(
             who,
             Severity::Normal,

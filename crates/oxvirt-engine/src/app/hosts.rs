@@ -1,6 +1,7 @@
 //! Hosts: adding one enrolls its agent (the engine's CA signs the agent's certificate; mTLS
 //! from then on) and records its capabilities; maintenance and activation.
 
+use super::common::still_used;
 use super::{App, AppError, ListQuery, Result};
 use super::{Named, missing_reference, name_check};
 use crate::auth::Principal;
@@ -148,7 +149,7 @@ impl App {
                 host.name, host.status
             )));
         }
-        self.store.host_delete(id).await?;
+        self.store.host_delete(id).await.map_err(|e| still_used(e, format!("host {}", host.name)))?;
         self.host_monitor_stop(id);
         self.agents_lock().remove(&id);
         self.audit(

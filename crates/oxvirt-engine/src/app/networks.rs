@@ -1,6 +1,7 @@
 //! Logical networks of a data center: names, VLAN and MTU rules; the management network
 //! cannot be removed.
 
+use super::common::still_used;
 use super::query::ListQuery;
 use super::{App, AppError, Result};
 use super::{MANAGEMENT_NETWORK, Named};
@@ -150,7 +151,7 @@ impl App {
                 network.data_center_id
             )));
         }
-        self.store.network_delete(id).await?;
+        self.store.network_delete(id).await.map_err(|e| still_used(e, format!("network {}", network.name)))?;
         self.audit(
             who,
             Severity::Normal,

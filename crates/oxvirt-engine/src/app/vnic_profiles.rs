@@ -1,5 +1,6 @@
 //! vNIC profiles: what a VM NIC connects to, one network each.
 
+use super::common::still_used;
 use super::{App, AppError, Result};
 use super::{Named, missing_reference};
 use crate::auth::Principal;
@@ -99,7 +100,10 @@ impl App {
     pub async fn vnic_profile_remove(&self, who: &Principal, id: VnicProfileId) -> Result<()> {
         let profile = self.store.vnic_profile_get(id).await?;
         let network = self.store.network_get(profile.network_id).await?;
-        self.store.vnic_profile_delete(id).await?;
+        self.store
+            .vnic_profile_delete(id)
+            .await
+            .map_err(|e| still_used(e, format!("vNIC profile {}", profile.name)))?;
         self.audit(
             who,
             Severity::Normal,

@@ -34,9 +34,8 @@ async fn a_cluster_names_an_existing_data_center_which_keeps_it_until_it_is_remo
     assert_eq!(cluster["data_center"]["id"], dc, "{cluster}");
     ctx.cluster_add("c1", "dc1").await.expect_err("a taken name").assert_names(409, &["c1"]);
 
-    // (The detail names the data center by its id: the store's delete knows only that.)
     let f = ctx.api.delete(&format!("datacenters/{dc}")).await.expect_err("a data center with a cluster");
-    f.assert_names(409, &[&dc, "clusters"]);
+    f.assert_names(409, &["data center dc1", "clusters"]);
     ctx.api.delete(&format!("clusters/{}", id(&cluster))).await.expect("remove c1");
     ctx.api.delete(&format!("datacenters/{dc}")).await.expect("remove dc1");
     ctx.api.get(&format!("datacenters/{dc}")).await.expect_err("dc1 is gone").assert_names(404, &[]);
