@@ -11,10 +11,10 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Clusters
 // ---------------------------------------------------------------------------------------
-pub(super) const CLUSTER_COLUMNS: &str = "id, name, description, data_center_id, cpu_architecture, cpu_type, version_major, \
+const CLUSTER_COLUMNS: &str = "id, name, description, data_center_id, cpu_architecture, cpu_type, version_major, \
                                version_minor, memory_overcommit_percent";
 
-pub(super) fn cluster_from_row(r: &AnyRow) -> Result<Cluster> {
+fn cluster_from_row(r: &AnyRow) -> Result<Cluster> {
     Ok(Cluster {
         id: r.parse("id")?,
         name: r.text("name")?,
@@ -27,13 +27,13 @@ pub(super) fn cluster_from_row(r: &AnyRow) -> Result<Cluster> {
     })
 }
 
-pub(super) fn cluster_ctx(doing: &str, cl: &Cluster) -> WriteCtx {
+fn cluster_ctx(doing: &str, cl: &Cluster) -> WriteCtx {
     WriteCtx::new(doing, "clusters", "cluster", format!("cluster '{}'", cl.name), cl.id)
         .unique("clusters_name_key", format!("a cluster named '{}' already exists; choose another name", cl.name))
         .reference("clusters_data_center_id_fkey", "data center", "data_centers", cl.data_center_id)
 }
 
-pub(super) fn bind_cluster<'q>(
+fn bind_cluster<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     cl: &Cluster,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {

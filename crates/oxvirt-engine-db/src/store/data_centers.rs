@@ -12,9 +12,9 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Data centers
 // ---------------------------------------------------------------------------------------
-pub(super) const DC_COLUMNS: &str = "id, name, description, local, status, version_major, version_minor";
+const DC_COLUMNS: &str = "id, name, description, local, status, version_major, version_minor";
 
-pub(super) fn dc_from_row(r: &AnyRow) -> Result<DataCenter> {
+fn dc_from_row(r: &AnyRow) -> Result<DataCenter> {
     Ok(DataCenter {
         id: r.parse("id")?,
         name: r.text("name")?,
@@ -25,7 +25,7 @@ pub(super) fn dc_from_row(r: &AnyRow) -> Result<DataCenter> {
     })
 }
 
-pub(super) fn dc_ctx(doing: &str, dc: &DataCenter) -> WriteCtx {
+fn dc_ctx(doing: &str, dc: &DataCenter) -> WriteCtx {
     WriteCtx::new(doing, "data_centers", "data center", format!("data center '{}'", dc.name), dc.id).unique(
         "data_centers_name_key",
         format!("a data center named '{}' already exists; choose another name", dc.name),
@@ -44,7 +44,7 @@ pub(crate) async fn data_center_insert(c: &mut AnyConnection, dc: &DataCenter) -
     }
 }
 
-pub(super) fn bind_dc<'q>(
+fn bind_dc<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     dc: &DataCenter,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {

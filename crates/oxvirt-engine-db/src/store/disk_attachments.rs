@@ -10,9 +10,9 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Disk attachments
 // ---------------------------------------------------------------------------------------
-pub(super) const ATTACHMENT_COLUMNS: &str = "vm_id, disk_id, interface, bootable, active, read_only";
+const ATTACHMENT_COLUMNS: &str = "vm_id, disk_id, interface, bootable, active, read_only";
 
-pub(super) fn attachment_from_row(r: &AnyRow) -> Result<DiskAttachment> {
+fn attachment_from_row(r: &AnyRow) -> Result<DiskAttachment> {
     Ok(DiskAttachment {
         vm_id: r.parse("vm_id")?,
         disk_id: r.parse("disk_id")?,
@@ -23,7 +23,7 @@ pub(super) fn attachment_from_row(r: &AnyRow) -> Result<DiskAttachment> {
     })
 }
 
-pub(super) fn attachment_ctx(doing: &str, a: &DiskAttachment) -> WriteCtx {
+fn attachment_ctx(doing: &str, a: &DiskAttachment) -> WriteCtx {
     WriteCtx::new(
         doing,
         "disk_attachments",
@@ -40,12 +40,7 @@ pub(super) fn attachment_ctx(doing: &str, a: &DiskAttachment) -> WriteCtx {
     .reference("disk_attachments_disk_id_fkey", "disk", "disks", a.disk_id)
 }
 
-pub(super) async fn attachment_write(
-    c: &mut AnyConnection,
-    sql: &'static str,
-    a: &DiskAttachment,
-    doing: &str,
-) -> Result<u64> {
+async fn attachment_write(c: &mut AnyConnection, sql: &'static str, a: &DiskAttachment, doing: &str) -> Result<u64> {
     let res = sqlx::query(sql)
         .bind(a.vm_id.to_string())
         .bind(a.disk_id.to_string())

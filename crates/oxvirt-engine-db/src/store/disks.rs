@@ -11,10 +11,10 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Disks
 // ---------------------------------------------------------------------------------------
-pub(super) const DISK_COLUMNS: &str = "id, alias, description, storage_domain_id, format, sparse, provisioned_size, actual_size, \
+const DISK_COLUMNS: &str = "id, alias, description, storage_domain_id, format, sparse, provisioned_size, actual_size, \
                             status, volume_id, shareable, wipe_after_delete, created";
 
-pub(super) fn disk_from_row(r: &AnyRow) -> Result<Disk> {
+fn disk_from_row(r: &AnyRow) -> Result<Disk> {
     Ok(Disk {
         id: r.parse("id")?,
         alias: r.text("alias")?,
@@ -32,7 +32,7 @@ pub(super) fn disk_from_row(r: &AnyRow) -> Result<Disk> {
     })
 }
 
-pub(super) async fn disk_write(c: &mut AnyConnection, sql: &'static str, d: &Disk, doing: &str) -> Result<u64> {
+async fn disk_write(c: &mut AnyConnection, sql: &'static str, d: &Disk, doing: &str) -> Result<u64> {
     let res = sqlx::query(sql)
         .bind(d.id.to_string())
         .bind(d.alias.clone())

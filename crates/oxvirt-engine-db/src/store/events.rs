@@ -10,10 +10,10 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------------------
-pub(super) const EVENT_COLUMNS: &str = "id, time, severity, code, description, vm_id, host_id, cluster_id, data_center_id, \
+const EVENT_COLUMNS: &str = "id, time, severity, code, description, vm_id, host_id, cluster_id, data_center_id, \
                              storage_domain_id, template_id, user_id, correlation_id";
 
-pub(super) fn event_from_row(r: &AnyRow) -> Result<Event> {
+fn event_from_row(r: &AnyRow) -> Result<Event> {
     Ok(Event {
         id: EventSeq(r.int("id")?),
         time: Timestamp(r.int("time")?),

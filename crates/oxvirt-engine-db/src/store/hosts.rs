@@ -11,10 +11,10 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Hosts
 // ---------------------------------------------------------------------------------------
-pub(super) const HOST_COLUMNS: &str = "id, name, address, port, cluster_id, status, status_detail, certificate_fingerprint, \
+const HOST_COLUMNS: &str = "id, name, address, port, cluster_id, status, status_detail, certificate_fingerprint, \
                             capabilities, memory_total, max_scheduling_memory, created";
 
-pub(super) fn host_from_row(r: &AnyRow) -> Result<Host> {
+fn host_from_row(r: &AnyRow) -> Result<Host> {
     Ok(Host {
         id: r.parse("id")?,
         name: r.text("name")?,
@@ -31,14 +31,14 @@ pub(super) fn host_from_row(r: &AnyRow) -> Result<Host> {
     })
 }
 
-pub(super) fn host_ctx(doing: &str, h: &Host) -> WriteCtx {
+fn host_ctx(doing: &str, h: &Host) -> WriteCtx {
     WriteCtx::new(doing, "hosts", "host", format!("host '{}'", h.name), h.id)
         .unique("hosts_name_key", format!("a host named '{}' already exists; choose another name", h.name))
         .unique("hosts_address_key", format!("a host with address '{}' already exists", h.address))
         .reference("hosts_cluster_id_fkey", "cluster", "clusters", h.cluster_id)
 }
 
-pub(super) async fn host_write(c: &mut AnyConnection, sql: &'static str, h: &Host, doing: &str) -> Result<u64> {
+async fn host_write(c: &mut AnyConnection, sql: &'static str, h: &Host, doing: &str) -> Result<u64> {
     let caps = h.capabilities.as_ref().map(|v| db_json("host capabilities", v)).transpose()?;
     let res = sqlx::query(sql)
         .bind(h.id.to_string())

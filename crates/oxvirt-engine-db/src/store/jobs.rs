@@ -11,10 +11,10 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Jobs
 // ---------------------------------------------------------------------------------------
-pub(super) const JOB_COLUMNS: &str = "id, action_type, description, status, start_time, end_time, last_updated, auto_cleared, \
+const JOB_COLUMNS: &str = "id, action_type, description, status, start_time, end_time, last_updated, auto_cleared, \
                            external, owner_id, correlation_id";
 
-pub(super) fn job_from_row(r: &AnyRow) -> Result<Job> {
+fn job_from_row(r: &AnyRow) -> Result<Job> {
     Ok(Job {
         id: r.parse("id")?,
         action_type: r.text("action_type")?,
@@ -30,7 +30,7 @@ pub(super) fn job_from_row(r: &AnyRow) -> Result<Job> {
     })
 }
 
-pub(super) async fn job_write(c: &mut AnyConnection, sql: &'static str, j: &Job, doing: &str) -> Result<u64> {
+async fn job_write(c: &mut AnyConnection, sql: &'static str, j: &Job, doing: &str) -> Result<u64> {
     let res = sqlx::query(sql)
         .bind(j.id.to_string())
         .bind(j.action_type.clone())
@@ -131,10 +131,10 @@ pub(crate) async fn job_delete_cleared_before(c: &mut AnyConnection, before: Tim
 // ---------------------------------------------------------------------------------------
 // Steps
 // ---------------------------------------------------------------------------------------
-pub(super) const STEP_COLUMNS: &str =
+const STEP_COLUMNS: &str =
     "id, job_id, parent_step_id, number, step_type, description, status, start_time, end_time, progress, data";
 
-pub(super) fn step_from_row(r: &AnyRow) -> Result<Step> {
+fn step_from_row(r: &AnyRow) -> Result<Step> {
     Ok(Step {
         id: r.parse("id")?,
         job_id: r.parse("job_id")?,
@@ -150,7 +150,7 @@ pub(super) fn step_from_row(r: &AnyRow) -> Result<Step> {
     })
 }
 
-pub(super) async fn step_write(c: &mut AnyConnection, sql: &'static str, s: &Step, doing: &str) -> Result<u64> {
+async fn step_write(c: &mut AnyConnection, sql: &'static str, s: &Step, doing: &str) -> Result<u64> {
     if s.progress.is_some_and(|p| p > 100) {
         return Err(StoreError::InvalidValue(format!(
             "step progress must be 0-100, not {}",

@@ -11,9 +11,9 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Networks
 // ---------------------------------------------------------------------------------------
-pub(super) const NETWORK_COLUMNS: &str = "id, name, data_center_id, description, vm, vlan_id, mtu";
+const NETWORK_COLUMNS: &str = "id, name, data_center_id, description, vm, vlan_id, mtu";
 
-pub(super) fn network_from_row(r: &AnyRow) -> Result<Network> {
+fn network_from_row(r: &AnyRow) -> Result<Network> {
     Ok(Network {
         id: r.parse("id")?,
         name: r.text("name")?,
@@ -25,7 +25,7 @@ pub(super) fn network_from_row(r: &AnyRow) -> Result<Network> {
     })
 }
 
-pub(super) async fn network_write(c: &mut AnyConnection, sql: &'static str, n: &Network, doing: &str) -> Result<u64> {
+async fn network_write(c: &mut AnyConnection, sql: &'static str, n: &Network, doing: &str) -> Result<u64> {
     let res = sqlx::query(sql)
         .bind(n.id.to_string())
         .bind(n.name.clone())

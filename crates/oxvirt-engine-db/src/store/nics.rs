@@ -10,9 +10,9 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // NICs
 // ---------------------------------------------------------------------------------------
-pub(super) const NIC_COLUMNS: &str = "id, vm_id, name, mac, vnic_profile_id, interface, plugged, linked";
+const NIC_COLUMNS: &str = "id, vm_id, name, mac, vnic_profile_id, interface, plugged, linked";
 
-pub(super) fn nic_from_row(r: &AnyRow) -> Result<Nic> {
+fn nic_from_row(r: &AnyRow) -> Result<Nic> {
     Ok(Nic {
         id: r.parse("id")?,
         vm_id: r.parse("vm_id")?,
@@ -25,7 +25,7 @@ pub(super) fn nic_from_row(r: &AnyRow) -> Result<Nic> {
     })
 }
 
-pub(super) async fn nic_write(c: &mut AnyConnection, sql: &'static str, n: &Nic, doing: &str) -> Result<u64> {
+async fn nic_write(c: &mut AnyConnection, sql: &'static str, n: &Nic, doing: &str) -> Result<u64> {
     let res = sqlx::query(sql)
         .bind(n.id.to_string())
         .bind(n.vm_id.to_string())

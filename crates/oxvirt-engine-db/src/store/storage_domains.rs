@@ -11,11 +11,11 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Storage domains
 // ---------------------------------------------------------------------------------------
-pub(super) const SD_COLUMNS: &str = "id, name, description, domain_type, storage_type, path, spec, vfs_type, mount_options, \
+const SD_COLUMNS: &str = "id, name, description, domain_type, storage_type, path, spec, vfs_type, mount_options, \
                           status, available, used, committed, master, warning_low_space_percent, \
                           critical_space_action_blocker_gib, created, host_id";
 
-pub(super) fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
+fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
     let storage_type: StorageType = r.parse("storage_type")?;
     let missing = |col: &str| StoreError::Corrupt {
         column: col.to_owned(),
@@ -53,7 +53,7 @@ pub(super) fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
     })
 }
 
-pub(super) async fn sd_write(c: &mut AnyConnection, sql: &'static str, sd: &StorageDomain, doing: &str) -> Result<u64> {
+async fn sd_write(c: &mut AnyConnection, sql: &'static str, sd: &StorageDomain, doing: &str) -> Result<u64> {
     let (path, spec, vfs_type, mount_options) = match &sd.connection {
         StorageConnection::Localfs { path } => (Some(path.clone()), None, None, None),
         StorageConnection::Posixfs { spec, vfs_type, mount_options } => {
@@ -241,7 +241,7 @@ pub(crate) async fn storage_domain_delete(c: &mut AnyConnection, id: StorageDoma
 // ---------------------------------------------------------------------------------------
 // Storage domain attachments
 // ---------------------------------------------------------------------------------------
-pub(super) fn attachment_from_row(r: &AnyRow) -> Result<StorageDomainAttachment> {
+fn attachment_from_row(r: &AnyRow) -> Result<StorageDomainAttachment> {
     Ok(StorageDomainAttachment {
         data_center_id: r.parse("data_center_id")?,
         storage_domain_id: r.parse("storage_domain_id")?,

@@ -12,10 +12,9 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Templates
 // ---------------------------------------------------------------------------------------
-pub(super) const TEMPLATE_COLUMNS: &str =
-    concat!("id, name, description, cluster_id, ", config_columns!(), ", status, created");
+const TEMPLATE_COLUMNS: &str = concat!("id, name, description, cluster_id, ", config_columns!(), ", status, created");
 
-pub(super) fn template_from_row(r: &AnyRow) -> Result<Template> {
+fn template_from_row(r: &AnyRow) -> Result<Template> {
     Ok(Template {
         id: r.parse("id")?,
         name: r.text("name")?,
@@ -27,7 +26,7 @@ pub(super) fn template_from_row(r: &AnyRow) -> Result<Template> {
     })
 }
 
-pub(super) async fn template_write(c: &mut AnyConnection, sql: String, t: &Template, doing: &str) -> Result<u64> {
+async fn template_write(c: &mut AnyConnection, sql: String, t: &Template, doing: &str) -> Result<u64> {
     let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(t.id.to_string())
         .bind(t.name.clone())

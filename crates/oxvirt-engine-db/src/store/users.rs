@@ -11,9 +11,9 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Users
 // ---------------------------------------------------------------------------------------
-pub(super) const USER_COLUMNS: &str = "id, name, domain, password_hash, email, enabled, created";
+const USER_COLUMNS: &str = "id, name, domain, password_hash, email, enabled, created";
 
-pub(super) fn user_from_row(r: &AnyRow) -> Result<User> {
+fn user_from_row(r: &AnyRow) -> Result<User> {
     Ok(User {
         id: r.parse("id")?,
         name: r.text("name")?,
@@ -25,7 +25,7 @@ pub(super) fn user_from_row(r: &AnyRow) -> Result<User> {
     })
 }
 
-pub(super) async fn user_write(c: &mut AnyConnection, sql: &'static str, u: &User, doing: &str) -> Result<u64> {
+async fn user_write(c: &mut AnyConnection, sql: &'static str, u: &User, doing: &str) -> Result<u64> {
     let res = sqlx::query(sql)
         .bind(u.id.to_string())
         .bind(u.name.clone())

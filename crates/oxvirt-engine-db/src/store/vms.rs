@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 use sqlx::Row as _;
 use sqlx::any::{AnyArguments, AnyRow};
 
-pub(super) type Query = sqlx::query::Query<'static, sqlx::Any, AnyArguments>;
+type Query = sqlx::query::Query<'static, sqlx::Any, AnyArguments>;
 
 /// The configuration columns templates and VMs share, in bind order.
 macro_rules! config_columns {
@@ -80,14 +80,14 @@ pub(super) fn bind_config(q: Query, cfg: &VmConfig) -> Result<Query> {
 // ---------------------------------------------------------------------------------------
 // VMs
 // ---------------------------------------------------------------------------------------
-pub(super) const VM_COLUMNS: &str = concat!(
+const VM_COLUMNS: &str = concat!(
     "id, name, description, cluster_id, template_id, ",
     config_columns!(),
     ", placement_affinity, placement_host_id, delete_protected, created, ",
     "status, host_id, migrating_to_host_id, start_time, stop_time, stop_reason"
 );
 
-pub(super) fn vm_from_row(r: &AnyRow) -> Result<Vm> {
+fn vm_from_row(r: &AnyRow) -> Result<Vm> {
     Ok(Vm {
         id: r.parse("id")?,
         name: r.text("name")?,
@@ -102,7 +102,7 @@ pub(super) fn vm_from_row(r: &AnyRow) -> Result<Vm> {
     })
 }
 
-pub(super) fn runtime_from_row(r: &AnyRow) -> Result<VmRuntime> {
+fn runtime_from_row(r: &AnyRow) -> Result<VmRuntime> {
     Ok(VmRuntime {
         status: r.status("status")?,
         host_id: r.parse_opt("host_id")?,
@@ -113,7 +113,7 @@ pub(super) fn runtime_from_row(r: &AnyRow) -> Result<VmRuntime> {
     })
 }
 
-pub(super) fn bind_runtime(q: Query, rt: &VmRuntime) -> Query {
+fn bind_runtime(q: Query, rt: &VmRuntime) -> Query {
     q.bind(rt.status.as_str())
         .bind(rt.host_id.map(|id| id.to_string()))
         .bind(rt.migrating_to_host_id.map(|id| id.to_string()))
@@ -122,7 +122,7 @@ pub(super) fn bind_runtime(q: Query, rt: &VmRuntime) -> Query {
         .bind(rt.stop_reason.clone())
 }
 
-pub(super) fn vm_ctx(doing: &str, vm: &Vm) -> WriteCtx {
+fn vm_ctx(doing: &str, vm: &Vm) -> WriteCtx {
     WriteCtx::new(doing, "vms", "VM", format!("VM '{}'", vm.name), vm.id)
         .unique("vms_name_key", format!("a VM named '{}' already exists; choose another name", vm.name))
         .reference("vms_cluster_id_fkey", "cluster", "clusters", vm.cluster_id)
@@ -132,7 +132,7 @@ pub(super) fn vm_ctx(doing: &str, vm: &Vm) -> WriteCtx {
         .reference_opt("vms_placement_host_id_fkey", "host", "hosts", vm.placement.host_id)
 }
 
-pub(super) async fn vm_write(c: &mut AnyConnection, sql: String, vm: &Vm, doing: &str) -> Result<u64> {
+async fn vm_write(c: &mut AnyConnection, sql: String, vm: &Vm, doing: &str) -> Result<u64> {
     let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(vm.id.to_string())
         .bind(vm.name.clone())

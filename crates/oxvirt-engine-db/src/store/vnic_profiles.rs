@@ -10,9 +10,9 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // vNIC profiles
 // ---------------------------------------------------------------------------------------
-pub(super) const PROFILE_COLUMNS: &str = "id, name, network_id, description";
+const PROFILE_COLUMNS: &str = "id, name, network_id, description";
 
-pub(super) fn profile_from_row(r: &AnyRow) -> Result<VnicProfile> {
+fn profile_from_row(r: &AnyRow) -> Result<VnicProfile> {
     Ok(VnicProfile {
         id: r.parse("id")?,
         name: r.text("name")?,
@@ -21,12 +21,7 @@ pub(super) fn profile_from_row(r: &AnyRow) -> Result<VnicProfile> {
     })
 }
 
-pub(super) async fn profile_write(
-    c: &mut AnyConnection,
-    sql: &'static str,
-    p: &VnicProfile,
-    doing: &str,
-) -> Result<u64> {
+async fn profile_write(c: &mut AnyConnection, sql: &'static str, p: &VnicProfile, doing: &str) -> Result<u64> {
     let res = sqlx::query(sql)
         .bind(p.id.to_string())
         .bind(p.name.clone())

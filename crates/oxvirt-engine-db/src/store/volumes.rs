@@ -10,9 +10,9 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Volumes
 // ---------------------------------------------------------------------------------------
-pub(super) const VOLUME_COLUMNS: &str = "id, disk_id, parent_id, format, status, actual_size, created";
+const VOLUME_COLUMNS: &str = "id, disk_id, parent_id, format, status, actual_size, created";
 
-pub(super) fn volume_from_row(r: &AnyRow) -> Result<Volume> {
+fn volume_from_row(r: &AnyRow) -> Result<Volume> {
     Ok(Volume {
         id: r.parse("id")?,
         disk_id: r.parse("disk_id")?,

@@ -94,7 +94,7 @@ impl App {
 
     /// oVirt's cross-object search `Clusters.name=<name>` (the data center of a cluster, as
     /// the SDK's examples use it); `None` when the search is not that.
-    pub(super) async fn data_center_list_by_cluster(&self, q: &ListQuery) -> Result<Option<Vec<DataCenter>>> {
+    async fn data_center_list_by_cluster(&self, q: &ListQuery) -> Result<Option<Vec<DataCenter>>> {
         let Some(cond) = q.single_condition() else { return Ok(None) };
         if cond.field != "clusters.name" {
             return Ok(None);

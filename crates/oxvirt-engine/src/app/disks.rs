@@ -16,7 +16,7 @@ use oxvirt_types::{ByteSize, DiskId, HostId, StorageDomainId, VmStatus, VolumeId
 use serde::{Deserialize, Serialize};
 
 /// Sizes on storage are whole 512-byte sectors.
-pub(super) const SECTOR: u64 = 512;
+const SECTOR: u64 = 512;
 
 /// A new floating disk (or one a VM's disk attachment creates).
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub struct DiskAdd {
 
 /// What an `AddDisk` / `RemoveDisk` job records before it acts (step data).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct DiskJobData {
+struct DiskJobData {
     disk_id: DiskId,
     /// Volumes of the disk, leaf first.
     volume_ids: Vec<VolumeId>,
@@ -44,7 +44,7 @@ pub(super) struct DiskJobData {
     host_id: HostId,
 }
 
-pub(super) fn agent_format(f: DiskFormat) -> v1::VolumeFormat {
+fn agent_format(f: DiskFormat) -> v1::VolumeFormat {
     match f {
         DiskFormat::Cow => v1::VolumeFormat::Cow,
         DiskFormat::Raw => v1::VolumeFormat::Raw,
@@ -215,7 +215,7 @@ impl App {
         Ok(self.store.disk_get(disk_id).await?)
     }
 
-    pub(super) async fn disk_add_finish(&self, disk_id: DiskId, volume_id: VolumeId, actual: ByteSize) -> Result<()> {
+    async fn disk_add_finish(&self, disk_id: DiskId, volume_id: VolumeId, actual: ByteSize) -> Result<()> {
         let mut tx = self.store.begin().await?;
         tx.volume_update(volume_id, VolumeStatus::Ok, actual).await?;
         let mut disk = tx.disk_get(disk_id).await?;
@@ -302,7 +302,7 @@ impl App {
     }
 
     /// Deletes the volumes of `data` on `host`; volumes already gone are fine.
-    pub(super) async fn disk_volumes_delete(&self, host: &Host, data: &DiskJobData) -> Result<()> {
+    async fn disk_volumes_delete(&self, host: &Host, data: &DiskJobData) -> Result<()> {
         let agent: AgentClient = self.agent_for(host)?;
         for v in &data.volume_ids {
             let r = v1::VolumeRef { image_id: data.disk_id, volume_id: *v };
@@ -315,7 +315,7 @@ impl App {
         Ok(())
     }
 
-    pub(super) fn disk_job_data(steps: &[Step]) -> Option<DiskJobData> {
+    fn disk_job_data(steps: &[Step]) -> Option<DiskJobData> {
         steps.iter().find_map(|s| serde_json::from_value::<DiskJobData>(s.data.clone()).ok())
     }
 

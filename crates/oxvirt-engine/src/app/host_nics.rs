@@ -40,7 +40,7 @@ pub(crate) fn stable_uuid(parts: &[&[u8]]) -> uuid::Uuid {
     uuid::Uuid::from_bytes(bytes)
 }
 
-pub(super) fn host_nic_id(host: HostId, name: &str) -> oxvirt_types::HostNicId {
+fn host_nic_id(host: HostId, name: &str) -> oxvirt_types::HostNicId {
     oxvirt_types::HostNicId::from_uuid(stable_uuid(&[host.as_uuid().as_bytes(), name.as_bytes()]))
 }
 

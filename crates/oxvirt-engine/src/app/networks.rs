@@ -11,7 +11,7 @@ use oxvirt_engine_db::store::NetworkFilter;
 use oxvirt_types::{DataCenterId, NetworkId};
 
 /// Linux's interface name limit (IFNAMSIZ - 1): a VM network's bridge carries its name.
-pub(super) const NETWORK_NAME_MAX: usize = 15;
+const NETWORK_NAME_MAX: usize = 15;
 
 #[derive(Debug, Clone)]
 pub struct NetworkAdd {
@@ -31,7 +31,7 @@ pub struct NetworkUpdate {
     pub mtu: Option<u32>,
 }
 
-pub(super) fn network_name_check(name: &str) -> Result<()> {
+fn network_name_check(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= NETWORK_NAME_MAX
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -45,7 +45,7 @@ pub(super) fn network_name_check(name: &str) -> Result<()> {
     }
 }
 
-pub(super) fn mtu_check(mtu: u32) -> Result<()> {
+fn mtu_check(mtu: u32) -> Result<()> {
     if mtu == 0 || (68..=65535).contains(&mtu) {
         Ok(())
     } else {

@@ -138,7 +138,7 @@ impl App {
     }
 
     /// The profile, if it belongs to a network of the VM's data center.
-    pub(super) async fn vnic_profile_check(&self, vm: &Vm, id: VnicProfileId) -> Result<VnicProfileId> {
+    async fn vnic_profile_check(&self, vm: &Vm, id: VnicProfileId) -> Result<VnicProfileId> {
         let profile = self.store.vnic_profile_get(id).await.map_err(|e| match e {
             StoreError::NotFound { .. } => AppError::InvalidInput(format!("vNIC profile {id} does not exist")),
             other => other.into(),
@@ -155,7 +155,7 @@ impl App {
     }
 
     /// The `ovirtmgmt` profile of the VM's data center, if it has one.
-    pub(super) async fn management_profile(&self, vm: &Vm) -> Result<Option<VnicProfileId>> {
+    async fn management_profile(&self, vm: &Vm) -> Result<Option<VnicProfileId>> {
         let cluster = self.store.cluster_get(vm.cluster_id).await?;
         let Ok(network) = self.store.network_get_by_name(cluster.data_center_id, super::MANAGEMENT_NETWORK).await
         else {
@@ -165,7 +165,7 @@ impl App {
     }
 }
 
-pub(super) fn nic_conflict(e: StoreError, nic: &Nic, vm: &Vm) -> AppError {
+fn nic_conflict(e: StoreError, nic: &Nic, vm: &Vm) -> AppError {
     match e {
         StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
             AppError::Conflict(format!("cannot add interface {} ({}) to VM {}: {message}", nic.name, nic.mac, vm.name))

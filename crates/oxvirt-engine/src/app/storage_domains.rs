@@ -16,9 +16,9 @@ use oxvirt_types::{
 };
 
 /// oVirt's defaults for new domains.
-pub(super) const WARNING_LOW_SPACE_PERCENT: u32 = 10;
+const WARNING_LOW_SPACE_PERCENT: u32 = 10;
 
-pub(super) const CRITICAL_SPACE_BLOCKER_GIB: u32 = 5;
+const CRITICAL_SPACE_BLOCKER_GIB: u32 = 5;
 
 /// A new storage domain, created through `host`.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ pub struct StorageDomainRemove {
 }
 
 /// The agent's form of a domain's connection.
-pub(super) fn agent_connection(c: &StorageConnection) -> v1::StorageDomainConnection {
+fn agent_connection(c: &StorageConnection) -> v1::StorageDomainConnection {
     match c {
         StorageConnection::Localfs { path } => v1::StorageDomainConnection::Localfs { path: path.into() },
         StorageConnection::Posixfs { spec, vfs_type, mount_options } => v1::StorageDomainConnection::Posixfs {
@@ -60,7 +60,7 @@ pub(super) fn agent_connection(c: &StorageConnection) -> v1::StorageDomainConnec
     }
 }
 
-pub(super) fn agent_domain_type(t: StorageDomainType) -> v1::StorageDomainType {
+fn agent_domain_type(t: StorageDomainType) -> v1::StorageDomainType {
     match t {
         StorageDomainType::Data => v1::StorageDomainType::Data,
         StorageDomainType::Iso => v1::StorageDomainType::Iso,
@@ -173,11 +173,7 @@ impl App {
         self.storage_domain_list_in(None, q).await
     }
 
-    pub(super) async fn storage_domain_list_in(
-        &self,
-        dc: Option<DataCenterId>,
-        q: &ListQuery,
-    ) -> Result<Vec<StorageDomain>> {
+    async fn storage_domain_list_in(&self, dc: Option<DataCenterId>, q: &ListQuery) -> Result<Vec<StorageDomain>> {
         let c = q.criteria(&super::query::STORAGE_DOMAINS)?;
         let status = c
             .status
@@ -588,7 +584,7 @@ impl App {
         Ok(())
     }
 
-    pub(super) async fn data_center_hosts_up(&self, dc_id: DataCenterId) -> Result<Vec<Host>> {
+    async fn data_center_hosts_up(&self, dc_id: DataCenterId) -> Result<Vec<Host>> {
         let mut hosts = Vec::new();
         let clusters =
             self.store.cluster_list(&ClusterFilter { data_center_id: Some(dc_id), ..ClusterFilter::default() }).await?;

@@ -86,19 +86,19 @@ pub struct VmUpdate {
 
 /// What a `RunVm` job's launch step records before asking the agent.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub(super) struct LaunchStepData {
+struct LaunchStepData {
     vm_id: VmId,
     host_id: HostId,
 }
 
 /// What a `RemoveVm` job records before removing the VM row.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub(super) struct RemoveStepData {
+struct RemoveStepData {
     vm_id: VmId,
     disks: Vec<DiskId>,
 }
 
-pub(super) fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
+fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
     if let Some(m) = patch.memory {
         // Keep the guarantee and the hot-plug ceiling consistent with new memory unless given.
         if patch.memory_guaranteed.is_none() {
@@ -159,7 +159,7 @@ pub(super) fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name:
     config_check(config, vm_name)
 }
 
-pub(super) fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
+fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
     const MIB: u64 = 1024 * 1024;
     if c.memory.bytes() < 16 * MIB {
         return Err(AppError::InvalidInput(format!(
@@ -333,7 +333,7 @@ impl App {
     }
 
     /// Deletes disks (already detached); returns those that could not be deleted.
-    pub(super) async fn vm_remove_disks(&self, who: &Principal, disks: &[DiskId]) -> Vec<(DiskId, AppError)> {
+    async fn vm_remove_disks(&self, who: &Principal, disks: &[DiskId]) -> Vec<(DiskId, AppError)> {
         let mut failed = Vec::new();
         for disk in disks {
             match self.disk_remove(who, *disk).await {
@@ -361,7 +361,7 @@ impl App {
     }
 
     /// The named template, `Blank` when none is named.
-    pub(super) async fn template_resolve(&self, named: Option<&Named<TemplateId>>) -> Result<Template> {
+    async fn template_resolve(&self, named: Option<&Named<TemplateId>>) -> Result<Template> {
         let named = named.cloned().unwrap_or(Named::Id(oxvirt_engine_db::model::BLANK_TEMPLATE_ID));
         let found = match &named {
             Named::Id(id) => self.store.template_get(*id).await,
@@ -544,13 +544,7 @@ impl App {
         self.vm_power(who, id, v1::VmAction::Reboot, None).await
     }
 
-    pub(super) async fn vm_power(
-        &self,
-        who: &Principal,
-        id: VmId,
-        action: v1::VmAction,
-        reason: Option<String>,
-    ) -> Result<Vm> {
+    async fn vm_power(&self, who: &Principal, id: VmId, action: v1::VmAction, reason: Option<String>) -> Result<Vm> {
         let vm = self.store.vm_get(id).await?;
         let (verb, job_type, code) = match action {
             v1::VmAction::Destroy => ("stop", "StopVm", AuditCode::USER_STOP_VM),
@@ -615,7 +609,7 @@ impl App {
     /// Chooses the host to run `vm` on: gathers the candidates (the cluster's Up hosts), the
     /// storage domains of its active disks and what every host holds, and asks the
     /// [`scheduler`](super::scheduler) policy.
-    pub(super) async fn vm_host_choose(&self, vm: &Vm) -> Result<Host> {
+    async fn vm_host_choose(&self, vm: &Vm) -> Result<Host> {
         let hosts = self
             .store
             .host_list(&HostFilter {
@@ -665,7 +659,7 @@ impl App {
     }
 
     /// What the agent needs to run the VM: its configuration, active disks and plugged NICs.
-    pub(super) async fn vm_spec_build(&self, vm: &Vm) -> Result<v1::VmSpec> {
+    async fn vm_spec_build(&self, vm: &Vm) -> Result<v1::VmSpec> {
         let mut disks = Vec::new();
         for a in self.store.disk_attachment_list_for_vm(vm.id).await? {
             if !a.active {
@@ -773,7 +767,7 @@ impl App {
     }
 
     /// The principal recorded as a job's owner, for work done on its behalf at recovery.
-    pub(super) fn system_principal(&self, job: &Job) -> Principal {
+    fn system_principal(&self, job: &Job) -> Principal {
         Principal {
             user_id: job.owner_id.unwrap_or_else(|| oxvirt_types::UserId::from_uuid(uuid::Uuid::nil())),
             login: "the engine".to_owned(),
@@ -789,7 +783,7 @@ pub(super) fn vm_must_be_down(vm: &Vm, what: &str) -> Result<()> {
     }
 }
 
-pub(super) fn name_taken(e: StoreError, name: &str) -> AppError {
+fn name_taken(e: StoreError, name: &str) -> AppError {
     match e {
         StoreError::AlreadyExists(_) => {
             AppError::Conflict(format!("a VM named '{name}' already exists; choose another name"))
