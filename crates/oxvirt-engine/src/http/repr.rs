@@ -91,19 +91,8 @@ impl Reply {
 
     /// `200 OK` with `<action><status>complete</status>…</action>`, the reply to an action,
     /// carrying the object it acted on when there is one.
-    pub fn action_done(format: Format, item: Option<&dyn ToElementDyn>) -> Self {
-        Self::new(format, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", item.map(|i| i.element())))
-    }
-}
-
-/// [`ToElement`] behind a reference, for [`Reply::action_done`].
-pub trait ToElementDyn {
-    fn element(&self) -> Element;
-}
-
-impl<T: ToElement> ToElementDyn for T {
-    fn element(&self) -> Element {
-        self.to_element()
+    pub fn action_done(format: Format, item: Option<Element>) -> Self {
+        Self::new(format, StatusCode::OK, &oxvirt_ovirt::action_reply("complete", item))
     }
 }
 

@@ -345,7 +345,7 @@ async fn vm_action(
             ));
         }
     };
-    Ok(Reply::action_done(fmt, Some(&done)))
+    Ok(Reply::action_done(fmt, Some(done.to_element())))
 }
 
 async fn vm_console_log(
