@@ -576,22 +576,38 @@ impl App {
                 serde_json::Value::Null,
             )
             .await?;
+        // The user's reason is recorded *before* the host is asked, compare-and-set on the status
+        // the VM had: the guest may power off before the host's answer arrives, and the monitor
+        // keeps a reason it finds on a running VM.
+        let reason = reason.filter(|r| !r.is_empty());
+        if let Some(reason) = &reason {
+            let with_reason = VmRuntime { stop_reason: Some(reason.clone()), ..vm.runtime.clone() };
+            if !self.store.vm_runtime_set(id, &with_reason, Some(&[vm.runtime.status])).await? {
+                self.job_step_end(&mut step, JobStatus::Failed).await;
+                self.job_end(run, JobStatus::Failed).await;
+                return Err(AppError::Conflict(format!(
+                    "VM {} changed its status while being asked to {verb}; look at it and try again",
+                    vm.name
+                )));
+            }
+        }
         let req =
             v1::VmActionRequest { timeout_secs: (action == v1::VmAction::Shutdown).then_some(SHUTDOWN_TIMEOUT_SECS) };
         let result = async { Ok::<_, AppError>(self.agent_for(&host)?.vm_action(vm.id, action, &req).await?) }.await;
         let state = match result {
             Ok(s) => s,
             Err(e) => {
+                if reason.is_some()
+                    && let Err(undo) = self.store.vm_runtime_set(id, &vm.runtime, Some(&[vm.runtime.status])).await
+                {
+                    // Nothing was asked of the guest: its previous reason should stand again.
+                    tracing::warn!(vm = %vm.name, error = %undo, "cannot restore the VM's previous stop reason");
+                }
                 self.job_step_end(&mut step, JobStatus::Failed).await;
                 self.job_end(run, JobStatus::Failed).await;
                 return Err(e);
             }
         };
-        if let Some(reason) = reason.filter(|r| !r.is_empty()) {
-            let mut current = self.store.vm_get(id).await?.runtime;
-            current.stop_reason = Some(reason);
-            self.store.vm_runtime_set(id, &current, None).await?;
-        }
         self.vm_observed(host.id, &state).await?;
         self.job_step_end(&mut step, JobStatus::Finished).await;
         self.job_end(run, JobStatus::Finished).await;
