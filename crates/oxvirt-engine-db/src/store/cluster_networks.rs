@@ -6,9 +6,6 @@ use crate::model::ClusterNetwork;
 use oxvirt_types::{ClusterId, NetworkId};
 use sqlx::AnyConnection;
 
-// ---------------------------------------------------------------------------------------
-// Cluster networks
-// ---------------------------------------------------------------------------------------
 pub(crate) async fn cluster_network_insert(c: &mut AnyConnection, cn: &ClusterNetwork) -> Result<()> {
     let res = sqlx::query("INSERT INTO cluster_networks (cluster_id, network_id, required) VALUES ($1, $2, $3)")
         .bind(cn.cluster_id.to_string())

@@ -8,9 +8,6 @@ use oxvirt_types::ClusterId;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Clusters
-// ---------------------------------------------------------------------------------------
 const CLUSTER_COLUMNS: &str = "id, name, description, data_center_id, cpu_architecture, cpu_type, version_major, \
                                version_minor, memory_overcommit_percent";
 

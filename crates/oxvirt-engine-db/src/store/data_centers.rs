@@ -9,9 +9,6 @@ use oxvirt_types::DataCenterId;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Data centers
-// ---------------------------------------------------------------------------------------
 const DC_COLUMNS: &str = "id, name, description, local, status, version_major, version_minor";
 
 fn dc_from_row(r: &AnyRow) -> Result<DataCenter> {

@@ -7,9 +7,6 @@ use oxvirt_types::{DiskId, VmId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Disk attachments
-// ---------------------------------------------------------------------------------------
 const ATTACHMENT_COLUMNS: &str = "vm_id, disk_id, interface, bootable, active, read_only";
 
 fn attachment_from_row(r: &AnyRow) -> Result<DiskAttachment> {

@@ -8,9 +8,6 @@ use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Disks
-// ---------------------------------------------------------------------------------------
 const DISK_COLUMNS: &str = "id, alias, description, storage_domain_id, format, sparse, provisioned_size, actual_size, \
                             status, volume_id, shareable, wipe_after_delete, created";
 

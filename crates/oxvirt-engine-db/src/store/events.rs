@@ -7,9 +7,6 @@ use crate::model::{Event, EventRefs, EventSeq, NewEvent, Severity, Timestamp};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Events
-// ---------------------------------------------------------------------------------------
 const EVENT_COLUMNS: &str = "id, time, severity, code, description, vm_id, host_id, cluster_id, data_center_id, \
                              storage_domain_id, template_id, user_id, correlation_id";
 

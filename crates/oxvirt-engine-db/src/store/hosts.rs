@@ -8,9 +8,6 @@ use oxvirt_types::{ByteSize, HostId, HostStatus};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Hosts
-// ---------------------------------------------------------------------------------------
 const HOST_COLUMNS: &str = "id, name, address, port, cluster_id, status, status_detail, certificate_fingerprint, \
                             capabilities, memory_total, max_scheduling_memory, created";
 

@@ -8,9 +8,6 @@ use oxvirt_types::{DataCenterId, NetworkId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Networks
-// ---------------------------------------------------------------------------------------
 const NETWORK_COLUMNS: &str = "id, name, data_center_id, description, vm, vlan_id, mtu";
 
 fn network_from_row(r: &AnyRow) -> Result<Network> {

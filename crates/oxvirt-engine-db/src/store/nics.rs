@@ -7,9 +7,6 @@ use oxvirt_types::{NicId, VmId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// NICs
-// ---------------------------------------------------------------------------------------
 const NIC_COLUMNS: &str = "id, vm_id, name, mac, vnic_profile_id, interface, plugged, linked";
 
 fn nic_from_row(r: &AnyRow) -> Result<Nic> {

@@ -5,9 +5,6 @@ use super::sql::RowExt as _;
 use crate::model::SummaryCounts;
 use sqlx::AnyConnection;
 
-// ---------------------------------------------------------------------------------------
-// Summary
-// ---------------------------------------------------------------------------------------
 pub(crate) async fn summary_counts(c: &mut AnyConnection) -> Result<SummaryCounts> {
     let row = sqlx::query(
         "SELECT \

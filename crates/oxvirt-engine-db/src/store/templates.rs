@@ -9,9 +9,6 @@ use oxvirt_types::TemplateId;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Templates
-// ---------------------------------------------------------------------------------------
 const TEMPLATE_COLUMNS: &str = concat!("id, name, description, cluster_id, ", config_columns!(), ", status, created");
 
 fn template_from_row(r: &AnyRow) -> Result<Template> {

@@ -8,9 +8,6 @@ use oxvirt_types::UserId;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Users
-// ---------------------------------------------------------------------------------------
 const USER_COLUMNS: &str = "id, name, domain, password_hash, email, enabled, created";
 
 fn user_from_row(r: &AnyRow) -> Result<User> {

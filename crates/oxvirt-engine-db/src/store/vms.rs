@@ -77,9 +77,6 @@ pub(super) fn bind_config(q: Query, cfg: &VmConfig) -> Result<Query> {
         .bind(db_json("custom properties", &cfg.custom_properties)?))
 }
 
-// ---------------------------------------------------------------------------------------
-// VMs
-// ---------------------------------------------------------------------------------------
 const VM_COLUMNS: &str = concat!(
     "id, name, description, cluster_id, template_id, ",
     config_columns!(),

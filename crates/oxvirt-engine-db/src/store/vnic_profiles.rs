@@ -7,9 +7,6 @@ use oxvirt_types::NetworkId;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// vNIC profiles
-// ---------------------------------------------------------------------------------------
 const PROFILE_COLUMNS: &str = "id, name, network_id, description";
 
 fn profile_from_row(r: &AnyRow) -> Result<VnicProfile> {

@@ -7,9 +7,6 @@ use oxvirt_types::{ByteSize, DiskId, VolumeId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-// ---------------------------------------------------------------------------------------
-// Volumes
-// ---------------------------------------------------------------------------------------
 const VOLUME_COLUMNS: &str = "id, disk_id, parent_id, format, status, actual_size, created";
 
 fn volume_from_row(r: &AnyRow) -> Result<Volume> {

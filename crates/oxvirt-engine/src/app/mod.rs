@@ -40,7 +40,7 @@ pub(crate) use host_nics::stable_uuid;
 pub use hosts::HostAdd;
 pub use networks::{NetworkAdd, NetworkUpdate};
 pub use nics::{NicAdd, NicUpdate};
-pub use operating_systems::{OPERATING_SYSTEMS, OperatingSystem};
+pub use operating_systems::OperatingSystem;
 pub use query::{Comparison, Condition, ListQuery, Sort};
 pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, storage_domain_reachable_from};
 pub use vms::{VmAdd, VmConfigPatch, VmUpdate};

@@ -121,14 +121,9 @@ impl ListQuery {
                     cond.op.as_str()
                 )));
             }
-            match cond.field.as_str() {
-                field if !table.fields.contains(&field) => {
-                    return Err(AppError::InvalidInput(format!(
-                        "cannot search {collection} by '{field}'; searchable fields: {}",
-                        table.fields.join(", ")
-                    )));
-                }
-                "name" => {
+            let field = cond.field.as_str();
+            match field {
+                "name" if table.fields.contains(&field) => {
                     let pattern = cond.pattern.clone();
                     c.name = Some(if self.case_sensitive {
                         NamePattern::case_sensitive(pattern)
@@ -136,21 +131,27 @@ impl ListQuery {
                         NamePattern::new(pattern)
                     });
                 }
-                "status" => c.status = Some(cond.pattern.to_lowercase()),
-                other => {
-                    return Err(AppError::Worker(format!("searchable field '{other}' of {collection} has no filter")));
+                "status" if table.fields.contains(&field) => c.status = Some(cond.pattern.to_lowercase()),
+                _ => {
+                    return Err(AppError::InvalidInput(format!(
+                        "cannot search {collection} by '{field}'; searchable fields: {}",
+                        table.fields.join(", ")
+                    )));
                 }
             }
         }
         if let Some(sort) = &self.sort {
-            if !table.sort.contains(&sort.field.as_str()) {
-                return Err(AppError::InvalidInput(format!(
-                    "cannot sort {collection} by '{}'; sortable by: {}",
-                    sort.field,
-                    table.sort.join(", ")
-                )));
-            }
-            c.page.sort_by = if sort.field == "status" { SortBy::Status } else { SortBy::Name };
+            let field = sort.field.as_str();
+            c.page.sort_by = match field {
+                "name" if table.sort.contains(&field) => SortBy::Name,
+                "status" if table.sort.contains(&field) => SortBy::Status,
+                _ => {
+                    return Err(AppError::InvalidInput(format!(
+                        "cannot sort {collection} by '{field}'; sortable by: {}",
+                        table.sort.join(", ")
+                    )));
+                }
+            };
             c.page.descending = sort.descending;
         }
         if let Some(page) = self.page {

@@ -48,12 +48,6 @@ impl std::fmt::Display for Segment {
     }
 }
 
-impl PartialEq<Segment> for String {
-    fn eq(&self, other: &Segment) -> bool {
-        *self == other.0
-    }
-}
-
 impl PathSegment for Segment {
     fn from_segment(text: &str) -> Result<Self, Failure> {
         Ok(Segment(text.to_owned()))

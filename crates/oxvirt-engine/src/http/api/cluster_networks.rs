@@ -22,7 +22,6 @@ fn cluster_network_el(n: &Network, cn: &ClusterNetwork) -> Element {
         .reference_id("cluster", cn.cluster_id)
 }
 
-// ---- cluster networks --------------------------------------------------------------------
 async fn cluster_network_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,

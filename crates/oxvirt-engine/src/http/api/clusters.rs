@@ -9,8 +9,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/clusters/{id}", get(cluster_get).put(cluster_update).delete(cluster_remove))
 }
 
-// ---- clusters ----------------------------------------------------------------------------
-
 to_element!(Cluster, "clusters", cluster_el);
 
 fn cluster_el(c: &Cluster) -> Element {

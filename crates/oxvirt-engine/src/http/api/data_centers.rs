@@ -9,8 +9,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/datacenters/{id}", get(data_center_get).put(data_center_update).delete(data_center_remove))
 }
 
-// ---- data centers ------------------------------------------------------------------------
-
 to_element!(DataCenter, "data_centers", data_center_el);
 
 fn data_center_el(dc: &DataCenter) -> Element {

@@ -12,7 +12,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/vms/{id}/diskattachments/{disk}", get(attachment_get).put(attachment_update).delete(attachment_remove))
 }
 
-// ---- disk attachments --------------------------------------------------------------------
 /// An attachment on its own (its disk as a reference; `follow=` embeds it).
 fn attachment_plain(a: &DiskAttachment) -> Element {
     attachment_el(a, None)

@@ -9,8 +9,6 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/disks", get(disk_list).post(disk_add)).route("/disks/{id}", get(disk_get).delete(disk_remove))
 }
 
-// ---- disks --------------------------------------------------------------------------------
-
 to_element!(Disk, "disks", disk_el);
 
 /// A disk as oVirt shows it (also embedded by VMs' disk attachments).

@@ -6,8 +6,6 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/events", get(event_list))
 }
 
-// ---- events ------------------------------------------------------------------------------
-
 to_element!(oxvirt_engine_db::model::Event, "events", event_el);
 
 fn event_el(e: &oxvirt_engine_db::model::Event) -> Element {

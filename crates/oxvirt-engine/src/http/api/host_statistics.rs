@@ -77,7 +77,7 @@ async fn statistic_get(
     let stats = statistics(&app.host_stats(host).await?);
     let found = stats
         .iter()
-        .find(|s| statistic_id(s.name).to_string() == sid)
+        .find(|s| statistic_id(s.name).to_string() == sid.as_str())
         .ok_or_else(|| Failure::new(ErrorKind::NotFound, format!("host {host} has no statistic {sid}")))?;
     Ok(Reply::new(fmt, StatusCode::OK, &statistic_el(host, found)))
 }

@@ -9,8 +9,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/hosts/{id}/{action}", axum::routing::post(host_action))
 }
 
-// ---- hosts -------------------------------------------------------------------------------
-
 to_element!(oxvirt_engine_db::model::Host, "hosts", host_el);
 
 fn host_el(h: &oxvirt_engine_db::model::Host) -> Element {

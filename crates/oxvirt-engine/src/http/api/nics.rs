@@ -11,8 +11,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/vms/{id}/nics/{nic}", get(nic_get).put(nic_update).delete(nic_remove))
 }
 
-// ---- NICs --------------------------------------------------------------------------------
-
 to_element!(Nic, "nics", nic_el);
 
 fn nic_el(n: &Nic) -> Element {

@@ -29,7 +29,6 @@ fn profile_el(p: &VnicProfile) -> Element {
         .sub_links(&["permissions"])
 }
 
-// ---- vNIC profiles -----------------------------------------------------------------------
 async fn profile_list(
     State(app): State<AppState>,
     Accept(fmt): Accept,
