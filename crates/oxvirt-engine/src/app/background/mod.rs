@@ -12,7 +12,6 @@ pub mod retention;
 
 use oxvirt_engine_db::model::Timestamp;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -35,8 +34,6 @@ pub struct TaskStatus {
     /// The error of the last run, if it failed.
     pub last_error: Option<String>,
 }
-
-type Body = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = TaskResult> + Send>> + Send + Sync>;
 
 /// The registry of periodic tasks and their status.
 #[derive(Default)]
@@ -77,7 +74,6 @@ impl Background {
             tasks.push(status.clone());
             status
         };
-        let body: Body = Arc::new(move || Box::pin(body()));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -97,7 +93,7 @@ impl Background {
     }
 }
 
-async fn run_once(status: &Mutex<TaskStatus>, body: &Body) {
+async fn run_once<Fut: Future<Output = TaskResult>>(status: &Mutex<TaskStatus>, body: &impl Fn() -> Fut) {
     let name = {
         let mut s = status.lock().unwrap_or_else(PoisonError::into_inner);
         s.running = true;
