@@ -15,9 +15,35 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
-/// How long one agent call may take (VM creation includes hooks and QEMU start).
-const CALL_TIMEOUT: Duration = Duration::from_secs(120);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The deadlines and size bounds of the client's calls. [`Default`] is what the engine uses;
+/// tests shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// TCP connect plus TLS handshake.
+    pub connect: Duration,
+    /// One whole call: connect, request, the agent's work (VM creation includes hooks and
+    /// QEMU's start) and reading the reply.
+    pub call: Duration,
+    /// Opening the event stream: connect, TLS and the response headers (the stream itself is
+    /// long-lived; its idleness is the caller's to watch, helped by the agent's heartbeats).
+    pub stream_open: Duration,
+    /// The largest reply body read from the agent; a bigger one is an error naming the route.
+    pub max_reply_bytes: usize,
+    /// The longest line of the NDJSON event stream.
+    pub max_event_line_bytes: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            call: Duration::from_secs(120),
+            stream_open: Duration::from_secs(30),
+            max_reply_bytes: 16 * 1024 * 1024,
+            max_event_line_bytes: 1024 * 1024,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentClientError {
@@ -65,6 +91,17 @@ pub struct Enrollment {
 /// Enrolls the agent at `address:port` with `secret`: the agent makes a key and CSR, the
 /// engine's CA signs it, the agent switches to mTLS. `address` goes into the certificate.
 pub async fn host_enroll(address: &str, port: u16, secret: &str, pki: &impl EngineCredentials) -> Result<Enrollment> {
+    host_enroll_with(address, port, secret, pki, ClientLimits::default()).await
+}
+
+/// [`host_enroll`] with other deadlines and bounds.
+pub async fn host_enroll_with(
+    address: &str,
+    port: u16,
+    secret: &str,
+    pki: &impl EngineCredentials,
+    limits: ClientLimits,
+) -> Result<Enrollment> {
     let base = base_url(address, port);
     // The agent's bootstrap certificate is self-signed, so it cannot be verified here; the
     // engine's client identity lets an agent this engine enrolled before be enrolled again.
@@ -73,12 +110,15 @@ pub async fn host_enroll(address: &str, port: u16, secret: &str, pki: &impl Engi
     let bootstrap = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .identity(identity)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(CALL_TIMEOUT)
+        .connect_timeout(limits.connect)
+        .timeout(limits.call)
         .build()
         .map_err(|e| protocol(address, e))?;
+    let route = format!("POST {}", paths::ENROLLMENT);
     let challenge: v1::EnrollmentChallenge = call(
         address,
+        &route,
+        limits.max_reply_bytes,
         bootstrap
             .post(format!("{base}{}", paths::ENROLLMENT))
             .json(&v1::EnrollmentRequest { secret: secret.to_owned(), names: vec![address.to_owned()] }),
@@ -87,8 +127,11 @@ pub async fn host_enroll(address: &str, port: u16, secret: &str, pki: &impl Engi
     let certificate_pem = pki
         .sign_agent_csr(&challenge.csr_pem)
         .map_err(|detail| AgentClientError::Signing { address: address.to_owned(), detail })?;
+    let route = format!("PUT {}", paths::ENROLLMENT);
     let enrolled: v1::Enrolled = call(
         address,
+        &route,
+        limits.max_reply_bytes,
         bootstrap.put(format!("{base}{}", paths::ENROLLMENT)).json(&v1::EnrollmentCompletion {
             secret: secret.to_owned(),
             certificate_pem,
@@ -104,19 +147,27 @@ pub async fn host_enroll(address: &str, port: u16, secret: &str, pki: &impl Engi
 pub struct AgentClient {
     address: String,
     base: String,
+    limits: ClientLimits,
     http: reqwest::Client,
-    /// Same, without the overall timeout: for the long-lived event stream.
+    /// Same, without the overall timeout: for the long-lived event stream (whose opening has
+    /// a deadline of its own).
     streaming: reqwest::Client,
 }
 
 impl AgentClient {
+    /// A client with the default [`ClientLimits`].
     pub fn new(address: &str, port: u16, pki: &impl EngineCredentials) -> Result<Self> {
+        Self::with_limits(address, port, pki, ClientLimits::default())
+    }
+
+    /// A client with other deadlines and bounds.
+    pub fn with_limits(address: &str, port: u16, pki: &impl EngineCredentials, limits: ClientLimits) -> Result<Self> {
         let build = |timeout: Option<Duration>| -> Result<reqwest::Client> {
             let identity =
                 reqwest::Identity::from_pem(pki.client_identity_pem().as_bytes()).map_err(|e| protocol(address, e))?;
             let ca = reqwest::Certificate::from_pem(pki.ca_cert_pem().as_bytes()).map_err(|e| protocol(address, e))?;
             let mut b =
-                reqwest::Client::builder().tls_certs_only([ca]).identity(identity).connect_timeout(CONNECT_TIMEOUT);
+                reqwest::Client::builder().tls_certs_only([ca]).identity(identity).connect_timeout(limits.connect);
             if let Some(t) = timeout {
                 b = b.timeout(t);
             }
@@ -125,13 +176,18 @@ impl AgentClient {
         Ok(Self {
             address: address.to_owned(),
             base: base_url(address, port),
-            http: build(Some(CALL_TIMEOUT))?,
+            limits,
+            http: build(Some(limits.call))?,
             streaming: build(None)?,
         })
     }
 
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    pub fn limits(&self) -> ClientLimits {
+        self.limits
     }
 
     pub async fn capabilities(&self) -> Result<v1::Capabilities> {
@@ -188,12 +244,15 @@ impl AgentClient {
     }
 
     pub async fn volume_delete(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> Result<()> {
-        let url = format!("{}{}", self.base, paths::fill(paths::VOLUME, &[&sd, &vol.image_id, &vol.volume_id]));
-        call(&self.address, self.http.delete(url)).await
+        let path = paths::fill(paths::VOLUME, &[&sd, &vol.image_id, &vol.volume_id]);
+        let req = self.http.delete(format!("{}{path}", self.base));
+        call(&self.address, &format!("DELETE {path}"), self.limits.max_reply_bytes, req).await
     }
 
     /// The agent's event stream from `from` (of `stream_id`, when resuming), one envelope per
-    /// item; ends when the connection does. The caller reconnects and resumes.
+    /// item; ends when the connection does. The caller reconnects and resumes. Opening it
+    /// (connect, TLS, the response headers) fails after [`ClientLimits::stream_open`]; a line
+    /// longer than [`ClientLimits::max_event_line_bytes`] is an error that ends the stream.
     pub async fn events(
         &self,
         from: u64,
@@ -203,36 +262,100 @@ impl AgentClient {
         if let Some(s) = stream_id {
             url.push_str(&format!("&stream_id={s}"));
         }
-        let resp = self.streaming.get(url).send().await.map_err(|e| unreachable(&self.address, e))?;
-        let resp = check(&self.address, resp).await?;
+        let route = format!("GET {}", paths::EVENTS);
+        let opening = self.streaming.get(url).send();
+        let resp = match tokio::time::timeout(self.limits.stream_open, opening).await {
+            Ok(sent) => sent.map_err(|e| unreachable(&self.address, e))?,
+            Err(_) => return Err(no_answer(&self.address, &route, self.limits.stream_open)),
+        };
+        let resp = check(&self.address, &route, self.limits.max_reply_bytes, resp).await?;
         let address = self.address.clone();
-        let lines = resp.bytes_stream().scan(String::new(), move |buf, chunk| {
-            let out: Vec<Result<v1::EventEnvelope>> = match chunk {
-                Ok(bytes) => {
-                    buf.push_str(&String::from_utf8_lossy(&bytes));
-                    let mut items = Vec::new();
-                    while let Some(nl) = buf.find('\n') {
-                        let line: String = buf.drain(..=nl).collect();
-                        if !line.trim().is_empty() {
-                            items.push(serde_json::from_str(line.trim()).map_err(|e| protocol(&address, e)));
-                        }
-                    }
-                    items
-                }
-                Err(e) => vec![Err(unreachable(&address, e))],
-            };
-            std::future::ready(Some(futures::stream::iter(out)))
-        });
-        Ok(lines.flatten())
+        let lines = ndjson_lines(resp.bytes_stream(), self.limits.max_event_line_bytes);
+        Ok(lines.map(move |line| match line {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| protocol(&address, format!("{route}: {e}"))),
+            Err(LineError::Read(e)) => Err(unreachable(&address, e)),
+            Err(LineError::TooLong { limit }) => Err(protocol(
+                &address,
+                format!("{route}: an event line is longer than {limit} bytes; the stream was dropped"),
+            )),
+        }))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        call(&self.address, self.http.get(format!("{}{path}", self.base))).await
+        let req = self.http.get(format!("{}{path}", self.base));
+        call(&self.address, &format!("GET {path}"), self.limits.max_reply_bytes, req).await
     }
 
     async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
-        call(&self.address, self.http.post(format!("{}{path}", self.base)).json(body)).await
+        let req = self.http.post(format!("{}{path}", self.base)).json(body);
+        call(&self.address, &format!("POST {path}"), self.limits.max_reply_bytes, req).await
     }
+}
+
+/// Why the NDJSON splitter stopped.
+#[derive(Debug)]
+enum LineError<E> {
+    Read(E),
+    TooLong { limit: usize },
+}
+
+/// Splits a byte stream into its non-blank lines, on newline *bytes* (a multi-byte UTF-8
+/// character split across chunks stays whole), each without its `\n` (and `\r`). A line
+/// longer than `max_line` yields an error and ends the stream: nothing after it can be
+/// framed with confidence. A last line without its newline is dropped (the connection ended
+/// mid-line).
+fn ndjson_lines<B, E>(
+    chunks: impl Stream<Item = std::result::Result<B, E>>,
+    max_line: usize,
+) -> impl Stream<Item = std::result::Result<Vec<u8>, LineError<E>>>
+where
+    B: AsRef<[u8]>,
+{
+    type Ready<E> = std::collections::VecDeque<std::result::Result<Vec<u8>, LineError<E>>>;
+    let state = (Box::pin(chunks), Vec::<u8>::new(), Ready::<E>::new(), false);
+    futures::stream::unfold(state, move |(mut chunks, mut buf, mut ready, mut done)| async move {
+        loop {
+            if let Some(item) = ready.pop_front() {
+                return Some((item, (chunks, buf, ready, done)));
+            }
+            if done {
+                return None;
+            }
+            match chunks.next().await {
+                None => return None,
+                Some(Err(e)) => {
+                    ready.push_back(Err(LineError::Read(e)));
+                    done = true;
+                }
+                Some(Ok(chunk)) => {
+                    let mut rest = chunk.as_ref();
+                    while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+                        buf.extend_from_slice(&rest[..nl]);
+                        rest = &rest[nl + 1..];
+                        let mut line = std::mem::take(&mut buf);
+                        if line.last() == Some(&b'\r') {
+                            line.pop();
+                        }
+                        if line.len() > max_line {
+                            done = true;
+                            break;
+                        }
+                        if !line.iter().all(u8::is_ascii_whitespace) {
+                            ready.push_back(Ok(line));
+                        }
+                    }
+                    if !done {
+                        buf.extend_from_slice(rest);
+                        done = buf.len() > max_line;
+                    }
+                    if done {
+                        buf = Vec::new();
+                        ready.push_back(Err(LineError::TooLong { limit: max_line }));
+                    }
+                }
+            }
+        }
+    })
 }
 
 fn base_url(address: &str, port: u16) -> String {
@@ -243,21 +366,53 @@ fn base_url(address: &str, port: u16) -> String {
     }
 }
 
-async fn call<T: DeserializeOwned>(address: &str, req: reqwest::RequestBuilder) -> Result<T> {
+/// Sends `req` (a call on `route`, e.g. `GET /v1/vms`) and decodes its reply, read up to
+/// `max_reply` bytes.
+async fn call<T: DeserializeOwned>(
+    address: &str,
+    route: &str,
+    max_reply: usize,
+    req: reqwest::RequestBuilder,
+) -> Result<T> {
     let resp = req.send().await.map_err(|e| unreachable(address, e))?;
-    let resp = check(address, resp).await?;
-    resp.json::<T>().await.map_err(|e| protocol(address, e))
+    let resp = check(address, route, max_reply, resp).await?;
+    let body = read_limited(address, route, max_reply, resp).await?;
+    serde_json::from_slice(&body).map_err(|e| protocol(address, format!("{route}: {e}")))
 }
 
-async fn check(address: &str, resp: reqwest::Response) -> Result<reqwest::Response> {
+/// The whole body of `resp`, or an error naming `route` when it is longer than `max` bytes.
+async fn read_limited(address: &str, route: &str, max: usize, mut resp: reqwest::Response) -> Result<Vec<u8>> {
+    let too_big = || {
+        protocol(
+            address,
+            format!("the reply to {route} is larger than {max} bytes; it was not read (is this an oxvirt agent?)"),
+        )
+    };
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::with_capacity(resp.content_length().map_or(0, |n| n as usize));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| unreachable(address, e))? {
+        if body.len() + chunk.len() > max {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn check(address: &str, route: &str, max_reply: usize, resp: reqwest::Response) -> Result<reqwest::Response> {
     if resp.status().is_success() {
         return Ok(resp);
     }
     let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
+    let text = match read_limited(address, route, max_reply, resp).await {
+        Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+        Err(e) => e.to_string(),
+    };
     let (kind, message) = match serde_json::from_str::<ApiError>(&text) {
         Ok(e) => (e.kind, e.message),
-        Err(_) => (ErrorKind::Internal, format!("HTTP {status}: {text}")),
+        Err(_) => (ErrorKind::Internal, format!("HTTP {status} to {route}: {text}")),
     };
     Err(AgentClientError::Refused { address: address.to_owned(), status, kind, message })
 }
@@ -274,6 +429,69 @@ fn unreachable(address: &str, e: reqwest::Error) -> AgentClientError {
     AgentClientError::Unreachable { address: address.to_owned(), detail }
 }
 
+fn no_answer(address: &str, route: &str, after: Duration) -> AgentClientError {
+    AgentClientError::Unreachable {
+        address: address.to_owned(),
+        detail: format!("no answer to {route} within {after:?} (is the agent hung? check it on the host)"),
+    }
+}
+
 fn protocol(address: &str, e: impl std::fmt::Display) -> AgentClientError {
     AgentClientError::Protocol { address: address.to_owned(), detail: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the splitter over `chunks` and collects lines (as text) or the error's text.
+    async fn split(chunks: Vec<&[u8]>, max_line: usize) -> Vec<std::result::Result<String, String>> {
+        let chunks = futures::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
+        ndjson_lines(chunks, max_line)
+            .map(|l| match l {
+                Ok(bytes) => Ok(String::from_utf8(bytes).expect("whole UTF-8 lines")),
+                Err(LineError::TooLong { limit }) => Err(format!("too long: {limit}")),
+                Err(LineError::Read(never)) => match never {},
+            })
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_line_split_across_chunks_inside_a_multibyte_character_decodes_whole() {
+        let text = "{\"name\":\"vm-é€😀\"}\n{\"second\":1}\r\n\n";
+        let bytes = text.as_bytes();
+        let e_acute = text.find('é').expect("é");
+        // Cut inside every multi-byte character and at every other place too.
+        for cut in 1..bytes.len() {
+            let (a, b) = bytes.split_at(cut);
+            let lines = split(vec![a, b], 1024).await;
+            assert_eq!(
+                lines,
+                vec![Ok("{\"name\":\"vm-é€😀\"}".to_owned()), Ok("{\"second\":1}".to_owned())],
+                "cut at byte {cut}"
+            );
+        }
+        // One byte per chunk.
+        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+        assert_eq!(split(singles, 1024).await.len(), 2);
+        // And the envelope decodes from the split bytes.
+        let (a, b) = bytes.split_at(e_acute + 1);
+        let lines = split(vec![a, b], 1024).await;
+        let first: serde_json::Value = serde_json::from_str(lines[0].as_ref().expect("line")).expect("json");
+        assert_eq!(first["name"], "vm-é€😀");
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_bound_is_an_error_after_the_complete_lines_before_it() {
+        let long = format!("{}\n", "x".repeat(100));
+        let lines = split(vec![b"{\"a\":1}\n", long.as_bytes(), b"{\"b\":2}\n"], 64).await;
+        assert_eq!(lines, vec![Ok("{\"a\":1}".to_owned()), Err("too long: 64".to_owned())]);
+        // Without a newline in sight, the buffer alone trips the bound.
+        let endless = "y".repeat(40);
+        let lines = split(vec![b"{\"a\":1}\n", endless.as_bytes(), endless.as_bytes()], 64).await;
+        assert_eq!(lines, vec![Ok("{\"a\":1}".to_owned()), Err("too long: 64".to_owned())]);
+        // A last line cut off by the end of the connection is not a line.
+        assert_eq!(split(vec![b"{\"a\":1}\n{\"b\""], 64).await, vec![Ok("{\"a\":1}".to_owned())]);
+    }
 }
