@@ -43,4 +43,22 @@ pub struct AgentConfig {
     /// The QEMU binary the KVM probe runs.
     #[arg(long, env = "OXVIRT_AGENT_QEMU", default_value = "/usr/bin/qemu-system-x86_64")]
     pub qemu_binary: PathBuf,
+
+    /// The user QEMU runs as, whose access to storage directories, kernels and initrds is
+    /// checked before they are used (a name or `+uid`; `root` turns the check off). Default:
+    /// `user` in `--qemu-conf` (libvirt's default user when it names none).
+    #[arg(long, env = "OXVIRT_AGENT_QEMU_USER")]
+    pub qemu_user: Option<String>,
+
+    /// libvirt's QEMU driver configuration, read for `user`, `group` and `dynamic_ownership`.
+    #[arg(long, env = "OXVIRT_AGENT_QEMU_CONF", default_value = crate::access::DEFAULT_QEMU_CONF)]
+    pub qemu_conf: PathBuf,
+
+    /// Seconds a libvirt call may take before the request that made it fails (libvirtd hung).
+    #[arg(long, env = "OXVIRT_AGENT_LIBVIRT_CALL_TIMEOUT", default_value_t = 60)]
+    pub libvirt_call_timeout_secs: u64,
+
+    /// Seconds starting a domain (QEMU's start) may take.
+    #[arg(long, env = "OXVIRT_AGENT_LIBVIRT_CREATE_TIMEOUT", default_value_t = 100)]
+    pub libvirt_create_timeout_secs: u64,
 }

@@ -8,6 +8,7 @@
 //! mTLS transport, the VM registry with its event stream, and the route table are
 //! `oxvirt-agent-server`'s, shared with the simulator.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod hooks;
@@ -46,6 +47,8 @@ pub enum AgentError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     Host(#[from] host::HostError),
+    #[error(transparent)]
+    Access(#[from] access::AccessError),
     #[error("agent API server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -58,6 +61,7 @@ impl AgentError {
             AgentError::Storage(e) => e.kind(),
             AgentError::Tls(e) => e.kind(),
             AgentError::Host(e) => e.kind(),
+            AgentError::Access(e) => e.kind(),
             _ => ErrorKind::Internal,
         }
     }
@@ -82,22 +86,30 @@ impl Agent {
         let state = &config.state_dir;
         std::fs::create_dir_all(state).map_err(|source| AgentError::StateDir { path: state.clone(), source })?;
         let mount_root = config.mount_root.clone().unwrap_or_else(|| state.join("mnt"));
-        let storage = Arc::new(storage::StorageManager::open(state, &mount_root)?);
+        let qemu =
+            Arc::new(access::QemuAccess::resolve(&config.libvirt_uri, config.qemu_user.as_deref(), &config.qemu_conf)?);
+        tracing::info!(user = qemu.user(), "QEMU's access to storage, kernels and initrds is checked as this user");
+        let storage = Arc::new(storage::StorageManager::open(state, &mount_root)?.with_qemu_access(qemu.clone()));
         let virtualization = kvm_probe_cached(state, &config.qemu_binary).await;
         if let Some(reason) = &virtualization.kvm_unusable_reason {
             tracing::warn!(%reason, "KVM is not usable here: guests run under TCG (software emulation)");
         }
         let registry = Arc::new(registry::VmRegistry::new(registry::DEFAULT_EVENT_LOG_CAPACITY));
-        let vms = vms::VmService::start(
-            &config.libvirt_uri,
-            storage.clone(),
-            hooks::Hooks::new(config.hooks_dir.clone()),
-            registry,
-            state.join("console"),
-            virtualization.domain_type,
-            Duration::from_secs(config.reconcile_interval_secs.max(1)),
-        )
-        .await?;
+        let options = vms::VmOptions {
+            libvirt_uri: config.libvirt_uri.clone(),
+            call_limits: hypervisor::CallLimits {
+                call: Duration::from_secs(config.libvirt_call_timeout_secs.max(1)),
+                create: Duration::from_secs(config.libvirt_create_timeout_secs.max(1)),
+                ..hypervisor::CallLimits::default()
+            },
+            console_dir: state.join("console"),
+            domain_type: virtualization.domain_type,
+            reconcile_every: Duration::from_secs(config.reconcile_interval_secs.max(1)),
+            qemu,
+        };
+        let vms =
+            vms::VmService::start(options, storage.clone(), hooks::Hooks::new(config.hooks_dir.clone()), registry)
+                .await?;
         let host_id = vms.hypervisor().host_uuid().await?;
         let identity = Arc::new(tls::AgentIdentity::load_or_init(state, host_id, config.enrollment_secret.clone())?);
         if !identity.is_enrolled() {

@@ -11,20 +11,27 @@
 //! The reconcile pass ([`VmService::reconcile`]) is the one code path that makes the registry
 //! match libvirt: it runs at start (rediscovering running VMs by our metadata, so an agent
 //! restart never disturbs them), periodically, and before every full-state answer.
+//!
+//! Delayed actions (the destroy at the end of an ACPI shutdown's grace period) belong to one
+//! *run* of a VM — libvirt's domain id, new at every start — never to its UUID: they are
+//! cancelled when that run ends, and act only on that run, so a VM shut down and started
+//! again is never powered off by the timer of its previous run.
 
+use crate::access::{AccessError, QemuAccess};
 use crate::hooks::{HookError, HookPoint, HookVm, Hooks};
 use crate::hypervisor::xml::{self, RenderOptions, ResolvedDisk, XmlError};
-use crate::hypervisor::{DomainEvent, DomainStatus, Hypervisor, HypervisorError, Lifecycle};
+use crate::hypervisor::{CallLimits, DomainEvent, DomainStatus, Hypervisor, HypervisorError, Lifecycle, RunId};
 use crate::network::{self, NetworkError};
 use crate::storage::{StorageError, StorageManager};
 use oxvirt_agent_api::v1::{
-    ConsoleTail, DiskSource, DomainType, DownReason, VmAction, VmActionRequest, VmRunState, VmSpec, VmState,
+    Boot, ConsoleTail, DiskSource, DomainType, DownReason, VmAction, VmActionRequest, VmRunState, VmSpec, VmState,
     VmStateList,
 };
 use oxvirt_agent_server::registry::{Observation, VmRegistry};
 use oxvirt_types::{ErrorKind, VmId};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +62,8 @@ pub enum VmError {
     Xml(#[from] XmlError),
     #[error("hook refused: {0}")]
     Hook(#[from] HookError),
+    #[error("VM {vm} cannot start: {source}")]
+    QemuAccess { vm: String, source: AccessError },
 }
 
 impl VmError {
@@ -69,14 +78,40 @@ impl VmError {
             VmError::Network(e) => e.kind(),
             VmError::Xml(e) => e.kind(),
             VmError::Hook(e) => e.kind(),
+            VmError::QemuAccess { source, .. } => source.kind(),
         }
     }
 }
 
 type Result<T, E = VmError> = std::result::Result<T, E>;
 
+/// What [`VmService::start`] needs besides the modules it drives.
+#[derive(Debug, Clone)]
+pub struct VmOptions {
+    pub libvirt_uri: String,
+    /// Deadlines of libvirt calls.
+    pub call_limits: CallLimits,
+    /// Where serial consoles are logged.
+    pub console_dir: PathBuf,
+    pub domain_type: DomainType,
+    /// How often the registry is reconciled with libvirt.
+    pub reconcile_every: Duration,
+    /// The user QEMU runs as: each VM's files are checked against it before the start.
+    pub qemu: Arc<QemuAccess>,
+}
+
+/// A delayed action pending on one run of a VM.
+#[derive(Debug)]
+struct RunTimer {
+    run: RunId,
+    /// Tells this timer from a later one of the same run (a second shutdown request).
+    serial: u64,
+    task: tokio::task::AbortHandle,
+}
+
 pub struct VmService {
     hypervisor: Hypervisor,
+    qemu: Arc<QemuAccess>,
     storage: Arc<StorageManager>,
     hooks: Hooks,
     registry: Arc<VmRegistry>,
@@ -90,6 +125,9 @@ pub struct VmService {
     /// The last live domain XML seen per VM: what `after_vm_destroy` hooks get when a VM went
     /// down by itself (the domain, being transient, is gone by then).
     last_domxml: Mutex<HashMap<VmId, String>>,
+    /// The pending shutdown timer of each VM, tied to the run it was set for.
+    timers: Mutex<HashMap<VmId, RunTimer>>,
+    timer_serial: AtomicU64,
 }
 
 impl std::fmt::Debug for VmService {
@@ -100,21 +138,20 @@ impl std::fmt::Debug for VmService {
 
 impl VmService {
     /// Connects to libvirt, rediscovers running VMs, and starts following libvirt's events
-    /// and a periodic reconcile every `reconcile_every`.
+    /// and a periodic reconcile every `options.reconcile_every`.
     pub async fn start(
-        libvirt_uri: &str,
+        options: VmOptions,
         storage: Arc<StorageManager>,
         hooks: Hooks,
         registry: Arc<VmRegistry>,
-        console_dir: PathBuf,
-        domain_type: DomainType,
-        reconcile_every: Duration,
     ) -> Result<Arc<Self>> {
+        let VmOptions { libvirt_uri, call_limits, console_dir, domain_type, reconcile_every, qemu } = options;
         std::fs::create_dir_all(&console_dir)
             .map_err(|source| VmError::Console { id: VmId::from_uuid(uuid::Uuid::nil()), source })?;
-        let (hypervisor, mut events) = Hypervisor::connect(libvirt_uri).await?;
+        let (hypervisor, mut events) = Hypervisor::connect(&libvirt_uri, call_limits).await?;
         let service = Arc::new(Self {
             hypervisor,
+            qemu,
             storage,
             hooks,
             registry,
@@ -123,6 +160,8 @@ impl VmService {
             specs: Mutex::new(HashMap::new()),
             powering_down: Mutex::new(HashSet::new()),
             last_domxml: Mutex::new(HashMap::new()),
+            timers: Mutex::new(HashMap::new()),
+            timer_serial: AtomicU64::new(0),
         });
         service.reconcile().await?;
         let weak = Arc::downgrade(&service);
@@ -174,7 +213,9 @@ impl VmService {
             return Err(VmError::AlreadyRunning { id: spec.id, name: known.name, state: known.state });
         }
         let disks = self.disks_resolve(&spec).await?;
+        self.files_check(&spec, &disks).await?;
         self.powering_down_lock().remove(&spec.id);
+        self.timer_cancel(spec.id); // a timer of an earlier run has nothing to do with this one
         for nic in &spec.nics {
             network::bridge_ensure(&nic.network).await?;
         }
@@ -217,26 +258,25 @@ impl VmService {
             return Err(VmError::Hypervisor(HypervisorError::NoSuchVm { id }));
         }
         match action {
-            VmAction::Destroy => self.vm_destroy(id, &known.name).await?,
+            VmAction::Destroy => self.vm_destroy(id, &known.name, None).await?,
             VmAction::Shutdown => {
+                let run = self.hypervisor.domain_status(id).await?.and_then(|s| s.run);
+                let run = run.ok_or(VmError::Hypervisor(HypervisorError::NoSuchVm { id }))?;
                 self.hypervisor.domain_shutdown(id).await?;
                 self.powering_down_lock().insert(id);
                 let timeout = req.timeout_secs.map(Duration::from_secs).unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
-                let service = Arc::downgrade(self);
-                let name = known.name.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(timeout).await; // the shutdown grace period itself
-                    let Some(service) = service.upgrade() else { return };
-                    if let Ok(Some(_)) = service.hypervisor.domain_status(id).await {
-                        tracing::warn!(vm = %name, ?timeout, "guest did not power off in time; destroying it");
-                        if let Err(e) = service.vm_destroy(id, &name).await {
-                            tracing::error!(vm = %name, error = %e, "cannot destroy VM after shutdown timeout");
-                        }
-                    }
-                });
+                self.shutdown_timer_set(id, run, &known.name, timeout);
             }
-            VmAction::Reboot => self.hypervisor.domain_reboot(id).await?,
-            VmAction::Reset => self.hypervisor.domain_reset(id).await?,
+            VmAction::Reboot | VmAction::Reset => {
+                if action == VmAction::Reboot {
+                    self.hypervisor.domain_reboot(id).await?;
+                } else {
+                    self.hypervisor.domain_reset(id).await?;
+                }
+                // A pending ACPI power-off no longer applies: the guest is asked to run on.
+                self.timer_cancel(id);
+                self.powering_down_lock().remove(&id);
+            }
             VmAction::Pause => self.hypervisor.domain_pause(id).await?,
             VmAction::Resume => self.hypervisor.domain_resume(id).await?,
         }
@@ -246,12 +286,15 @@ impl VmService {
         self.vm_get(id)
     }
 
-    async fn vm_destroy(&self, id: VmId, name: &str) -> Result<()> {
+    /// Destroys VM `id` — only its run `run`, when given (a timer's destroy: a VM started
+    /// again since is left alone) — with the destroy hooks around it.
+    async fn vm_destroy(&self, id: VmId, name: &str, run: Option<RunId>) -> Result<()> {
         let spec = self.specs_lock().get(&id).cloned();
         let props = spec.map(|s| s.custom_properties).unwrap_or_default();
         let hook_vm = HookVm { id, name, custom_properties: &props };
         let domxml = match self.hypervisor.domain_status(id).await? {
-            Some(s) => s.xml,
+            Some(s) if run.is_none_or(|r| s.run == Some(r)) => s.xml,
+            Some(_) => return Ok(()), // another run: not ours to destroy
             None => return Err(VmError::Hypervisor(HypervisorError::NoSuchVm { id })),
         };
         if let Err(e) = self.hooks.run(HookPoint::BeforeVmDestroy, &hook_vm, &domxml).await {
@@ -260,7 +303,11 @@ impl VmService {
         // This path runs the after hooks itself (below): forget the cached XML first, so that
         // the libvirt event of this very destroy does not run them a second time.
         self.last_domxml.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-        match self.hypervisor.domain_destroy(id).await {
+        let destroyed = match run {
+            Some(run) => self.hypervisor.domain_destroy_run(id, run).await,
+            None => self.hypervisor.domain_destroy(id).await,
+        };
+        match destroyed {
             Ok(()) | Err(HypervisorError::NoSuchVm { .. }) => {}
             Err(e) => return Err(e.into()),
         }
@@ -271,6 +318,52 @@ impl VmService {
             tracing::warn!(vm = %name, error = %e, "after_vm_destroy hook failed");
         }
         Ok(())
+    }
+
+    /// After `timeout`, destroys run `run` of VM `id` if it is still up (the guest ignored the
+    /// ACPI power button). Replaces an earlier timer of the VM; ends with the run.
+    fn shutdown_timer_set(self: &Arc<Self>, id: VmId, run: RunId, name: &str, timeout: Duration) {
+        let serial = self.timer_serial.fetch_add(1, Ordering::Relaxed);
+        let service = Arc::downgrade(self);
+        let name = name.to_owned();
+        let mut timers = self.timers_lock();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(timeout).await; // the shutdown grace period itself
+            let Some(service) = service.upgrade() else { return };
+            // Ours no longer (cancelled, or replaced by a later request): nothing to do. Taken
+            // out first, so that the destroy below, which ends the run, cannot abort us.
+            {
+                let mut timers = service.timers_lock();
+                if timers.get(&id).is_none_or(|t| t.serial != serial) {
+                    return;
+                }
+                timers.remove(&id);
+            }
+            match service.hypervisor.domain_status(id).await {
+                Ok(Some(status)) if status.run == Some(run) => {
+                    tracing::warn!(vm = %name, ?timeout, "guest did not power off in time; destroying it");
+                    if let Err(e) = service.vm_destroy(id, &name, Some(run)).await {
+                        tracing::error!(vm = %name, error = %e, "cannot destroy VM after shutdown timeout");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(vm = %name, error = %e, "cannot check VM after shutdown timeout"),
+            }
+        });
+        if let Some(old) = timers.insert(id, RunTimer { run, serial, task: task.abort_handle() }) {
+            old.task.abort();
+        }
+    }
+
+    /// Cancels VM `id`'s pending timer (its run ended, or a new one begins).
+    fn timer_cancel(&self, id: VmId) {
+        if let Some(timer) = self.timers_lock().remove(&id) {
+            timer.task.abort();
+        }
+    }
+
+    fn timers_lock(&self) -> std::sync::MutexGuard<'_, HashMap<VmId, RunTimer>> {
+        self.timers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The last `tail_bytes` of VM `id`'s serial console log.
@@ -342,6 +435,11 @@ impl VmService {
     }
 
     fn observe(&self, status: &DomainStatus) {
+        // A run other than the timer's (the VM went down and came back unseen): its timer ends.
+        let stale = self.timers_lock().get(&status.id).is_some_and(|t| status.run != Some(t.run));
+        if stale || status.state == VmRunState::Down {
+            self.timer_cancel(status.id);
+        }
         if status.state != VmRunState::Down {
             self.last_domxml.lock().unwrap_or_else(|p| p.into_inner()).insert(status.id, status.xml.clone());
         }
@@ -380,6 +478,28 @@ impl VmService {
         Ok(out)
     }
 
+    /// Refuses to start VM `spec` when QEMU (running as its own user) could not reach one of
+    /// its files: the disks, the kernel, the initrd. The message names the path and the fix.
+    async fn files_check(&self, spec: &VmSpec, disks: &[ResolvedDisk]) -> Result<()> {
+        if self.qemu.is_root() {
+            return Ok(());
+        }
+        let mut files: Vec<(String, PathBuf)> =
+            disks.iter().map(|d| (format!("disk {} of VM {}", d.spec.id, spec.name), d.path.clone())).collect();
+        if let Boot::Kernel { kernel, initrd, .. } = &spec.boot {
+            files.push((format!("the kernel of VM {}", spec.name), kernel.clone()));
+            if let Some(initrd) = initrd {
+                files.push((format!("the initrd of VM {}", spec.name), initrd.clone()));
+            }
+        }
+        let qemu = self.qemu.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || files.iter().try_for_each(|(what, path)| qemu.check_file(what, path)))
+                .await
+                .map_err(|e| VmError::Hypervisor(HypervisorError::Worker(e.to_string())))?;
+        checked.map_err(|source| VmError::QemuAccess { vm: spec.name.clone(), source })
+    }
+
     /// Runs `after_vm_destroy` hooks for a VM that went down by itself (a guest power-off, a
     /// crash): VDSM runs them whenever a VM's process is gone, not only on destroy.
     async fn after_destroy_hooks(&self, vm: &VmState) {
@@ -399,6 +519,7 @@ impl VmService {
     /// Records that VM `id` is down (and so no longer powering down).
     fn record_down(&self, known: &VmState, reason: DownReason) {
         self.powering_down_lock().remove(&known.id);
+        self.timer_cancel(known.id);
         self.registry.record(Observation {
             state: VmRunState::Down,
             down_reason: Some(reason),

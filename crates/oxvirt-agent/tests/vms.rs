@@ -12,6 +12,9 @@ use std::time::Duration;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_oxvirt-agent");
 const BOOT: Duration = Duration::from_secs(120);
+/// The ACPI grace period of the lifecycle test: long enough for the guest to power off by
+/// itself, short enough to wait past.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Rig {
     // Field order = drop order: the agent's host (and its VMs) go before the network.
@@ -22,10 +25,14 @@ struct Rig {
 }
 
 async fn rig(name: &str) -> Rig {
+    rig_with(name, &[]).await
+}
+
+async fn rig_with(name: &str, extra_args: &[&str]) -> Rig {
     let net = TestNetwork::new().expect("test network");
     let mut host = TestHost::start(&net, HostOptions::named(name)).expect("test host");
-    let agent =
-        TestAgent::start(&mut host, std::path::Path::new(AGENT), &["--stats-interval-secs=1"]).await.expect("agent");
+    let args: Vec<&str> = ["--stats-interval-secs=1"].into_iter().chain(extra_args.iter().copied()).collect();
+    let agent = TestAgent::start(&mut host, std::path::Path::new(AGENT), &args).await.expect("agent");
     let sd = StorageDomainId::new_random();
     let domain_dir = host.dir().join("data-domain");
     std::fs::create_dir_all(&domain_dir).expect("domain dir");
@@ -187,9 +194,10 @@ async fn vm_boots_from_a_qcow2_volume_reports_events_and_powers_off_over_acpi() 
     assert!(host_stats.memory_used <= host_stats.memory_total);
 
     // ACPI shutdown: the guest powers itself off; events arrive in order.
+    let pressed = std::time::Instant::now();
     let down: VmState = rig
         .agent
-        .post(&format!("/v1/vms/{id}/shutdown"), &VmActionRequest { timeout_secs: Some(60) })
+        .post(&format!("/v1/vms/{id}/shutdown"), &VmActionRequest { timeout_secs: Some(SHUTDOWN_TIMEOUT.as_secs()) })
         .await
         .expect("shutdown");
     assert!(matches!(down.state, VmRunState::PoweringDown | VmRunState::Down), "{down:?}");
@@ -211,9 +219,20 @@ async fn vm_boots_from_a_qcow2_volume_reports_events_and_powers_off_over_acpi() 
     .expect("after_vm_destroy ran for a VM that powered itself off");
     assert!(rig.host.running_domains().expect("list").is_empty());
 
-    // Start again, then destroy.
+    // Start again: the shutdown's timer belonged to the run that ended, so the new run
+    // outlives the moment it was due. Then destroy.
     let again: VmState = rig.agent.post("/v1/vms", &spec).await.expect("start again");
     assert_eq!(again.state, VmRunState::Running);
+    assert!(pressed.elapsed() < SHUTDOWN_TIMEOUT, "the first run ended before its timer was due");
+    let due = pressed + SHUTDOWN_TIMEOUT + Duration::from_secs(3);
+    oxvirt_testkit::wait::until_async("the first run's timer to be past due", SHUTDOWN_TIMEOUT * 2, || async {
+        let now: VmState = rig.agent.get(&format!("/v1/vms/{id}")).await.expect("state");
+        assert_eq!((now.state, now.pid), (VmRunState::Running, again.pid), "the new run was stopped: {now:?}");
+        (std::time::Instant::now() >= due).then_some(())
+    })
+    .await
+    .expect("past the old timer");
+    assert_eq!(rig.host.running_domains().expect("list"), vec!["life-vm"], "libvirt runs the new run still");
     let destroyed: VmState =
         rig.agent.post(&format!("/v1/vms/{id}/destroy"), &VmActionRequest::default()).await.expect("destroy");
     assert_eq!(destroyed.state, VmRunState::Down);
@@ -430,4 +449,125 @@ async fn a_libvirtd_restart_is_survived_by_running_vms_and_by_the_agent() {
         .expect("shutdown");
     let down = rig.wait_state(second.id, VmRunState::Down, Duration::from_secs(60)).await;
     assert_eq!(down.down_reason, Some(DownReason::Shutdown));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_qemu_cannot_reach_and_starts_qemu_refuses_are_clear_client_faults() {
+    // The test host's libvirtd runs QEMU as root, so the check is pointed at a user that has
+    // no rights of its own: nobody.
+    let rig = rig_with("agent-access", &["--qemu-user=nobody"]).await;
+    let guest = TestGuest::get().expect("test guest");
+    let expect_err = |e: CallError, status: u16, needles: &[&str]| {
+        assert_eq!(e.status, status, "{e}");
+        let message = e.error.as_ref().map(|a| a.message.clone()).unwrap_or_default();
+        for needle in needles {
+            assert!(message.contains(needle), "message '{message}' should mention '{needle}'");
+        }
+    };
+
+    // What nobody can reach starts (the rig's storage domain and the test guest's files).
+    let fine = rig.spec("reachable-vm").await;
+    let _: VmState = rig.agent.post("/v1/vms", &fine).await.expect("a VM whose files QEMU reaches starts");
+    let _: VmState =
+        rig.agent.post(&format!("/v1/vms/{}/destroy", fine.id), &VmActionRequest::default()).await.expect("destroy");
+
+    // A kernel in a directory only root may enter: refused, naming the directory, the user
+    // and the fix; nothing is started.
+    let closed = rig.host.dir().join("closed");
+    std::fs::create_dir(&closed).expect("closed dir");
+    std::fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    let hidden_kernel = closed.join("vmlinuz");
+    std::fs::copy(&guest.kernel, &hidden_kernel).expect("copy kernel");
+    let mut hidden = rig.spec("hidden-kernel-vm").await;
+    hidden.boot =
+        Boot::Kernel { kernel: hidden_kernel, initrd: Some(guest.initrd.clone()), cmdline: guest.cmdline.clone() };
+    let e = rig.agent.post::<VmState>("/v1/vms", &hidden).await.expect_err("unreachable kernel");
+    expect_err(e, 400, &[&closed.display().to_string(), "nobody", "chmod o+x", "the kernel of VM hidden-kernel-vm"]);
+    assert_eq!(rig.agent.get::<VmState>(&format!("/v1/vms/{}", hidden.id)).await.expect_err("unknown").status, 404);
+
+    // A storage domain below that directory: refused the same way, and not attached.
+    let sd = StorageDomainId::new_random();
+    let e = rig
+        .agent
+        .post::<StorageDomainInfo>(
+            "/v1/storage-domains",
+            &StorageDomainCreate {
+                id: sd,
+                name: "closed-data".into(),
+                domain_type: StorageDomainType::Data,
+                connection: StorageDomainConnection::Localfs { path: closed.clone() },
+            },
+        )
+        .await
+        .expect_err("unreachable storage");
+    expect_err(e, 400, &[&closed.display().to_string(), "nobody", &format!("storage domain {sd}")]);
+    let caps: Capabilities = rig.agent.get("/v1/capabilities").await.expect("caps");
+    assert_eq!(caps.storage_domains, vec![rig.sd], "the refused domain is not attached");
+    assert!(std::fs::read_dir(&closed).expect("ls").count() == 1, "nothing was formatted there");
+
+    // QEMU itself refuses a "qcow2" disk that is not one: libvirt's reason, as a conflict
+    // (409), never an internal error.
+    let not_qcow2 = rig.host.dir().join("not-a-qcow2.img");
+    std::fs::write(&not_qcow2, vec![0u8; 1024 * 1024]).expect("raw file");
+    let mut bogus = rig.spec("bogus-disk-vm").await;
+    bogus.disks[0].source = DiskSource::File { path: not_qcow2, format: VolumeFormat::Cow };
+    let e = rig.agent.post::<VmState>("/v1/vms", &bogus).await.expect_err("QEMU cannot open it");
+    assert_eq!(e.status, 409, "{e}");
+    let message = e.error.as_ref().map(|a| a.message.clone()).unwrap_or_default();
+    assert!(message.contains("libvirt could not start VM bogus-disk-vm"), "{message}");
+    assert!(message.contains("qcow2"), "libvirt's own reason is passed on: {message}");
+    assert!(rig.host.running_domains().expect("list").is_empty(), "nothing runs");
+}
+
+/// libvirtd's PID in `host` (a child of the test host, found in its network namespace).
+fn libvirtd_pid(host: &TestHost) -> String {
+    let out = std::process::Command::new("ip").args(["netns", "pids", host.netns()]).output().expect("ip netns pids");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "libvirtd"))
+        .expect("libvirtd runs in the test host")
+        .to_owned()
+}
+
+/// FAULT INJECTION: a libvirtd that stops answering (SIGSTOP) until dropped (SIGCONT).
+struct Frozen(String);
+
+impl Frozen {
+    fn new(pid: String) -> Self {
+        let status = std::process::Command::new("kill").args(["-STOP", &pid]).status().expect("kill -STOP");
+        assert!(status.success());
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-CONT", &self.0]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_libvirtd_fails_requests_within_the_deadline_and_the_agent_recovers() {
+    const DEADLINE: Duration = Duration::from_secs(2);
+    let rig = rig_with("agent-hung", &[&format!("--libvirt-call-timeout-secs={}", DEADLINE.as_secs())]).await;
+    let _: VmStateList = rig.agent.get("/v1/vms").await.expect("list while libvirtd answers");
+
+    let frozen = Frozen::new(libvirtd_pid(&rig.host));
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let e = rig.agent.get::<VmStateList>("/v1/vms").await.expect_err("libvirtd does not answer");
+        let took = started.elapsed();
+        assert_eq!(e.status, 503, "{e}");
+        assert!(e.text.contains("did not answer within"), "{e}");
+        assert!(took >= DEADLINE && took < DEADLINE + Duration::from_secs(5), "answered after {took:?}");
+    }
+    let e = rig.agent.get::<Capabilities>("/v1/capabilities").await.expect_err("capabilities read libvirt too");
+    assert_eq!(e.status, 503, "{e}");
+    drop(frozen);
+
+    oxvirt_testkit::wait::until_async("the agent to answer again", Duration::from_secs(30), || async {
+        rig.agent.get::<VmStateList>("/v1/vms").await.ok()
+    })
+    .await
+    .expect("the agent recovers once libvirtd answers");
 }

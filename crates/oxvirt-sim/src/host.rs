@@ -80,6 +80,17 @@ struct SimVm {
     /// When the ACPI power button was pressed (this boot).
     acpi: Option<Instant>,
     stopped: Option<Instant>,
+    /// The pending power-off of this run (after an ACPI shutdown), cancelled when the run
+    /// ends; it also checks `incarnation`, for the instant between the two.
+    timer: Option<tokio::task::AbortHandle>,
+}
+
+impl SimVm {
+    fn timer_cancel(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+    }
 }
 
 impl SimHost {
@@ -154,6 +165,11 @@ impl SimHost {
 
     pub fn is_frozen(&self) -> bool {
         self.server_lock().is_none()
+    }
+
+    /// Whether VM `id` has a pending timer (a power-off after an ACPI shutdown).
+    pub fn vm_has_timer(&self, id: VmId) -> bool {
+        self.vms_lock().get(&id).is_some_and(|v| v.timer.is_some())
     }
 
     /// VMs not down (launching ones included).
@@ -374,17 +390,21 @@ impl SimHost {
         let (id, name) = (spec.id, spec.name.clone());
         let incarnation = {
             let mut vms = self.vms_lock();
-            let incarnation = match vms.get(&id) {
+            let incarnation = match vms.get_mut(&id) {
                 Some(v) if v.stopped.is_none() => {
                     return Err(SimError::Conflict(format!(
                         "VM {} ({id}) already runs on this host: destroy it first",
                         v.spec.name
                     )));
                 }
-                Some(v) => v.incarnation + 1,
+                Some(v) => {
+                    v.timer_cancel();
+                    v.incarnation + 1
+                }
                 None => 1,
             };
-            vms.insert(id, SimVm { spec, incarnation, booted: None, boots: 0, acpi: None, stopped: None });
+            let vm = SimVm { spec, incarnation, booted: None, boots: 0, acpi: None, stopped: None, timer: None };
+            vms.insert(id, vm);
             incarnation
         };
         tokio::time::sleep(self.params.launch_delay).await;
@@ -416,6 +436,12 @@ impl SimHost {
         match action {
             VmAction::Destroy => self.vm_down(id, &name, DownReason::Destroyed, None),
             VmAction::Shutdown => {
+                let timeout = req.timeout_secs.map(Duration::from_secs).unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+                let delay = self.params.shutdown_delay;
+                // The guest powers off after the delay, or the timeout destroys it — like the
+                // real agent, whose timer destroys a guest that ignored the power button.
+                let (wait, reason) =
+                    if delay <= timeout { (delay, DownReason::Shutdown) } else { (timeout, DownReason::Destroyed) };
                 let incarnation = {
                     let mut vms = self.vms_lock();
                     let vm = vms.get_mut(&id).ok_or_else(|| not_running(id))?;
@@ -423,18 +449,22 @@ impl SimHost {
                     vm.incarnation
                 };
                 self.record(id, &name, VmRunState::PoweringDown, None);
-                let timeout = req.timeout_secs.map(Duration::from_secs).unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
-                let delay = self.params.shutdown_delay;
-                let (wait, reason) =
-                    if delay <= timeout { (delay, DownReason::Shutdown) } else { (timeout, DownReason::Destroyed) };
-                let host = Arc::downgrade(self);
-                // The only timer of a VM, and only while it powers down.
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    if let Some(host) = host.upgrade() {
-                        host.vm_down(id, &name, reason, Some(incarnation));
-                    }
-                });
+                let mut vms = self.vms_lock();
+                let pending = |v: &&mut SimVm| v.incarnation == incarnation && v.stopped.is_none() && v.timer.is_none();
+                // A second press while the first one's timer runs changes nothing.
+                if let Some(vm) = vms.get_mut(&id).filter(pending) {
+                    let host = Arc::downgrade(self);
+                    let name = name.clone();
+                    // The only timer of a VM, and only while it powers down; it belongs to
+                    // this run (the run's end cancels it).
+                    let task = tokio::spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        if let Some(host) = host.upgrade() {
+                            host.vm_down(id, &name, reason, Some(incarnation));
+                        }
+                    });
+                    vm.timer = Some(task.abort_handle());
+                }
             }
             VmAction::Reboot | VmAction::Reset => {
                 if let Some(vm) = self.vms_lock().get_mut(&id) {
@@ -442,6 +472,7 @@ impl SimHost {
                     vm.boots += 1;
                     vm.acpi = None;
                     vm.incarnation += 1; // a pending ACPI power-off no longer applies
+                    vm.timer_cancel();
                 }
                 self.record(id, &name, VmRunState::Running, None);
             }
@@ -479,6 +510,11 @@ impl SimHost {
                 return;
             }
             vm.stopped = Some(Instant::now());
+            if incarnation.is_none() {
+                vm.timer_cancel(); // the run ended otherwise: its timer goes with it
+            } else {
+                vm.timer = None; // this is the timer, finishing
+            }
         }
         self.record(id, name, VmRunState::Down, Some(reason));
     }
@@ -676,6 +712,7 @@ mod tests {
             boots: 1,
             acpi: acpi.then(Instant::now),
             stopped: None,
+            timer: None,
         }
     }
 

@@ -435,3 +435,76 @@ async fn scale_thousand_hosts_fifty_vms_idle_cheaply() {
     drain.abort();
     assert!(cpu_percent < 25.0, "idle CPU {cpu_percent:.1}% of one core");
 }
+
+/// Polls VM `id` until `until`, asserting at every look that it stays running (the condition
+/// waited for is time passing: the instant a stale timer would have fired, plus a margin).
+async fn stays_running(client: &AgentClient, id: VmId, until: std::time::Instant) {
+    let limit = until.saturating_duration_since(std::time::Instant::now()) + Duration::from_secs(5);
+    oxvirt_testkit::wait::until_async("the old run's timer to be past due", limit, || async {
+        let state = client.vm_list().await.expect("list").vms.into_iter().find(|v| v.id == id).expect("known");
+        assert_eq!((state.state, state.down_reason), (VmRunState::Running, None), "the new run was stopped");
+        (std::time::Instant::now() >= until).then_some(())
+    })
+    .await
+    .expect("waited past the timer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_timer_belongs_to_one_run_and_never_stops_the_next() {
+    const TIMEOUT: Duration = Duration::from_secs(1);
+    const MARGIN: Duration = Duration::from_millis(700);
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let engine = EnginePki::load_or_create(&dirs.path().join("engine"), &["localhost".to_owned()]).expect("pki");
+    // Two kinds of guest: one that powers off 300 ms after the button, one that takes a minute
+    // (longer than any timeout here: only the timer can end its run).
+    let quick = config(&dirs.path().join("quick"), 1, Ipv4Addr::new(127, 81, 0, 1));
+    let mut slow = config(&dirs.path().join("slow"), 1, Ipv4Addr::new(127, 81, 1, 1));
+    slow.host.shutdown_delay = Duration::from_secs(60);
+    for (label, cfg) in [("quick guest", quick), ("slow guest", slow)] {
+        let sim = Simulator::start(cfg).await.expect("simulator");
+        let host = sim.host(0).expect("host 0").clone();
+        let address = host.address().to_string();
+        host_enroll(&address, host.port(), SECRET, &engine).await.expect("enroll");
+        let client = AgentClient::new(&address, host.port(), &engine).expect("client");
+        let vm = spec("twice");
+        client.vm_create(&vm).await.expect("create");
+
+        // Shut down with a short timeout; the run ends before the timeout (the quick guest by
+        // itself, the slow one by a destroy, as the engine's "power off" after a shutdown).
+        let pressed = std::time::Instant::now();
+        let req = VmActionRequest { timeout_secs: Some(TIMEOUT.as_secs()) };
+        client.vm_action(vm.id, VmAction::Shutdown, &req).await.expect("shutdown");
+        assert!(host.vm_has_timer(vm.id), "{label}: the shutdown set its timer");
+        let down = if label == "quick guest" {
+            oxvirt_testkit::wait::until_async("the guest to power off", Duration::from_secs(10), || async {
+                let list = client.vm_list().await.expect("list");
+                list.vms.into_iter().find(|v| v.id == vm.id && v.state == VmRunState::Down)
+            })
+            .await
+            .expect("down")
+        } else {
+            client.vm_action(vm.id, VmAction::Destroy, &VmActionRequest::default()).await.expect("destroy")
+        };
+        assert_eq!(down.state, VmRunState::Down, "{label}");
+        assert!(pressed.elapsed() < TIMEOUT, "{label}: the run ended before its timer was due");
+        assert!(!host.vm_has_timer(vm.id), "{label}: the end of the run cancelled its timer");
+
+        // The next run outlives the moment the old timer was due.
+        let again = client.vm_create(&vm).await.expect("start again");
+        assert_eq!(again.state, VmRunState::Running, "{label}");
+        stays_running(&client, vm.id, pressed + TIMEOUT + MARGIN).await;
+
+        // The new run's own timer still works: the slow guest is destroyed at its timeout.
+        if label == "slow guest" {
+            client.vm_action(vm.id, VmAction::Shutdown, &req).await.expect("shutdown");
+            let gone = oxvirt_testkit::wait::until_async("the timeout's destroy", TIMEOUT * 10, || async {
+                let list = client.vm_list().await.expect("list");
+                list.vms.into_iter().find(|v| v.id == vm.id && v.state == VmRunState::Down)
+            })
+            .await
+            .expect("destroyed after the timeout");
+            assert_eq!(gone.down_reason, Some(DownReason::Destroyed));
+        }
+        sim.shutdown().await;
+    }
+}

@@ -56,6 +56,7 @@ mod qemu_img;
 
 pub use qemu_img::QemuImgError;
 
+use crate::access::{self, QemuAccess};
 use layout::DomainLayout;
 use metadata::{DomainMetadata, Legality, StorageType, VolumeMetadata, write_atomic};
 use oxvirt_agent_api::v1::{
@@ -125,6 +126,8 @@ pub enum StorageError {
     State { path: PathBuf, reason: String },
     #[error("cannot {what}: {source}")]
     Io { what: String, source: std::io::Error },
+    #[error(transparent)]
+    QemuAccess(#[from] crate::access::AccessError),
     #[error("{0}")]
     Internal(String),
 }
@@ -153,6 +156,7 @@ impl StorageError {
             | StorageError::State { .. }
             | StorageError::Io { .. }
             | StorageError::Internal(_) => ErrorKind::Internal,
+            StorageError::QemuAccess(e) => e.kind(),
         }
     }
 
@@ -245,6 +249,8 @@ pub struct StorageManager {
     domains: Mutex<BTreeMap<StorageDomainId, Arc<Domain>>>,
     /// Serialises create/attach/detach (they change the set of domains and the state file).
     admin: tokio::sync::Mutex<()>,
+    /// The user QEMU runs as: a domain's directories must be reachable by it.
+    qemu: Arc<QemuAccess>,
 }
 
 /// Runs blocking file work off the async runtime's threads.
@@ -374,7 +380,26 @@ impl StorageManager {
             }
             domains.insert(domain.id, domain);
         }
-        Ok(StorageManager { state_path, mount_root, domains: Mutex::new(domains), admin: tokio::sync::Mutex::new(()) })
+        Ok(StorageManager {
+            state_path,
+            mount_root,
+            domains: Mutex::new(domains),
+            admin: tokio::sync::Mutex::new(()),
+            qemu: Arc::new(QemuAccess::root()),
+        })
+    }
+
+    /// Checks domains against `qemu` (the user QEMU runs as) when they are created or
+    /// attached; without it, QEMU is taken to run as root.
+    pub fn with_qemu_access(mut self, qemu: Arc<QemuAccess>) -> Self {
+        self.qemu = qemu;
+        self
+    }
+
+    /// Refuses a domain root (`what`) that QEMU could not enter, naming the directory.
+    async fn check_reachable(&self, id: StorageDomainId, dir: PathBuf) -> Result<(), StorageError> {
+        let qemu = self.qemu.clone();
+        blocking(move || qemu.check_dir(&format!("storage domain {id}"), &dir).map_err(StorageError::from)).await
     }
 
     fn domains(&self) -> MutexGuard<'_, BTreeMap<StorageDomainId, Arc<Domain>>> {
@@ -563,6 +588,10 @@ impl StorageManager {
             return Err(StorageError::DomainAlreadyAttached { id: req.id });
         }
         let connected = self.connect(&req.connection).await?;
+        if let Err(e) = self.check_reachable(req.id, connected.root.clone()).await {
+            self.disconnect_after_failure(&connected).await;
+            return Err(e);
+        }
         let (storage_type, remote_path) = match &req.connection {
             StorageDomainConnection::Localfs { .. } => (StorageType::Localfs, None),
             StorageDomainConnection::Posixfs { spec, .. } => (StorageType::Posixfs, Some(spec.clone())),
@@ -624,7 +653,13 @@ impl StorageManager {
         }
         let connected = self.connect(connection).await?;
         let layout = DomainLayout::new(&connected.root, id);
-        if let Err(e) = blocking(move || layout.expect_domain()).await {
+        let images = layout.images_dir();
+        let found = blocking(move || layout.expect_domain()).await;
+        let reachable = match found {
+            Ok(_) => self.check_reachable(id, images).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = reachable {
             self.disconnect_after_failure(&connected).await;
             return Err(e);
         }
@@ -781,7 +816,13 @@ impl StorageManager {
                 };
                 let image_dir = layout.image_dir(reference.image_id);
                 let created_image_dir = match std::fs::create_dir(&image_dir) {
-                    Ok(()) => true,
+                    Ok(()) => {
+                        // QEMU (another user) opens the volumes in it.
+                        access::make_traversable(&image_dir).map_err(|e| {
+                            StorageError::io(format!("make {} searchable (o+x)", image_dir.display()), e)
+                        })?;
+                        true
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
                     Err(e) => {
                         return Err(StorageError::io(format!("create the image directory {}", image_dir.display()), e));
@@ -1006,6 +1047,10 @@ fn format_domain(root: &Path, layout: &DomainLayout, meta: &DomainMetadata) -> R
         std::fs::create_dir(&temp).map_err(io("create", &temp))?;
         std::fs::create_dir(temp_layout.dom_md_dir()).map_err(io("create", &temp_layout.dom_md_dir()))?;
         std::fs::create_dir(temp_layout.images_dir()).map_err(io("create", &temp_layout.images_dir()))?;
+        // QEMU, running as another user, passes through both to the volumes.
+        for dir in [temp.clone(), temp_layout.images_dir()] {
+            access::make_traversable(&dir).map_err(io("make searchable (o+x)", &dir))?;
+        }
         write_atomic(&temp_layout.metadata_path(), text.as_bytes())
             .map_err(io("write", &temp_layout.metadata_path()))?;
         // rename(2) replaces an empty directory and fails on a non-empty one.
