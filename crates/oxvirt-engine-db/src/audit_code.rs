@@ -59,6 +59,7 @@ audit_codes! {
     VDS_ACTIVATE = 16,
     VDS_ACTIVATE_FAILED = 18,
     USER_ADD_VDS = 42,
+    USER_FAILED_ADD_VDS = 104,
     USER_REMOVE_VDS = 44,
     USER_VDS_MAINTENANCE_WITHOUT_REASON = 620,
     // Clusters and data centers.
@@ -82,6 +83,7 @@ audit_codes! {
     REMOVE_VNIC_PROFILE = 1126,
     // Storage domains and disks.
     USER_ADD_STORAGE_DOMAIN = 956,
+    USER_ADD_STORAGE_DOMAIN_FAILED = 957,
     USER_UPDATE_STORAGE_DOMAIN = 958,
     USER_REMOVE_STORAGE_DOMAIN = 960,
     USER_ATTACH_STORAGE_DOMAIN_TO_POOL = 962,
@@ -89,6 +91,7 @@ audit_codes! {
     USER_ACTIVATED_STORAGE_DOMAIN = 966,
     USER_DEACTIVATED_STORAGE_DOMAIN = 968,
     USER_FINISHED_REMOVE_DISK = 2014,
+    USER_FINISHED_FAILED_REMOVE_DISK = 2015,
     USER_ATTACH_DISK_TO_VM = 2016,
     USER_DETACH_DISK_FROM_VM = 2018,
     USER_ADD_DISK_FINISHED_SUCCESS = 2021,
@@ -100,6 +103,9 @@ audit_codes! {
     OXVIRT_VM_POWERING_DOWN = AuditCode::OXVIRT_BASE + 2,
     /// Monitoring saw a VM reach a status that has no event of its own.
     OXVIRT_VM_STATUS_CHANGED = AuditCode::OXVIRT_BASE + 3,
+    /// A host runs a domain with oxvirt's metadata that the engine does not place there (an
+    /// orphan: left by a crash, or started behind the engine's back).
+    OXVIRT_VM_ORPHAN_ON_HOST = AuditCode::OXVIRT_BASE + 4,
 }
 
 impl AuditCode {

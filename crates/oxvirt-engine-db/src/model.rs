@@ -822,8 +822,10 @@ pub struct Event {
     pub correlation_id: Option<String>,
 }
 
-/// A durable, possibly long operation (adding a host, creating a disk, …). Jobs that are not
-/// final after a restart are resumed or rolled back from their steps' data.
+/// A durable, possibly long operation (adding a host, creating a disk, …), run by the
+/// engine's executor as a saga: its `params` are written before it acts, each step's result
+/// in its [`Step`]; a job whose runner is gone (lease expired, or held by an earlier run of the
+/// same engine) is taken over and resumed or unwound.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,
@@ -840,6 +842,12 @@ pub struct Job {
     pub external: bool,
     pub owner_id: Option<UserId>,
     pub correlation_id: Option<String>,
+    /// What the job was asked to do (JSON; `Null` for jobs not run by the executor).
+    pub params: serde_json::Value,
+    /// The executor running it (`<engine id>/<run id>`), while it runs.
+    pub lease_owner: Option<String>,
+    /// Until when the lease holds unless renewed.
+    pub lease_until: Option<Timestamp>,
 }
 
 /// One step of a job (steps may nest).

@@ -614,6 +614,15 @@ async fn disks_volumes_and_attachments_round_trip(db: &TestDb) {
     assert_eq!(s.disk_get(base.id).await.expect("get"), base);
     assert_eq!(s.storage_domain_committed(sd.id).await.expect("committed"), ByteSize::from_gib(20));
     s.disk_status_set(base.id, DiskStatus::Ok).await.expect("status");
+    // Compare-and-set: a disk moves only from an expected status.
+    assert!(!s.disk_status_move(base.id, &[DiskStatus::Locked], DiskStatus::Illegal).await.expect("cas"));
+    assert!(s.disk_status_move(base.id, &[DiskStatus::Ok], DiskStatus::Locked).await.expect("cas"));
+    assert!(s.disk_status_move(base.id, &[DiskStatus::Locked], DiskStatus::Ok).await.expect("cas"));
+    assert_error(
+        s.disk_status_move(DiskId::new_random(), &[DiskStatus::Ok], DiskStatus::Locked).await.expect_err("missing"),
+        ErrorKind::NotFound,
+        &["disk"],
+    );
     assert_eq!(s.disk_get(base.id).await.expect("get").status, DiskStatus::Ok);
 
     // A chain: base volume, a snapshot on top, and another disk's volume based on it.
@@ -731,6 +740,9 @@ async fn jobs_and_steps_round_trip(db: &TestDb) {
         external: false,
         owner_id: Some(owner.id),
         correlation_id: Some("req-1".into()),
+        params: serde_json::json!({"vm_id": "x", "disks": [1, 2]}),
+        lease_owner: Some("engine-a/run-1".into()),
+        lease_until: Some(Timestamp(5000)),
     };
     s.job_insert(&job).await.expect("job");
     assert_eq!(s.job_get(job.id).await.expect("get"), job);
@@ -779,10 +791,34 @@ async fn jobs_and_steps_round_trip(db: &TestDb) {
     let by_corr = JobFilter { correlation_id: Some("req-1".into()), oldest_first: true, ..Default::default() };
     assert_eq!(s.job_list(&by_corr).await.expect("list").len(), 2);
 
-    job.status = JobStatus::Failed;
-    job.end_time = Some(Timestamp(2000));
-    job.last_updated = Timestamp(2000);
-    s.job_update(&job).await.expect("update");
+    // Leases: a live lease of another engine is not taken; an earlier run of the same engine's
+    // is, at once; an expired one is, by anyone. Only the holder renews and ends the job.
+    assert!(
+        !s.job_lease_take(job.id, "engine-b/run-1", "engine-b/", Timestamp(4000), Timestamp(9000)).await.expect("take")
+    );
+    assert!(
+        s.job_lease_take(job.id, "engine-a/run-2", "engine-a/", Timestamp(4000), Timestamp(9000)).await.expect("take")
+    );
+    assert!(
+        !s.job_lease_take(job.id, "engine-a/run-2", "engine-a/", Timestamp(4000), Timestamp(9500)).await.expect("own")
+    );
+    assert_eq!(s.job_lease_renew("engine-a/run-2", Timestamp(12_000)).await.expect("renew"), 1);
+    assert_eq!(s.job_lease_renew("engine-a/run-1", Timestamp(13_000)).await.expect("renew"), 0);
+    assert!(
+        s.job_lease_take(job.id, "engine-b/run-1", "engine-b/", Timestamp(12_001), Timestamp(20_000))
+            .await
+            .expect("expired")
+    );
+    assert!(!s.job_end(job.id, "engine-a/run-2", JobStatus::Failed, Timestamp(2000)).await.expect("not the holder"));
+    assert!(s.job_end(job.id, "engine-b/run-1", JobStatus::Failed, Timestamp(2000)).await.expect("end"));
+    assert!(!s.job_end(job.id, "engine-b/run-1", JobStatus::Finished, Timestamp(2100)).await.expect("ended already"));
+    let ended = s.job_get(job.id).await.expect("get");
+    assert_eq!(
+        (ended.status, ended.end_time, ended.lease_owner.clone()),
+        (JobStatus::Failed, Some(Timestamp(2000)), None)
+    );
+    assert_eq!(ended.params, job.params, "parameters kept");
+    job = ended;
     assert!(s.jobs_unfinished().await.expect("unfinished").is_empty());
     // Removing the owner leaves the job ownerless.
     s.user_delete(owner.id).await.expect("user delete");

@@ -43,6 +43,12 @@ pub struct EngineConfig {
     /// (and its running VMs unknown).
     #[arg(long, env = "OXVIRT_HOST_GRACE_SECONDS", default_value_t = 20)]
     pub host_grace_seconds: u64,
+
+    /// Seconds a running job's lease holds without renewal: after that (the engine that ran it
+    /// is gone) another engine may take the job over. A restarted engine takes over its own
+    /// earlier jobs at once.
+    #[arg(long, env = "OXVIRT_JOB_LEASE_SECONDS", default_value_t = 30)]
+    pub job_lease_seconds: u64,
 }
 
 impl EngineConfig {
@@ -54,6 +60,11 @@ impl EngineConfig {
     /// How often each host is fully reconciled (at least one second).
     pub fn reconcile_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.reconcile_interval_seconds.max(1))
+    }
+
+    /// How long a job's lease holds (at least one second).
+    pub fn job_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.job_lease_seconds.max(1))
     }
 
     /// How long an unanswering host stays Up before it is marked non-responsive.

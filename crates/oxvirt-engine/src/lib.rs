@@ -50,6 +50,40 @@ pub struct Engine {
     addr: SocketAddr,
     handle: axum_server::Handle<SocketAddr>,
     server: tokio::task::JoinHandle<Result<(), EngineError>>,
+    /// Held while the engine runs: one engine per data directory.
+    _data_dir_lock: std::fs::File,
+}
+
+/// Locks the data directory for this engine (`engine.lock`) and reads its engine id
+/// (`engine-id`, created at first start): jobs leased by an earlier run with this id are this
+/// engine's to take over at once, which is only safe while one engine uses the directory.
+fn data_dir_claim(dir: &std::path::Path) -> Result<(std::fs::File, String), EngineError> {
+    let io = |path: std::path::PathBuf| move |source| EngineError::DataDir { path, source };
+    let lock_path = dir.join("engine.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(lock_path.clone()))?;
+    if let Err(e) = lock.try_lock() {
+        return Err(EngineError::DataDir {
+            path: lock_path,
+            source: std::io::Error::other(format!(
+                "another engine uses this data directory ({e}); stop it, or give this one another --data-dir"
+            )),
+        });
+    }
+    let id_path = dir.join("engine-id");
+    let id = match std::fs::read_to_string(&id_path) {
+        Ok(id) if !id.trim().is_empty() => id.trim().to_owned(),
+        Ok(_) | Err(_) => {
+            let id = uuid::Uuid::new_v4().to_string();
+            std::fs::write(&id_path, format!("{id}\n")).map_err(io(id_path.clone()))?;
+            id
+        }
+    };
+    Ok((lock, id))
 }
 
 impl Engine {
@@ -58,6 +92,7 @@ impl Engine {
     pub async fn start(config: EngineConfig) -> Result<Self, EngineError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| EngineError::DataDir { path: config.data_dir.clone(), source })?;
+        let (data_dir_lock, engine_id) = data_dir_claim(&config.data_dir)?;
         let pki = pki::EnginePki::load_or_create(&config.data_dir.join("pki"), &config.server_names())?;
         let store = oxvirt_engine_db::Store::open(&config.database_url()).await?;
         let (app, generated) = app::App::open(store, pki.clone(), config.admin_password.clone()).await?;
@@ -66,8 +101,9 @@ impl Engine {
             println!("admin@internal password (shown once): {password}");
             tracing::warn!("admin@internal was created with a generated password, printed once on standard output");
         }
-        // Jobs a previous run left unfinished are completed or rolled back before anything else.
-        app.jobs_recover().await?;
+        // Jobs run on the executor; those an earlier run left unfinished are taken over (resumed
+        // or unwound) on their own tasks, without holding up serving.
+        app.executor_start(app::saga::ExecutorSettings { engine_id, lease: config.job_lease() });
         // Hosts are watched from now on: their VMs reconciled, their status re-checked.
         app.monitor_start(app::monitor::MonitorSettings {
             reconcile_interval: config.reconcile_interval(),
@@ -109,7 +145,7 @@ impl Engine {
             });
         };
         tracing::info!(addr = %bound, data_dir = %config.data_dir.display(), "engine listening (HTTPS)");
-        Ok(Engine { app, addr: bound, handle, server })
+        Ok(Engine { app, addr: bound, handle, server, _data_dir_lock: data_dir_lock })
     }
 
     /// Where the API is served.

@@ -64,9 +64,10 @@ impl Api {
         self.post("datacenters", "<data_center><name>mdc</name><local>false</local></data_center>".into()).await;
         self.post("clusters", "<cluster><name>mcl</name><data_center><name>mdc</name></data_center></cluster>".into())
             .await;
+        // `async=false`: the reply comes when the AddHost job has ended (the host is up).
         let host = self
             .post(
-                "hosts",
+                "hosts?async=false",
                 format!(
                     "<host><name>h1</name><address>{address}</address>\
                      <root_password>{TEST_ENROLLMENT_SECRET}</root_password>\

@@ -132,14 +132,16 @@ async fn sdk_host_vm_slice_on_postgresql() {
     vm_slice(Some(&url)).await;
 }
 
-/// Fault injection: the engine aborts right after a step of the `RunVm` job is recorded. At the
-/// next start the job is rolled back (crash before the agent was asked: the VM is down, no
-/// domain) or completed (crash after the agent ran it: the VM is up, exactly one domain).
+/// Fault injection: the `RunVm` job pauses at a point of its launch step and the engine is
+/// SIGKILLed there. At the next start the job is taken over and resumed: killed before the
+/// agent was asked, the VM is launched then; killed after the agent ran it, the running domain
+/// is found and adopted. Either way the VM ends up, with exactly one domain (never two).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sdk_host_vm_start_interrupted_by_engine_crash_is_rolled_back_or_completed() {
-    use oxvirt_engine::app::jobs::FAULT_CRASH_AFTER_STEP;
+async fn sdk_host_vm_start_interrupted_by_engine_kill_is_resumed() {
+    use oxvirt_engine::app::saga::FAULT_PAUSE;
     use oxvirt_testkit::agent::{TEST_ENROLLMENT_SECRET, agent_binary};
     use oxvirt_testkit::{HostOptions, TestAgent, TestGuest, TestHost, TestNetwork};
+    use std::time::Duration;
     let guest = TestGuest::get().expect("test guest");
     let net = TestNetwork::new().expect("network");
     let mut host = TestHost::start(&net, HostOptions::named("crash-host")).expect("test host");
@@ -159,27 +161,21 @@ async fn sdk_host_vm_start_interrupted_by_engine_crash_is_rolled_back_or_complet
     );
     let vm_id = out.lines().find_map(|l| l.strip_prefix("VM ")).expect("VM id").trim().to_owned();
 
-    // Step 2 (launch) recorded, agent not asked yet: rolled back.
-    engine.env_set(FAULT_CRASH_AFTER_STEP, "RunVm:2");
-    engine.restart().await.expect("engine with the fault");
-    run_script(&engine, "crash.py", &["start-crash", &vm_id]);
-    engine.env_remove(FAULT_CRASH_AFTER_STEP);
-    engine.restart().await.expect("engine after the crash");
-    run_script(&engine, "crash.py", &["expect-down", &vm_id]);
-    assert!(host.running_domains().expect("domains").is_empty(), "no domain was left running");
-
-    // Step 3 (confirm) recorded, the agent runs the VM: completed, never started twice.
-    engine.env_set(FAULT_CRASH_AFTER_STEP, "RunVm:3");
-    engine.restart().await.expect("engine with the fault");
-    run_script(&engine, "crash.py", &["start-crash", &vm_id]);
-    assert_eq!(host.running_domains().expect("domains"), vec!["crash-vm".to_owned()]);
-    engine.env_remove(FAULT_CRASH_AFTER_STEP);
-    engine.restart().await.expect("engine after the crash");
-    run_script(&engine, "crash.py", &["expect-up", &vm_id]);
-    oxvirt_testkit::wait::until("the VM's domain to go", std::time::Duration::from_secs(30), || {
-        host.running_domains().ok().filter(|d| d.is_empty()).map(drop)
-    })
-    .expect("stopped");
+    for (n, (point, domains_at_kill)) in [("RunVm:3:before", 0), ("RunVm:3:after", 1)].into_iter().enumerate() {
+        engine.env_set(FAULT_PAUSE, point);
+        engine.restart().await.expect("engine with the fault");
+        run_script(&engine, "crash.py", &["start-crash", &vm_id]);
+        engine.fault_pause_wait(n + 1, Duration::from_secs(60)).await.expect("the job pauses");
+        engine.kill();
+        assert_eq!(host.running_domains().expect("domains").len(), domains_at_kill, "domains when killed at {point}");
+        engine.env_remove(FAULT_PAUSE);
+        engine.restart().await.expect("engine after the kill");
+        run_script(&engine, "crash.py", &["expect-up", &vm_id]);
+        oxvirt_testkit::wait::until("the VM's domain to go", Duration::from_secs(30), || {
+            host.running_domains().ok().filter(|d| d.is_empty()).map(drop)
+        })
+        .expect("stopped");
+    }
 }
 
 /// Records a finished job with two steps (one nested) straight in the engine's database, as
@@ -202,6 +198,9 @@ async fn seed_job(database_url: &str) -> String {
         external: false,
         owner_id: Some(admin.id),
         correlation_id: None,
+        params: serde_json::Value::Null,
+        lease_owner: None,
+        lease_until: None,
     };
     store.job_insert(&job).await.expect("insert job");
     let parent = StepId::new_random();
@@ -341,70 +340,60 @@ async fn sdk_host_storage_domains_and_disks() {
     );
 }
 
-/// The engine aborts right after the `AddDisk` job recorded its volume-creation step (step 2)
-/// and before the agent is asked; after a restart the job has failed, the disk is gone, and
-/// no volume file is left.
+/// The `AddDisk` job pauses after recording its volume step, before the agent is asked, and
+/// the engine is SIGKILLed; after a restart the job is resumed: the volume is made, the disk
+/// is ok with its file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sdk_host_disk_add_crash_rolls_back() {
-    disk_add_crash(2, false).await;
+async fn sdk_host_disk_add_killed_before_the_volume_is_resumed() {
+    disk_add_crash("AddDisk:2:before").await;
 }
 
-/// The engine aborts after the agent created the volume (at step 3, before the disk is marked
-/// ok); after a restart recovery finds the complete volume: the job finished, the disk is ok.
+/// The engine is SIGKILLed after the agent created the volume, before the step's end was
+/// written; after a restart the resumed step finds the complete volume: the disk is ok.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sdk_host_disk_add_crash_after_the_volume_completes() {
-    disk_add_crash(3, true).await;
+async fn sdk_host_disk_add_killed_after_the_volume_completes() {
+    disk_add_crash("AddDisk:2:after").await;
 }
 
-/// Adds a disk with the engine set to abort at step `step` of `AddDisk`, restarts it without
-/// the fault, and checks what recovery made of it: the job is settled, the disk is `ok` (when
-/// `kept`) with its file, or gone without a file.
-async fn disk_add_crash(step: u32, kept: bool) {
-    use oxvirt_engine::app::jobs::FAULT_CRASH_AFTER_STEP;
+/// Adds a disk with the `AddDisk` job set to pause at `point`, SIGKILLs the engine there,
+/// restarts it without the fault, and checks what the executor made of it: the job finished,
+/// every step settled, the disk `ok` with its file.
+async fn disk_add_crash(point: &str) {
+    use oxvirt_engine::app::saga::FAULT_PAUSE;
     use oxvirt_engine_db::model::{DiskStatus, JobStatus};
     use oxvirt_engine_db::store::{JobFilter, Store};
     use oxvirt_testkit::agent::TEST_ENROLLMENT_SECRET;
     let net = oxvirt_testkit::TestNetwork::new().expect("network");
     let (host, _agent, localfs) = host_with_localfs(&net, "sdk-crash").await;
-    let fault = format!("AddDisk:{step}");
-    let mut engine = TestEngine::start(&engine_binary().expect("engine binary"), &[(FAULT_CRASH_AFTER_STEP, &fault)])
-        .await
-        .expect("engine");
+    let mut engine =
+        TestEngine::start(&engine_binary().expect("engine binary"), &[(FAULT_PAUSE, point)]).await.expect("engine");
     let args = [host.address().to_string(), TEST_ENROLLMENT_SECRET.to_owned(), localfs.display().to_string()];
     let mut prepare: Vec<&str> = args.iter().map(String::as_str).collect();
     prepare.push("prepare");
     let out = run_script(&engine, "storage_crash.py", &prepare);
     let sd = out.lines().find_map(|l| l.strip_prefix("SD=")).expect("the script prints the domain id").to_owned();
-    oxvirt_testkit::wait::until("the engine to abort", std::time::Duration::from_secs(30), || {
-        engine.has_exited().then_some(())
-    })
-    .expect("the fault injection aborts the engine");
+    engine.fault_pause_wait(1, std::time::Duration::from_secs(60)).await.expect("the job pauses");
+    engine.kill();
 
-    engine.env_remove(FAULT_CRASH_AFTER_STEP);
+    engine.env_remove(FAULT_PAUSE);
     engine.restart().await.expect("restart without the fault");
-
     let store = Store::open(&format!("sqlite://{}", engine.data_dir.join("engine.db").display())).await.expect("db");
-    let jobs = store.job_list(&JobFilter::default()).await.expect("jobs");
-    let add_disk: Vec<_> = jobs.iter().filter(|j| j.action_type == "AddDisk").collect();
-    assert_eq!(add_disk.len(), 1, "one AddDisk job: {jobs:?}");
-    let job = add_disk[0];
+    let job =
+        oxvirt_testkit::wait::until_async("the AddDisk job to end", std::time::Duration::from_secs(60), || async {
+            let jobs = store.job_list(&JobFilter::default()).await.ok()?;
+            jobs.into_iter().find(|j| j.action_type == "AddDisk" && j.status != JobStatus::Started)
+        })
+        .await
+        .expect("the job ends");
     let steps = store.step_list_for_job(job.id).await.expect("steps");
-    assert_eq!(steps.len() as u32, step, "the job stopped at step {step}: {steps:?}");
-    assert!(steps.iter().all(|s| s.status != JobStatus::Started), "every step is settled: {steps:?}");
+    assert_eq!(job.status, JobStatus::Finished, "the executor resumed and finished the job: {steps:?}");
+    assert!(steps.iter().all(|s| s.status == JobStatus::Finished), "every step finished: {steps:?}");
     let disk_id: oxvirt_types::DiskId =
-        steps[0].data["disk_id"].as_str().expect("disk id in step data").parse().expect("id");
+        job.params["disk_id"].as_str().expect("disk id in the job's parameters").parse().expect("id");
     let images = localfs.join(&sd).join("images");
-    if kept {
-        assert_eq!(job.status, JobStatus::Finished, "recovery completed the job");
-        let disk = store.disk_get(disk_id).await.expect("the disk is kept");
-        assert_eq!(disk.status, DiskStatus::Ok, "a kept disk is ok");
-        assert!(images.join(disk_id.to_string()).join(disk.volume_id.to_string()).is_file(), "with its file");
-    } else {
-        assert_eq!(job.status, JobStatus::Failed, "recovery rolled the job back");
-        assert!(store.disk_get(disk_id).await.is_err(), "the disk row is gone");
-        let left: Vec<_> = std::fs::read_dir(&images).expect("images dir").collect();
-        assert!(left.is_empty(), "no volume file left for the rolled-back disk: {left:?}");
-    }
+    let disk = store.disk_get(disk_id).await.expect("the disk is kept");
+    assert_eq!(disk.status, DiskStatus::Ok, "the disk is ok");
+    assert!(images.join(disk_id.to_string()).join(disk.volume_id.to_string()).is_file(), "with its file");
     store.close().await;
 
     let mut check: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -412,18 +401,18 @@ async fn disk_add_crash(step: u32, kept: bool) {
     run_script(&engine, "storage_crash.py", &check);
 }
 
-/// The engine aborts after the `RemoveDisk` job recorded what it will delete; after a restart
-/// recovery finishes the removal: the job finished, the disk row and its file are gone.
+/// The `RemoveDisk` job pauses before deleting the volumes and the engine is SIGKILLed; after
+/// a restart the executor finishes the removal: the job finished, the disk row and file gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_host_disk_remove_crash_finishes_the_removal() {
-    use oxvirt_engine::app::jobs::FAULT_CRASH_AFTER_STEP;
+    use oxvirt_engine::app::saga::FAULT_PAUSE;
     use oxvirt_engine_db::model::JobStatus;
     use oxvirt_engine_db::store::{JobFilter, Store};
     use oxvirt_testkit::agent::TEST_ENROLLMENT_SECRET;
     let net = oxvirt_testkit::TestNetwork::new().expect("network");
     let (host, _agent, localfs) = host_with_localfs(&net, "sdk-rmcrash").await;
     let mut engine =
-        TestEngine::start(&engine_binary().expect("engine binary"), &[(FAULT_CRASH_AFTER_STEP, "RemoveDisk:1")])
+        TestEngine::start(&engine_binary().expect("engine binary"), &[(FAULT_PAUSE, "RemoveDisk:2:before")])
             .await
             .expect("engine");
     let args = [host.address().to_string(), TEST_ENROLLMENT_SECRET.to_owned(), localfs.display().to_string()];
@@ -434,19 +423,21 @@ async fn sdk_host_disk_remove_crash_finishes_the_removal() {
     let disk = out.lines().find_map(|l| l.strip_prefix("DISK=")).expect("disk id").to_owned();
     let image = localfs.join(&sd).join("images").join(&disk);
     assert!(image.is_dir(), "the disk's image is there before the crash");
-    oxvirt_testkit::wait::until("the engine to abort", std::time::Duration::from_secs(30), || {
-        engine.has_exited().then_some(())
-    })
-    .expect("the fault injection aborts the engine");
+    engine.fault_pause_wait(1, std::time::Duration::from_secs(60)).await.expect("the job pauses");
+    engine.kill();
 
-    engine.env_remove(FAULT_CRASH_AFTER_STEP);
+    engine.env_remove(FAULT_PAUSE);
     engine.restart().await.expect("restart without the fault");
 
     let store = Store::open(&format!("sqlite://{}", engine.data_dir.join("engine.db").display())).await.expect("db");
-    let jobs = store.job_list(&JobFilter::default()).await.expect("jobs");
-    let remove: Vec<_> = jobs.iter().filter(|j| j.action_type == "RemoveDisk").collect();
-    assert_eq!(remove.len(), 1, "one RemoveDisk job: {jobs:?}");
-    assert_eq!(remove[0].status, JobStatus::Finished, "recovery finished the removal");
+    let remove =
+        oxvirt_testkit::wait::until_async("the RemoveDisk job to end", std::time::Duration::from_secs(60), || async {
+            let jobs = store.job_list(&JobFilter::default()).await.ok()?;
+            jobs.into_iter().find(|j| j.action_type == "RemoveDisk" && j.status != JobStatus::Started)
+        })
+        .await
+        .expect("the job ends");
+    assert_eq!(remove.status, JobStatus::Finished, "the executor finished the removal");
     assert!(store.disk_get(disk.parse().expect("disk id")).await.is_err(), "the disk row is gone");
     assert!(!image.exists(), "the disk's file is gone");
     store.close().await;

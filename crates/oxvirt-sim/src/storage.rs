@@ -46,6 +46,12 @@ impl SharedStorage {
         self.domains.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every domain's id with the volumes it holds (what a storage check compares with the
+    /// engine's rows).
+    pub fn volumes_by_domain(&self) -> Vec<(StorageDomainId, Vec<VolumeRef>)> {
+        self.lock().iter().map(|(id, d)| (*id, d.volumes.keys().copied().collect())).collect()
+    }
+
     /// Formats a new domain.
     pub fn domain_create(&self, req: &StorageDomainCreate) -> Result<StorageDomainInfo, SimError> {
         let mut domains = self.lock();

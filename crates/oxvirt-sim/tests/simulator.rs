@@ -291,7 +291,8 @@ async fn engine_adds_simulated_hosts_and_starts_a_vm_on_one() {
             h.address(),
             h.port()
         );
-        let r = post("hosts", body).await.expect("host add");
+        // `async=false`: the reply comes when the AddHost job has ended (the host is up).
+        let r = post("hosts?async=false", body).await.expect("host add");
         let status = r.status();
         let text = r.text().await.expect("body");
         assert_eq!(status, 201, "{text}");
@@ -314,7 +315,8 @@ async fn engine_adds_simulated_hosts_and_starts_a_vm_on_one() {
         .expect("vm id")
         .parse()
         .expect("uuid");
-    let r = post(&format!("vms/{vm_id}/start"), "<action/>".into()).await.expect("start");
+    // `<async>false</async>`: the reply comes when the RunVm job has ended.
+    let r = post(&format!("vms/{vm_id}/start"), "<action><async>false</async></action>".into()).await.expect("start");
     let status = r.status();
     let text = r.text().await.expect("body");
     assert!(status.is_success(), "{status}: {text}");

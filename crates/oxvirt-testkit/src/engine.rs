@@ -99,6 +99,19 @@ impl TestEngine {
         }
     }
 
+    /// Waits until the engine's log shows `count` fault-injection pauses in all (`FAULT PAUSE`
+    /// lines, see `oxvirt_engine::app::saga`), i.e. a job stopped at the armed point; returns
+    /// the last such line.
+    pub async fn fault_pause_wait(&self, count: usize, deadline: Duration) -> Result<String> {
+        let log = self.log_path();
+        crate::wait::until_async("the engine to pause at its fault injection point", deadline, || async {
+            let text = tokio::fs::read_to_string(&log).await.ok()?;
+            let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("FAULT PAUSE")).collect();
+            (lines.len() >= count).then(|| lines.last().map(|l| (*l).to_owned())).flatten()
+        })
+        .await
+    }
+
     /// Starts the engine again on the same data dir and port.
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();

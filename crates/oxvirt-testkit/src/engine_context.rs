@@ -84,6 +84,10 @@ pub struct EngineTestOptions {
     pub reconcile_interval_seconds: u64,
     /// `OXVIRT_HOST_GRACE_SECONDS` of the engine.
     pub host_grace_seconds: u64,
+    /// `OXVIRT_JOB_LEASE_SECONDS` of the engine.
+    pub job_lease_seconds: u64,
+    /// More environment for the engine binary ([`EngineMode::Binary`]), e.g. a fault injection.
+    pub engine_env: Vec<(String, String)>,
     /// What every simulated host has (memory, CPUs) and how fast its VMs react.
     pub host: HostParams,
 }
@@ -96,6 +100,8 @@ impl Default for EngineTestOptions {
             mode: EngineMode::InProcess,
             reconcile_interval_seconds: 2,
             host_grace_seconds: 3,
+            job_lease_seconds: 5,
+            engine_env: Vec::new(),
             host: HostParams {
                 cpus: 8,
                 memory: ByteSize::from_gib(16),
@@ -240,6 +246,7 @@ impl EngineTestContext {
                     server_names: Vec::new(),
                     reconcile_interval_seconds: options.reconcile_interval_seconds,
                     host_grace_seconds: options.host_grace_seconds,
+                    job_lease_seconds: options.job_lease_seconds,
                 };
                 let engine = oxvirt_engine::Engine::start(config)
                     .await
@@ -250,10 +257,13 @@ impl EngineTestContext {
             EngineMode::Binary => {
                 let reconcile = options.reconcile_interval_seconds.to_string();
                 let grace = options.host_grace_seconds.to_string();
+                let lease = options.job_lease_seconds.to_string();
                 let mut env = vec![
                     ("OXVIRT_RECONCILE_INTERVAL_SECONDS", reconcile.as_str()),
                     ("OXVIRT_HOST_GRACE_SECONDS", grace.as_str()),
+                    ("OXVIRT_JOB_LEASE_SECONDS", lease.as_str()),
                 ];
+                env.extend(options.engine_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 let pg_url = pg.as_ref().map(TestPostgres::create_database).transpose()?;
                 if let Some(url) = &pg_url {
                     env.push(("OXVIRT_DATABASE_URL", url.as_str()));
@@ -357,6 +367,15 @@ impl EngineTestContext {
         }
     }
 
+    /// The engine process ([`EngineMode::Binary`] only): to kill it, switch a fault injection
+    /// on or off for its next start, or wait for its log.
+    pub fn engine_process(&mut self) -> Result<&mut TestEngine> {
+        match self.engine.as_mut() {
+            Some(RunningEngine::Binary(engine)) => Ok(engine),
+            _ => Err(TestkitError::Setup("only an engine started with EngineMode::Binary is a process".into())),
+        }
+    }
+
     /// Stops the engine (waiting for its server to end), closes the store and shuts the
     /// simulator down, then removes the directory. Dropping the context does the same
     /// without waiting.
@@ -409,6 +428,17 @@ impl EngineTestContext {
         found.map_err(|e| {
             TestkitError::Setup(format!("{e}; last seen: {}", last.lock().unwrap_or_else(|p| p.into_inner())))
         })
+    }
+
+    /// Waits until the entity at `path` is gone (404): what a removal job leads to.
+    pub async fn wait_gone(&self, path: &str) -> Result<()> {
+        wait::until_async(&format!("{path} to be gone"), WAIT_DEADLINE, || async {
+            match self.api.get(path).await {
+                Err(fault) if fault.status == 404 => Some(()),
+                _ => None,
+            }
+        })
+        .await
     }
 
     /// Waits until VM `id` has `status`.
@@ -654,6 +684,10 @@ pub struct ApiClient {
     password: String,
     auth: Auth,
     token: Arc<Mutex<Option<String>>>,
+    /// Sent with every request (e.g. `Correlation-Id`).
+    headers: Vec<(String, String)>,
+    /// A request that takes longer is cut (the client disconnects).
+    cut_after: Option<Duration>,
 }
 
 impl ApiClient {
@@ -675,7 +709,22 @@ impl ApiClient {
             password: password.to_owned(),
             auth: Auth::Sso,
             token: Arc::new(Mutex::new(None)),
+            headers: Vec::new(),
+            cut_after: None,
         })
+    }
+
+    /// The same client sending header `name: value` with every request.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same client cutting every request (closing its connection) after `after`: a
+    /// client that disconnects mid-request.
+    pub fn cutting_after(mut self, after: Duration) -> Self {
+        self.cut_after = Some(after);
+        self
     }
 
     /// The same client authenticating with `auth`.
@@ -764,6 +813,12 @@ impl ApiClient {
         let what = format!("{method} {url}");
         for attempt in 0..2 {
             let mut request = self.http.request(method.clone(), &url).header("Accept", "application/json");
+            for (name, value) in &self.headers {
+                request = request.header(name, value);
+            }
+            if let Some(after) = self.cut_after {
+                request = request.timeout(after);
+            }
             if let Some(b) = &body {
                 request = request.header("Content-Type", "application/json").body(b.clone());
             }

@@ -140,6 +140,38 @@ pub(crate) async fn disk_status_set(c: &mut AnyConnection, id: DiskId, status: D
     Ok(())
 }
 
+/// Moves a disk to `to` only when its status is one of `from` (compare-and-set); returns
+/// whether it moved. A missing disk is `NotFound`.
+pub(crate) async fn disk_status_move(
+    c: &mut AnyConnection,
+    id: DiskId,
+    from: &[DiskStatus],
+    to: DiskStatus,
+) -> Result<bool> {
+    let mut q = Sql::new("UPDATE disks SET status = ");
+    q.bind(to.as_str()).push(" WHERE id = ").bind(id.to_string()).push(" AND status IN (");
+    for (i, s) in from.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(s.as_str());
+    }
+    q.push(")");
+    if from.is_empty() {
+        return Ok(false);
+    }
+    let r = q.build()?.execute(&mut *c).await.map_err(StoreError::db("moving a disk's status"))?;
+    if r.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM disks WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a disk"))?;
+    if exists == 0 { Err(StoreError::not_found("disk", id)) } else { Ok(false) }
+}
+
 /// Removes a disk with its volumes and its attachments. Refused while its volumes back other
 /// disks' volumes (a template's disk with thin clones).
 pub(crate) async fn disk_delete(c: &mut AnyConnection, id: DiskId) -> Result<()> {

@@ -121,6 +121,39 @@ pub(crate) async fn host_update(c: &mut AnyConnection, h: &Host) -> Result<()> {
 }
 
 /// Sets a host's status and its explanation (monitoring writes this often; no read first).
+/// Moves a host to `to` only from one of `from` (compare-and-set); returns whether it moved.
+pub(crate) async fn host_status_move(
+    c: &mut AnyConnection,
+    id: HostId,
+    from: &[HostStatus],
+    to: HostStatus,
+    detail: Option<&str>,
+) -> Result<bool> {
+    if from.is_empty() {
+        return Ok(false);
+    }
+    let mut q = super::sql::Sql::new("UPDATE hosts SET status = ");
+    q.bind(to.as_str()).push(", status_detail = ").bind(detail.map(str::to_owned));
+    q.push(" WHERE id = ").bind(id.to_string()).push(" AND status IN (");
+    for (i, s) in from.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(s.as_str());
+    }
+    q.push(")");
+    let r = q.build()?.execute(&mut *c).await.map_err(StoreError::db("moving a host's status"))?;
+    if r.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM hosts WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a host"))?;
+    if exists == 0 { Err(StoreError::not_found("host", id)) } else { Ok(false) }
+}
+
 pub(crate) async fn host_status_set(
     c: &mut AnyConnection,
     id: HostId,

@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 // Jobs
 // ---------------------------------------------------------------------------------------
 const JOB_COLUMNS: &str = "id, action_type, description, status, start_time, end_time, last_updated, auto_cleared, \
-                           external, owner_id, correlation_id";
+                           external, owner_id, correlation_id, params, lease_owner, lease_until";
 
 fn job_from_row(r: &AnyRow) -> Result<Job> {
     Ok(Job {
@@ -27,6 +27,9 @@ fn job_from_row(r: &AnyRow) -> Result<Job> {
         external: r.flag("external")?,
         owner_id: r.parse_opt("owner_id")?,
         correlation_id: r.text_opt("correlation_id")?,
+        params: r.json_opt("params")?.unwrap_or(serde_json::Value::Null),
+        lease_owner: r.text_opt("lease_owner")?,
+        lease_until: r.int_opt("lease_until")?.map(Timestamp),
     })
 }
 
@@ -43,6 +46,9 @@ async fn job_write(c: &mut AnyConnection, sql: &'static str, j: &Job, doing: &st
         .bind(j.external)
         .bind(j.owner_id.map(|id| id.to_string()))
         .bind(j.correlation_id.clone())
+        .bind(if j.params.is_null() { None } else { Some(db_json("job parameters", &j.params)?) })
+        .bind(j.lease_owner.clone())
+        .bind(j.lease_until.map(|t| t.0))
         .execute(&mut *c)
         .await;
     match res {
@@ -59,7 +65,8 @@ pub(crate) async fn job_insert(c: &mut AnyConnection, j: &Job) -> Result<()> {
     job_write(
         c,
         "INSERT INTO jobs (id, action_type, description, status, start_time, end_time, last_updated, auto_cleared, \
-         external, owner_id, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         external, owner_id, correlation_id, params, lease_owner, lease_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         j,
         "recording a job",
     )
@@ -93,7 +100,8 @@ pub(crate) async fn job_update(c: &mut AnyConnection, j: &Job) -> Result<()> {
     let n = job_write(
         c,
         "UPDATE jobs SET action_type = $2, description = $3, status = $4, start_time = $5, end_time = $6, \
-         last_updated = $7, auto_cleared = $8, external = $9, owner_id = $10, correlation_id = $11 WHERE id = $1",
+         last_updated = $7, auto_cleared = $8, external = $9, owner_id = $10, correlation_id = $11, params = $12, \
+         lease_owner = $13, lease_until = $14 WHERE id = $1",
         j,
         "updating a job",
     )
@@ -102,6 +110,70 @@ pub(crate) async fn job_update(c: &mut AnyConnection, j: &Job) -> Result<()> {
         return Err(StoreError::not_found("job", j.id));
     }
     Ok(())
+}
+
+/// Takes the lease of a `started` job for `owner` until `until`, when nobody holds it, it has
+/// expired (before `now`), or it is held by an earlier run of the same engine (an owner
+/// starting with `engine_prefix` other than `owner`). Returns whether it was taken.
+pub(crate) async fn job_lease_take(
+    c: &mut AnyConnection,
+    id: JobId,
+    owner: &str,
+    engine_prefix: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE jobs SET lease_owner = $2, lease_until = $3 WHERE id = $1 AND status = $4 AND \
+         (lease_owner IS NULL OR lease_until IS NULL OR lease_until < $5 OR \
+          (lease_owner <> $2 AND substr(lease_owner, 1, length($6)) = $6))",
+    )
+    .bind(id.to_string())
+    .bind(owner.to_owned())
+    .bind(until.0)
+    .bind(JobStatus::Started.as_str())
+    .bind(now.0)
+    .bind(engine_prefix.to_owned())
+    .execute(&mut *c)
+    .await
+    .map_err(StoreError::db("taking a job's lease"))?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Extends every lease `owner` holds on `started` jobs to `until`; returns how many.
+pub(crate) async fn job_lease_renew(c: &mut AnyConnection, owner: &str, until: Timestamp) -> Result<u64> {
+    let r = sqlx::query("UPDATE jobs SET lease_until = $2 WHERE lease_owner = $1 AND status = $3")
+        .bind(owner.to_owned())
+        .bind(until.0)
+        .bind(JobStatus::Started.as_str())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("renewing job leases"))?;
+    Ok(r.rows_affected())
+}
+
+/// Ends a `started` job held by `owner` (compare-and-set): `status`, `end_time`, lease
+/// released. Returns false when the job had ended or another runner holds it.
+pub(crate) async fn job_end(
+    c: &mut AnyConnection,
+    id: JobId,
+    owner: &str,
+    status: JobStatus,
+    end: Timestamp,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE jobs SET status = $3, end_time = $4, last_updated = $4, lease_owner = NULL, lease_until = NULL \
+         WHERE id = $1 AND lease_owner = $2 AND status = $5",
+    )
+    .bind(id.to_string())
+    .bind(owner.to_owned())
+    .bind(status.as_str())
+    .bind(end.0)
+    .bind(JobStatus::Started.as_str())
+    .execute(&mut *c)
+    .await
+    .map_err(StoreError::db("ending a job"))?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Removes a job with its steps.

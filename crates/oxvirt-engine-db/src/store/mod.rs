@@ -59,9 +59,9 @@ pub use filter::{
 };
 
 use crate::model::{
-    Cluster, ClusterNetwork, DataCenter, Disk, DiskAttachment, DiskStatus, Event, EventSeq, Host, Job, MacAddress,
-    MacPool, Network, NewEvent, Nic, Step, StorageDomain, StorageDomainAttachment, SummaryCounts, Template, Timestamp,
-    User, Vm, VmRuntime, VnicProfile, VnicProfileId, Volume, VolumeStatus,
+    Cluster, ClusterNetwork, DataCenter, Disk, DiskAttachment, DiskStatus, Event, EventSeq, Host, Job, JobStatus,
+    MacAddress, MacPool, Network, NewEvent, Nic, Step, StorageDomain, StorageDomainAttachment, SummaryCounts, Template,
+    Timestamp, User, Vm, VmRuntime, VnicProfile, VnicProfileId, Volume, VolumeStatus,
 };
 use error::Result;
 use oxvirt_types::{
@@ -70,7 +70,7 @@ use oxvirt_types::{
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Connection as _};
+use sqlx::{Any, AnyPool};
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -192,10 +192,14 @@ impl Store {
         Ok(StoreTx { tx })
     }
 
-    /// Checks that the database answers (for the health endpoint).
+    /// Checks that the database answers a query (for the health endpoint).
     pub async fn ping(&self) -> Result<()> {
         let mut conn = self.acquire().await?;
-        conn.ping().await.map_err(StoreError::db("checking the database connection"))
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(StoreError::db("checking that the database answers"))
     }
 
     /// SQLite's journal mode (`wal` once open); `None` on PostgreSQL.
@@ -343,6 +347,8 @@ store_methods! {
     hosts::host_update(host: &Host) -> ();
     /// Sets a host's status and its explanation.
     hosts::host_status_set(id: HostId, status: HostStatus, detail: Option<&str>) -> ();
+    /// Moves a host's status to `to` only from one of `from` (compare-and-set); whether it moved.
+    hosts::host_status_move(id: HostId, from: &[HostStatus], to: HostStatus, detail: Option<&str>) -> bool;
     /// Records a host's capabilities (JSON, as the agent reported them) and physical memory.
     hosts::host_capabilities_set(id: HostId, capabilities: &serde_json::Value, memory_total: ByteSize) -> ();
     /// Removes a host; refused while VMs run on it, migrate to it or are placed on it.
@@ -385,6 +391,8 @@ store_methods! {
     disks::disk_list(filter: &DiskFilter) -> Vec<Disk>;
     disks::disk_update(disk: &Disk) -> ();
     disks::disk_status_set(id: DiskId, status: DiskStatus) -> ();
+    /// Moves a disk's status to `to` only from one of `from` (compare-and-set); whether it moved.
+    disks::disk_status_move(id: DiskId, from: &[DiskStatus], to: DiskStatus) -> bool;
     /// The sum of the provisioned sizes of a storage domain's disks (what it promised).
     disks::storage_domain_committed(sd: StorageDomainId) -> ByteSize;
     /// Removes a disk with its volumes and attachments; refused while other disks are based on it.
@@ -449,6 +457,8 @@ store_methods! {
     vms::host_memory_committed() -> Vec<(HostId, ByteSize)>;
     /// Removes a VM with its NICs and disk attachments (not its disks).
     vms::vm_delete(id: VmId) -> ();
+    /// Removes a VM only while it is in `status` (compare-and-set); whether it was removed.
+    vms::vm_delete_in_status(id: VmId, status: VmStatus) -> bool;
     /// Attaches a disk to a VM; at most one attachment per VM is bootable.
     disk_attachments::disk_attachment_insert(attachment: &DiskAttachment) -> ();
     disk_attachments::disk_attachment_get(vm_id: VmId, disk_id: DiskId) -> DiskAttachment;
@@ -488,6 +498,15 @@ store_methods! {
     jobs::job_update(job: &Job) -> ();
     /// Removes a job with its steps.
     jobs::job_delete(id: JobId) -> ();
+    /// Takes a started job's lease for `owner` when it is free, expired (before `now`) or held by
+    /// an earlier run of the same engine (`engine_prefix`); whether it was taken.
+    jobs::job_lease_take(
+        id: JobId, owner: &str, engine_prefix: &str, now: Timestamp, until: Timestamp
+    ) -> bool;
+    /// Extends `owner`'s leases on started jobs to `until`; how many.
+    jobs::job_lease_renew(owner: &str, until: Timestamp) -> u64;
+    /// Ends a started job `owner` holds (compare-and-set), releasing the lease; whether it ended.
+    jobs::job_end(id: JobId, owner: &str, status: JobStatus, end: Timestamp) -> bool;
     /// Jobs still `started`, oldest first: what to resume or roll back after a restart.
     jobs::jobs_unfinished() -> Vec<Job>;
     /// Removes auto-cleared jobs that ended before `before`; returns how many.

@@ -263,6 +263,26 @@ pub(crate) async fn vm_delete(c: &mut AnyConnection, id: VmId) -> Result<()> {
     Ok(())
 }
 
+/// Removes a VM (with its NICs and disk attachments) only while its status is `status`
+/// (compare-and-set); returns whether it was removed. A missing VM is `NotFound`.
+pub(crate) async fn vm_delete_in_status(c: &mut AnyConnection, id: VmId, status: VmStatus) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM vms WHERE id = $1 AND status = $2")
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("removing a VM"))?;
+    if r.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM vms WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a VM"))?;
+    if exists == 0 { Err(StoreError::not_found("VM", id)) } else { Ok(false) }
+}
+
 /// Guaranteed memory of the VMs that hold a host's memory (any status but down), summed per
 /// host: what the scheduler subtracts from each host's schedulable memory, in one query.
 pub(crate) async fn host_memory_committed(c: &mut AnyConnection) -> Result<Vec<(HostId, ByteSize)>> {

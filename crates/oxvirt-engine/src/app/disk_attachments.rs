@@ -39,6 +39,7 @@ impl App {
         who: &Principal,
         vm_id: VmId,
         req: DiskAttachmentAdd,
+        opts: &super::JobOptions,
     ) -> Result<DiskAttachment> {
         let vm = self.store.vm_get(vm_id).await?;
         // What the attachment itself would break is checked before a new disk is made, so a
@@ -57,41 +58,38 @@ impl App {
                 )));
             }
         }
-        let new_disk = matches!(req.disk, AttachmentDisk::New(_));
-        let disk_id = match req.disk {
-            AttachmentDisk::Existing(id) => {
-                self.store.disk_get(id).await.map_err(|e| match e {
-                    StoreError::NotFound { .. } => AppError::InvalidInput(format!(
-                        "disk {id} does not exist; give an existing disk's id or a new disk"
-                    )),
-                    other => other.into(),
-                })?;
-                id
-            }
-            AttachmentDisk::New(add) => self.disk_add(who, add).await?.id,
-        };
         let attachment = DiskAttachment {
             vm_id,
-            disk_id,
+            disk_id: DiskId::from_uuid(uuid::Uuid::nil()),
             interface: req.interface.unwrap_or(DiskInterface::Virtio),
             bootable: req.bootable.unwrap_or(false),
             active: req.active.unwrap_or(true),
             read_only: req.read_only.unwrap_or(false),
         };
-        if let Err(e) = self.store.disk_attachment_insert(&attachment).await {
-            if new_disk {
-                // The disk was made for this attachment only: it goes with the refusal.
-                if let Err(undo) = self.disk_remove(who, disk_id).await {
-                    tracing::error!(disk = %disk_id, error = %undo, "cannot remove the disk of a refused attachment");
-                }
+        let attachment = match req.disk {
+            AttachmentDisk::New(add) => {
+                // A durable `AddDisk` job that writes the attachment with the new disk's rows.
+                let disk = self.disk_add_attached(who, add, Some(attachment.clone()), opts).await?;
+                DiskAttachment { disk_id: disk.id, ..attachment }
             }
-            return Err(match e {
-                StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
-                    AppError::Conflict(format!("cannot attach disk {disk_id} to VM {}: {message}", vm.name))
-                }
-                other => other.into(),
-            });
-        }
+            AttachmentDisk::Existing(disk_id) => {
+                self.store.disk_get(disk_id).await.map_err(|e| match e {
+                    StoreError::NotFound { .. } => AppError::InvalidInput(format!(
+                        "disk {disk_id} does not exist; give an existing disk's id or a new disk"
+                    )),
+                    other => other.into(),
+                })?;
+                let attachment = DiskAttachment { disk_id, ..attachment };
+                self.store.disk_attachment_insert(&attachment).await.map_err(|e| match e {
+                    StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
+                        AppError::Conflict(format!("cannot attach disk {disk_id} to VM {}: {message}", vm.name))
+                    }
+                    other => other.into(),
+                })?;
+                attachment
+            }
+        };
+        let disk_id = attachment.disk_id;
         self.audit(
             who,
             Severity::Normal,
@@ -148,6 +146,7 @@ impl App {
         vm_id: VmId,
         disk_id: DiskId,
         detach_only: bool,
+        opts: &super::JobOptions,
     ) -> Result<()> {
         let vm = self.store.vm_get(vm_id).await?;
         self.store.disk_attachment_get(vm_id, disk_id).await?;
@@ -162,7 +161,7 @@ impl App {
         )
         .await;
         if !detach_only {
-            self.disk_remove(who, disk_id).await?;
+            self.disk_remove(who, disk_id, opts).await?;
         }
         Ok(())
     }

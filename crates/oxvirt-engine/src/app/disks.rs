@@ -1,15 +1,16 @@
-//! Disks: added and removed as durable jobs (`AddDisk`, `RemoveDisk`) that recovery finishes
-//! or rolls back; volumes created through a host that reaches the domain.
+//! Disks: added and removed as durable jobs (`AddDisk`, `RemoveDisk`, sagas run by the
+//! [executor](super::saga)); volumes created through a host that reaches the domain.
 
 use super::Named;
+use super::saga::{JobOptions, Outcome, SagaCtx, SagaDef, StepDef, Undo, end_fn, output, step_fn};
 use super::storage_domains::is_not_found;
 use super::{App, AppError, ListQuery, Result};
 use crate::auth::Principal;
 use oxvirt_agent_api::v1;
 use oxvirt_agent_client::AgentClient;
 use oxvirt_engine_db::model::{
-    AuditCode, Disk, DiskFormat, DiskStatus, EventRefs, Host, Job, Severity, Step, StepType, StorageDomainType,
-    Timestamp, Volume, VolumeStatus,
+    AuditCode, Disk, DiskAttachment, DiskFormat, DiskStatus, EventRefs, Host, Severity, StepType, StorageDomain,
+    StorageDomainType, Timestamp, Volume, VolumeStatus,
 };
 use oxvirt_engine_db::store::{DiskFilter, StoreError};
 use oxvirt_types::{ByteSize, DiskId, HostId, StorageDomainId, VmStatus, VolumeId};
@@ -34,14 +35,41 @@ pub struct DiskAdd {
     pub wipe_after_delete: bool,
 }
 
-/// What an `AddDisk` / `RemoveDisk` job records before it acts (step data).
+/// What an `AddDisk` / `RemoveDisk` job was asked (its parameters, written before it acts).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DiskJobData {
     disk_id: DiskId,
+    alias: String,
     /// Volumes of the disk, leaf first.
     volume_ids: Vec<VolumeId>,
     storage_domain_id: StorageDomainId,
+    storage_domain_name: String,
     host_id: HostId,
+    host_name: String,
+    /// The new volume's format (`AddDisk`).
+    format: Option<DiskFormat>,
+    sparse: bool,
+    size: ByteSize,
+    /// The disk's status before the removal locked it (`RemoveDisk`).
+    prior: Option<DiskStatus>,
+}
+
+impl DiskJobData {
+    fn of(disk: &Disk, sd: &StorageDomain, host: &Host, volume_ids: Vec<VolumeId>) -> Self {
+        Self {
+            disk_id: disk.id,
+            alias: disk.alias.clone(),
+            volume_ids,
+            storage_domain_id: sd.id,
+            storage_domain_name: sd.name.clone(),
+            host_id: host.id,
+            host_name: host.name.clone(),
+            format: None,
+            sparse: disk.sparse,
+            size: disk.provisioned_size,
+            prior: None,
+        }
+    }
 }
 
 fn agent_format(f: DiskFormat) -> v1::VolumeFormat {
@@ -70,9 +98,22 @@ impl App {
     }
 
     // ---- disks ------------------------------------------------------------------------------
-    /// Creates a disk (one volume) on an active data domain, through a host that reaches it.
-    /// Durable job `AddDisk`: the disk is `locked` until its volume exists, then `ok`.
-    pub async fn disk_add(&self, who: &Principal, req: DiskAdd) -> Result<Disk> {
+    /// Creates a disk (one volume) on an active data domain, through a host that reaches it:
+    /// a durable job (`AddDisk`). Answers at once with the disk `locked` (its rows and the job
+    /// written in one transaction); it becomes `ok` when its volume exists.
+    pub async fn disk_add(&self, who: &Principal, req: DiskAdd, opts: &JobOptions) -> Result<Disk> {
+        self.disk_add_attached(who, req, None, opts).await
+    }
+
+    /// [`App::disk_add`], attached to a VM in the same transaction when `attach` is given (a
+    /// new disk created through a VM's disk attachments; its `disk_id` is replaced).
+    pub(super) async fn disk_add_attached(
+        &self,
+        who: &Principal,
+        req: DiskAdd,
+        attach: Option<DiskAttachment>,
+        opts: &JobOptions,
+    ) -> Result<Disk> {
         let sd = self.storage_domain_resolve(&req.storage_domain).await?;
         if sd.domain_type != StorageDomainType::Data {
             return Err(AppError::InvalidInput(format!(
@@ -112,106 +153,31 @@ impl App {
             wipe_after_delete: req.wipe_after_delete,
             created: now,
         };
-        let data =
-            DiskJobData { disk_id, volume_ids: vec![disk.volume_id], storage_domain_id: sd.id, host_id: host.id };
-        let data_json = serde_json::to_value(&data).map_err(|e| AppError::Worker(e.to_string()))?;
-        let mut run = self.job_begin(Some(who), "AddDisk", format!("Adding disk {}", disk.alias)).await?;
-
-        // Step 1: the disk and its volume, locked.
-        let mut step =
-            self.job_step_begin(&mut run, StepType::Executing, "Recording the disk", data_json.clone()).await?;
-        let recorded: Result<()> = async {
-            let mut tx = self.store.begin().await?;
-            tx.disk_insert(&disk).await?;
-            tx.volume_insert(&Volume {
-                id: disk.volume_id,
-                disk_id,
-                parent_id: None,
-                format: disk.format,
-                status: VolumeStatus::Locked,
-                actual_size: ByteSize(0),
-                created: now,
-            })
-            .await?;
-            tx.commit().await?;
-            Ok(())
+        let params =
+            DiskJobData { format: Some(disk.format), ..DiskJobData::of(&disk, &sd, &host, vec![disk.volume_id]) };
+        let mut tx = self.store.begin().await?;
+        tx.disk_insert(&disk).await?;
+        tx.volume_insert(&Volume {
+            id: disk.volume_id,
+            disk_id,
+            parent_id: None,
+            format: disk.format,
+            status: VolumeStatus::Locked,
+            actual_size: ByteSize(0),
+            created: now,
+        })
+        .await?;
+        if let Some(a) = attach {
+            let vm = tx.vm_get(a.vm_id).await?;
+            tx.disk_attachment_insert(&DiskAttachment { disk_id, ..a }).await.map_err(|e| match e {
+                StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => AppError::Conflict(
+                    format!("cannot attach the new disk {} to VM {}: {message}", disk.alias, vm.name),
+                ),
+                other => other.into(),
+            })?;
         }
-        .await;
-        if let Err(e) = recorded {
-            self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Failed).await;
-            self.job_end(run, oxvirt_engine_db::model::JobStatus::Failed).await;
-            return Err(e);
-        }
-        self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Finished).await;
-
-        // Step 2: the volume on the host.
-        let mut step = self
-            .job_step_begin(
-                &mut run,
-                StepType::Executing,
-                format!("Creating the volume on host {}", host.name),
-                data_json.clone(),
-            )
-            .await?;
-        let created = async {
-            let agent = self.agent_for(&host)?;
-            let req = v1::VolumeCreate {
-                image_id: disk_id,
-                volume_id: disk.volume_id,
-                format: agent_format(disk.format),
-                size: Some(size),
-                sparse,
-                parent: None,
-                description: disk.alias.clone(),
-            };
-            // An active domain is connected on every Up host of its data center (activation
-            // and host activation see to it), so connecting again is only needed when the
-            // host says it does not know the domain.
-            match agent.volume_create(sd.id, &req).await {
-                Err(e) if is_not_found(&e) => {
-                    self.storage_domain_connect_on(&host, &sd).await?;
-                    Ok::<_, AppError>(agent.volume_create(sd.id, &req).await?)
-                }
-                other => Ok(other?),
-            }
-        }
-        .await;
-        let info = match created {
-            Ok(info) => info,
-            Err(e) => {
-                // The agent cleans up after a failed creation; the rows go.
-                if let Err(d) = self.store.disk_delete(disk_id).await {
-                    tracing::error!(disk = %disk_id, error = %d, "cannot remove the row of a disk that failed");
-                }
-                self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Failed).await;
-                self.job_end(run, oxvirt_engine_db::model::JobStatus::Failed).await;
-                self.audit(
-                    who,
-                    Severity::Error,
-                    AuditCode::USER_ADD_DISK_FINISHED_FAILURE,
-                    format!("Add-Disk operation of {} failed: {e}", disk.alias),
-                    EventRefs { storage_domain_id: Some(sd.id), host_id: Some(host.id), ..EventRefs::default() },
-                )
-                .await;
-                return Err(e);
-            }
-        };
-        self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Finished).await;
-
-        // Step 3: the disk is ready.
-        let mut step = self.job_step_begin(&mut run, StepType::Finalizing, "Marking the disk ok", data_json).await?;
-        self.disk_add_finish(disk_id, disk.volume_id, info.actual_size).await?;
-        self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Finished).await;
-        self.job_end(run, oxvirt_engine_db::model::JobStatus::Finished).await;
-        self.storage_domain_space_refresh(&sd, &host).await;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::USER_ADD_DISK_FINISHED_SUCCESS,
-            format!("The disk {} was successfully added by {} on storage domain {}.", disk.alias, who.login, sd.name),
-            EventRefs { storage_domain_id: Some(sd.id), host_id: Some(host.id), ..EventRefs::default() },
-        )
-        .await;
+        let job_id = self.saga_start(tx, who, &ADD_DISK, format!("Adding disk {}", disk.alias), &params, opts).await?;
+        self.job_settle_for(opts, job_id).await?;
         Ok(self.store.disk_get(disk_id).await?)
     }
 
@@ -243,9 +209,10 @@ impl App {
     }
 
     /// Removes a disk: its volume files first (through a host that reaches its domain), then
-    /// its rows. Refused while it is locked or attached to a VM that is not down. Durable job
-    /// `RemoveDisk`.
-    pub async fn disk_remove(&self, who: &Principal, id: DiskId) -> Result<()> {
+    /// its rows. Refused while it is locked or attached to a VM that is not down. A durable
+    /// job (`RemoveDisk`): the disk is locked (compare-and-set from ok or illegal) with the
+    /// job's creation; a VM start locks its disks the same way, so one of the two wins.
+    pub async fn disk_remove(&self, who: &Principal, id: DiskId, opts: &JobOptions) -> Result<()> {
         let disk = self.store.disk_get(id).await?;
         if disk.status == DiskStatus::Locked {
             return Err(AppError::Conflict(format!(
@@ -261,44 +228,28 @@ impl App {
         }
         let sd = self.store.storage_domain_get(disk.storage_domain_id).await?;
         let host = self.storage_domain_host(&sd).await?;
-        let mut volumes = self.store.volume_list_for_disk(id).await?;
-        volumes.reverse(); // leaf first: a parent cannot go before its children
-        let mut volume_ids: Vec<VolumeId> = volumes.iter().map(|v| v.id).collect();
-        if volume_ids.is_empty() {
-            volume_ids.push(disk.volume_id);
+        let volumes = self.disk_volume_ids(&disk).await?;
+        let params = DiskJobData { prior: Some(disk.status), ..DiskJobData::of(&disk, &sd, &host, volumes) };
+        let mut tx = self.store.begin().await?;
+        if !tx.disk_status_move(id, &[disk.status], DiskStatus::Locked).await? {
+            return Err(AppError::Conflict(format!(
+                "disk {} changed while being removed (a VM using it may be starting); look at it and try again",
+                disk.alias
+            )));
         }
-        let data = DiskJobData { disk_id: id, volume_ids, storage_domain_id: sd.id, host_id: host.id };
-        let data_json = serde_json::to_value(&data).map_err(|e| AppError::Worker(e.to_string()))?;
-        let mut run = self.job_begin(Some(who), "RemoveDisk", format!("Removing disk {}", disk.alias)).await?;
-        let mut step = self
-            .job_step_begin(
-                &mut run,
-                StepType::Executing,
-                format!("Deleting the volumes on host {}", host.name),
-                data_json,
-            )
-            .await?;
-        self.store.disk_status_set(id, DiskStatus::Locked).await?;
-        if let Err(e) = self.disk_volumes_delete(&host, &data).await {
-            // Nothing is lost: the disk is as it was, removal can be retried.
-            let _ = self.store.disk_status_set(id, disk.status).await;
-            self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Failed).await;
-            self.job_end(run, oxvirt_engine_db::model::JobStatus::Failed).await;
-            return Err(e);
+        let job_id =
+            self.saga_start(tx, who, &REMOVE_DISK, format!("Removing disk {}", disk.alias), &params, opts).await?;
+        self.job_settle_for(opts, job_id).await
+    }
+
+    /// A disk's volumes, leaf first (a parent cannot go before its children).
+    async fn disk_volume_ids(&self, disk: &Disk) -> Result<Vec<VolumeId>> {
+        let mut ids: Vec<VolumeId> = self.store.volume_list_for_disk(disk.id).await?.iter().map(|v| v.id).collect();
+        ids.reverse();
+        if ids.is_empty() {
+            ids.push(disk.volume_id);
         }
-        self.store.disk_delete(id).await?;
-        self.job_step_end(&mut step, oxvirt_engine_db::model::JobStatus::Finished).await;
-        self.job_end(run, oxvirt_engine_db::model::JobStatus::Finished).await;
-        self.storage_domain_space_refresh(&sd, &host).await;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::USER_FINISHED_REMOVE_DISK,
-            format!("Disk {} was successfully removed from domain {} by {}.", disk.alias, sd.name, who.login),
-            EventRefs { storage_domain_id: Some(sd.id), host_id: Some(host.id), ..EventRefs::default() },
-        )
-        .await;
-        Ok(())
+        Ok(ids)
     }
 
     /// Deletes the volumes of `data` on `host`; volumes already gone are fine.
@@ -315,87 +266,241 @@ impl App {
         Ok(())
     }
 
-    fn disk_job_data(steps: &[Step]) -> Option<DiskJobData> {
-        steps.iter().find_map(|s| serde_json::from_value::<DiskJobData>(s.data.clone()).ok())
-    }
-
-    /// Recovery of an `AddDisk` job: if the host has the volume complete (legal), the disk
-    /// becomes `ok`; otherwise whatever exists of the volume is deleted (the agent serialises this
-    /// after a creation still running) and the disk row goes.
-    pub(super) async fn disk_add_recover(
-        &self,
-        job: &Job,
-        steps: &[Step],
-    ) -> Result<oxvirt_engine_db::model::JobStatus> {
-        use oxvirt_engine_db::model::JobStatus;
-        let Some(data) = Self::disk_job_data(steps) else { return Ok(JobStatus::Failed) };
-        let volume_id = data.volume_ids.first().copied();
-        let disk = match self.store.disk_get(data.disk_id).await {
-            Ok(d) => Some(d),
-            Err(StoreError::NotFound { .. }) => None,
+    /// Deletes a locked disk for good: its volumes through a host that reaches its domain,
+    /// then its rows. Idempotent (a disk already gone is fine).
+    pub(super) async fn disk_destroy(&self, id: DiskId) -> Result<()> {
+        let disk = match self.store.disk_get(id).await {
+            Ok(d) => d,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        let reached_agent = steps.iter().any(|s| s.number >= 2);
-        let host = match self.store.host_get(data.host_id).await {
-            Ok(h) => Some(h),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        if let (true, Some(host), Some(vol)) = (reached_agent, &host, volume_id) {
-            let agent = self.agent_for(host)?;
-            let r = v1::VolumeRef { image_id: data.disk_id, volume_id: vol };
-            match agent.volume_info(data.storage_domain_id, r).await {
-                Ok(info) if disk.is_some() && info.legal => {
-                    self.disk_add_finish(data.disk_id, vol, info.actual_size).await?;
-                    tracing::warn!(job = %job.id, disk = %data.disk_id, "recovered: the disk's volume was complete");
-                    if let Ok(sd) = self.store.storage_domain_get(data.storage_domain_id).await {
-                        self.storage_domain_space_refresh(&sd, host).await;
-                    }
-                    return Ok(JobStatus::Finished);
-                }
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                // The host does not answer: try again at the next start.
-                Err(e) => return Err(e.into()),
-            }
-            self.disk_volumes_delete(host, &data).await?;
-        } else if reached_agent {
-            tracing::error!(
-                job = %job.id, disk = %data.disk_id, host = %data.host_id,
-                "the host that created the disk's volume is gone; its file may remain on the storage"
-            );
-        }
-        if disk.is_some() {
-            match self.store.disk_delete(data.disk_id).await {
-                Ok(()) | Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        tracing::warn!(job = %job.id, disk = %data.disk_id, "recovered: the unfinished disk was rolled back");
-        Ok(JobStatus::Failed)
-    }
-
-    /// Recovery of a `RemoveDisk` job: finishes the removal (files, then rows).
-    pub(super) async fn disk_remove_recover(
-        &self,
-        job: &Job,
-        steps: &[Step],
-    ) -> Result<oxvirt_engine_db::model::JobStatus> {
-        use oxvirt_engine_db::model::JobStatus;
-        let Some(data) = Self::disk_job_data(steps) else { return Ok(JobStatus::Failed) };
-        match self.store.host_get(data.host_id).await {
-            Ok(host) => self.disk_volumes_delete(&host, &data).await?,
-            Err(StoreError::NotFound { .. }) => tracing::error!(
-                job = %job.id, disk = %data.disk_id,
-                "the host that was removing the disk is gone; its files may remain on the storage"
-            ),
-            Err(e) => return Err(e.into()),
-        }
-        match self.store.disk_delete(data.disk_id).await {
+        let sd = self.store.storage_domain_get(disk.storage_domain_id).await?;
+        let host = self.storage_domain_host(&sd).await?;
+        let data = DiskJobData::of(&disk, &sd, &host, self.disk_volume_ids(&disk).await?);
+        self.disk_volumes_delete(&host, &data).await?;
+        match self.store.disk_delete(id).await {
             Ok(()) | Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        tracing::warn!(job = %job.id, disk = %data.disk_id, "recovered: the disk removal was finished");
-        Ok(JobStatus::Finished)
+        self.storage_domain_space_refresh(&sd, &host).await;
+        Ok(())
     }
+
+    /// Sets locked disks back to ok (compare-and-set; disks gone or not locked are left).
+    pub(super) async fn disks_unlock(&self, disks: &[DiskId]) -> Result<()> {
+        for d in disks {
+            match self.store.disk_status_move(*d, &[DiskStatus::Locked], DiskStatus::Ok).await {
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- jobs ---------------------------------------------------------------------------------
+
+/// `AddDisk`: the request wrote the disk and its volume `locked` (with its attachment when
+/// made through a VM); the volume is created on the host, then the disk is `ok`.
+pub(super) static ADD_DISK: SagaDef = SagaDef {
+    action_type: "AddDisk",
+    steps: &[
+        StepDef::new(
+            "Recording the disk (locked)",
+            StepType::Validating,
+            step_fn!(super::vms::saga_noop),
+            Undo::Action(step_fn!(disk_add_unrecord)),
+        ),
+        StepDef::new(
+            "Creating the disk's volume on the host",
+            StepType::Executing,
+            step_fn!(disk_add_volume),
+            Undo::Action(step_fn!(disk_add_volume_delete)),
+        ),
+        StepDef::new("Marking the disk ok", StepType::Finalizing, step_fn!(disk_add_done), Undo::Nothing),
+    ],
+    ended: Some(end_fn!(disk_add_ended)),
+};
+
+async fn disk_add_unrecord(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskJobData = ctx.params()?;
+    match ctx.app.store.disk_delete(p.disk_id).await {
+        Ok(()) | Err(StoreError::NotFound { .. }) => Ok(serde_json::Value::Null),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn disk_add_volume(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskJobData = ctx.params()?;
+    let app = &ctx.app;
+    let host = app.store.host_get(p.host_id).await?;
+    let sd = app.store.storage_domain_get(p.storage_domain_id).await?;
+    let agent = app.agent_for(&host)?;
+    let volume_id = p.volume_ids[0];
+    let r = v1::VolumeRef { image_id: p.disk_id, volume_id };
+    // Idempotent: a complete volume of an earlier attempt is this one; a partial one goes.
+    match agent.volume_info(sd.id, r).await {
+        Ok(info) if info.legal => return output(info),
+        Ok(_) => app.disk_volumes_delete(&host, &p).await?,
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let req = v1::VolumeCreate {
+        image_id: p.disk_id,
+        volume_id,
+        format: agent_format(p.format.unwrap_or(DiskFormat::Cow)),
+        size: Some(p.size),
+        sparse: p.sparse,
+        parent: None,
+        description: p.alias.clone(),
+    };
+    // An active domain is connected on every Up host of its data center (activation and host
+    // activation see to it), so connecting again is only needed when the host does not know it.
+    let info = match agent.volume_create(sd.id, &req).await {
+        Err(e) if is_not_found(&e) => {
+            app.storage_domain_connect_on(&host, &sd).await?;
+            agent.volume_create(sd.id, &req).await?
+        }
+        other => other?,
+    };
+    output(info)
+}
+
+async fn disk_add_volume_delete(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskJobData = ctx.params()?;
+    match ctx.app.store.host_get(p.host_id).await {
+        Ok(host) => ctx.app.disk_volumes_delete(&host, &p).await?,
+        Err(StoreError::NotFound { .. }) => tracing::error!(
+            job = %ctx.job.id, disk = %p.disk_id,
+            "the host that created the disk's volume is gone; its file may remain on the storage"
+        ),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(serde_json::Value::Null)
+}
+
+async fn disk_add_done(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskJobData = ctx.params()?;
+    let info: v1::VolumeInfo = ctx.output(2)?;
+    ctx.app.disk_add_finish(p.disk_id, p.volume_ids[0], info.actual_size).await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn disk_add_ended(ctx: &SagaCtx, outcome: &Outcome) {
+    let Ok(p) = ctx.params::<DiskJobData>() else { return };
+    let refs =
+        EventRefs { storage_domain_id: Some(p.storage_domain_id), host_id: Some(p.host_id), ..EventRefs::default() };
+    match &outcome.error {
+        None => {
+            if let (Ok(sd), Ok(host)) =
+                (ctx.app.store.storage_domain_get(p.storage_domain_id).await, ctx.app.store.host_get(p.host_id).await)
+            {
+                ctx.app.storage_domain_space_refresh(&sd, &host).await;
+            }
+            ctx.app
+                .audit(
+                    &ctx.who,
+                    Severity::Normal,
+                    AuditCode::USER_ADD_DISK_FINISHED_SUCCESS,
+                    format!(
+                        "The disk {} was successfully added by {} on storage domain {}.",
+                        p.alias, ctx.who.login, p.storage_domain_name
+                    ),
+                    refs,
+                )
+                .await
+        }
+        Some((_, e)) => {
+            ctx.app
+                .audit(
+                    &ctx.who,
+                    Severity::Error,
+                    AuditCode::USER_ADD_DISK_FINISHED_FAILURE,
+                    format!("Add-Disk operation of {} failed: {e}", p.alias),
+                    refs,
+                )
+                .await
+        }
+    }
+}
+
+/// `RemoveDisk`: the request locked the disk; its volumes are deleted, then its rows. A
+/// removal that fails half-way leaves the disk `illegal` (remove it again).
+pub(super) static REMOVE_DISK: SagaDef = SagaDef {
+    action_type: "RemoveDisk",
+    steps: &[
+        StepDef::new(
+            "Locking the disk",
+            StepType::Validating,
+            step_fn!(super::vms::saga_noop),
+            Undo::Action(step_fn!(disk_remove_unlock)),
+        ),
+        StepDef::new(
+            "Deleting the disk's volumes on the host",
+            StepType::Executing,
+            step_fn!(disk_remove_volumes),
+            Undo::Action(step_fn!(disk_remove_illegal)),
+        ),
+        StepDef::new("Removing the disk's rows", StepType::Finalizing, step_fn!(disk_remove_rows), Undo::Nothing),
+    ],
+    ended: Some(end_fn!(disk_remove_ended)),
+};
+
+async fn disk_remove_unlock(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskJobData = ctx.params()?;
+    let back = p.prior.unwrap_or(DiskStatus::Ok);
+    match ctx.app.store.disk_status_move(p.disk_id, &[DiskStatus::Locked], back).await {
+        Ok(_) | Err(StoreError::NotFound { .. }) => Ok(serde_json::Value::Null),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn disk_remove_volumes(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskJobData = ctx.params()?;
+    let host = ctx.app.store.host_get(p.host_id).await?;
+    ctx.app.disk_volumes_delete(&host, &p).await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn disk_remove_illegal(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskJobData = ctx.params()?;
+    match ctx.app.store.disk_status_move(p.disk_id, &[DiskStatus::Locked], DiskStatus::Illegal).await {
+        Ok(_) | Err(StoreError::NotFound { .. }) => Ok(serde_json::Value::Null),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn disk_remove_rows(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskJobData = ctx.params()?;
+    match ctx.app.store.disk_delete(p.disk_id).await {
+        Ok(()) | Err(StoreError::NotFound { .. }) => Ok(serde_json::Value::Null),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn disk_remove_ended(ctx: &SagaCtx, outcome: &Outcome) {
+    let Ok(p) = ctx.params::<DiskJobData>() else { return };
+    let refs =
+        EventRefs { storage_domain_id: Some(p.storage_domain_id), host_id: Some(p.host_id), ..EventRefs::default() };
+    if let (Ok(sd), Ok(host)) =
+        (ctx.app.store.storage_domain_get(p.storage_domain_id).await, ctx.app.store.host_get(p.host_id).await)
+    {
+        ctx.app.storage_domain_space_refresh(&sd, &host).await;
+    }
+    let (severity, code, text) = match &outcome.error {
+        None => (
+            Severity::Normal,
+            AuditCode::USER_FINISHED_REMOVE_DISK,
+            format!(
+                "Disk {} was successfully removed from domain {} by {}.",
+                p.alias, p.storage_domain_name, ctx.who.login
+            ),
+        ),
+        Some((_, e)) => (
+            Severity::Error,
+            AuditCode::USER_FINISHED_FAILED_REMOVE_DISK,
+            format!("Failed to remove disk {} from domain {}: {e}", p.alias, p.storage_domain_name),
+        ),
+    };
+    ctx.app.audit(&ctx.who, severity, code, text, refs).await;
 }

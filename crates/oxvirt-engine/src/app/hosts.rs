@@ -2,15 +2,15 @@
 //! from then on) and records its capabilities; maintenance and activation.
 
 use super::common::still_used;
+use super::saga::{JobOptions, Outcome, SagaCtx, SagaDef, StepDef, Undo, WaitFor, end_fn, output, step_fn};
 use super::{App, AppError, ListQuery, Result};
 use super::{Named, missing_reference, name_check};
 use crate::auth::Principal;
 use oxvirt_agent_api::DEFAULT_AGENT_PORT;
 use oxvirt_agent_client::{AgentClient, host_enroll};
-use oxvirt_engine_db::model::{AuditCode, EventRefs, Host, Severity, Timestamp};
+use oxvirt_engine_db::model::{AuditCode, EventRefs, Host, Severity, StepType, Timestamp};
 use oxvirt_engine_db::store::{HostFilter, StoreError};
-use oxvirt_types::{ClusterId, HostId, HostStatus};
-use std::sync::Arc;
+use oxvirt_types::{ByteSize, ClusterId, HostId, HostStatus};
 
 #[derive(Debug, Clone)]
 pub struct HostAdd {
@@ -33,7 +33,10 @@ impl App {
         found.map_err(|e| missing_reference(e, "host", named))
     }
 
-    pub async fn host_add(self: &Arc<Self>, who: &Principal, req: HostAdd) -> Result<Host> {
+    /// Adds a host: a durable job (`AddHost`). Its agent is enrolled (the engine's CA signs its
+    /// certificate) and the host recorded `installing` before the reply; reading its
+    /// capabilities and connecting its storage follow, and it becomes Up.
+    pub async fn host_add(&self, who: &Principal, req: HostAdd, opts: &JobOptions) -> Result<Host> {
         name_check("host", &req.name)?;
         let Some(secret) = req.enrollment_secret.filter(|s| !s.is_empty()) else {
             return Err(AppError::InvalidInput(format!(
@@ -54,37 +57,20 @@ impl App {
             Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        let port = req.port.unwrap_or(DEFAULT_AGENT_PORT);
-        let enrolled = host_enroll(&req.address, port, &secret, &self.pki).await?;
-        let client = AgentClient::new(&req.address, port, &self.pki)?;
-        let caps = client.capabilities().await?;
-        let host = Host {
-            id: enrolled.host_id,
-            name: req.name,
+        let params = AddHostParams {
+            name: req.name.clone(),
             address: req.address,
-            port,
+            port: req.port.unwrap_or(DEFAULT_AGENT_PORT),
             cluster_id: cluster.id,
-            status: HostStatus::Up,
-            status_detail: None,
-            certificate_fingerprint: None,
-            capabilities: serde_json::to_value(&caps).ok(),
-            memory_total: caps.memory,
-            max_scheduling_memory: caps.memory,
-            created: Timestamp::now(),
+            cluster_name: cluster.name,
+            enrollment_secret: secret,
         };
-        self.store.host_insert(&host).await?;
-        self.agents_lock().insert(host.id, client);
-        self.host_monitor_start(host.id);
-        self.host_storage_connect_logged(&host).await;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::USER_ADD_VDS,
-            format!("Host {} was added by {} and is Up.", host.name, who.login),
-            EventRefs { host_id: Some(host.id), cluster_id: Some(cluster.id), ..EventRefs::default() },
-        )
-        .await;
-        Ok(host)
+        let tx = self.store.begin().await?;
+        let job_id = self.saga_start(tx, who, &ADD_HOST, format!("Adding host {}", req.name), &params, opts).await?;
+        // The reply waits until the host is recorded (installing), as oVirt's does.
+        self.job_wait(job_id, if opts.waits_for_end() { WaitFor::End } else { WaitFor::Steps(2) }).await?;
+        let host: HostId = self.job_output(job_id, 1).await?;
+        Ok(self.store.host_get(host).await?)
     }
 
     pub async fn host_get(&self, id: HostId) -> Result<Host> {
@@ -163,14 +149,158 @@ impl App {
         Ok(())
     }
 
+    /// A client of the agent at `address:port`, with the engine's deadlines: the event
+    /// stream's open is bounded by the host grace period, so that an agent that accepts and
+    /// never answers makes its host non-responsive within the grace period.
+    pub(crate) fn agent_client_new(&self, address: &str, port: u16) -> Result<AgentClient> {
+        let mut limits = oxvirt_agent_client::ClientLimits::default();
+        if let Some(grace) = self.monitor_grace() {
+            limits.stream_open = limits.stream_open.min(grace.max(std::time::Duration::from_secs(1)));
+        }
+        Ok(AgentClient::with_limits(address, port, &self.pki, limits)?)
+    }
+
     /// The mTLS client of `host`'s agent (made on first use, e.g. after an engine restart).
     pub(crate) fn agent_for(&self, host: &Host) -> Result<AgentClient> {
         let mut agents = self.agents_lock();
         if let Some(c) = agents.get(&host.id) {
             return Ok(c.clone());
         }
-        let client = AgentClient::new(&host.address, host.port, &self.pki)?;
+        let client = self.agent_client_new(&host.address, host.port)?;
         agents.insert(host.id, client.clone());
         Ok(client)
     }
+}
+
+// ---- jobs ---------------------------------------------------------------------------------
+
+/// What an `AddHost` job was asked. The enrollment secret is one-time: it proves the host
+/// was given to this engine, and is useless once the agent is enrolled.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct AddHostParams {
+    name: String,
+    address: String,
+    port: u16,
+    cluster_id: ClusterId,
+    cluster_name: String,
+    enrollment_secret: String,
+}
+
+/// `AddHost`: enroll the agent (its host id is the step's output), record the host
+/// `installing`, then read its capabilities, connect its storage and mark it Up.
+pub(super) static ADD_HOST: SagaDef = SagaDef {
+    action_type: "AddHost",
+    steps: &[
+        // An address that does not answer is the administrator's to fix: said within seconds.
+        StepDef::new("Enrolling the host's agent", StepType::Executing, step_fn!(host_add_enroll), Undo::Nothing)
+            .retrying_for(std::time::Duration::from_secs(3)),
+        StepDef::new(
+            "Recording the host (installing)",
+            StepType::Executing,
+            step_fn!(host_add_record),
+            Undo::Action(step_fn!(host_add_unrecord)),
+        ),
+        StepDef::new(
+            "Reading the host's capabilities and connecting its storage",
+            StepType::Finalizing,
+            step_fn!(host_add_up),
+            Undo::Nothing,
+        ),
+    ],
+    ended: Some(end_fn!(host_add_ended)),
+};
+
+async fn host_add_enroll(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: AddHostParams = ctx.params()?;
+    let app = &ctx.app;
+    // Idempotent: an agent this engine enrolled already (before a crash) answers over mTLS.
+    let client = app.agent_client_new(&p.address, p.port)?;
+    if let Ok(caps) = client.capabilities().await {
+        return output(caps.host_id);
+    }
+    let enrolled = host_enroll(&p.address, p.port, &p.enrollment_secret, &app.pki).await?;
+    output(enrolled.host_id)
+}
+
+async fn host_add_record(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: AddHostParams = ctx.params()?;
+    let id: HostId = ctx.output(1)?;
+    let host = Host {
+        id,
+        name: p.name,
+        address: p.address,
+        port: p.port,
+        cluster_id: p.cluster_id,
+        status: HostStatus::Installing,
+        status_detail: None,
+        certificate_fingerprint: None,
+        capabilities: None,
+        memory_total: ByteSize(0),
+        max_scheduling_memory: ByteSize(0),
+        created: Timestamp::now(),
+    };
+    match ctx.app.store.host_insert(&host).await {
+        Ok(()) => {}
+        // Idempotent: the row of an earlier attempt (same id) is this host's.
+        Err(StoreError::AlreadyExists(_)) if ctx.app.store.host_get(id).await.is_ok() => {}
+        Err(e) => return Err(e.into()),
+    }
+    output(id)
+}
+
+async fn host_add_unrecord(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let Ok(id) = ctx.output::<HostId>(1) else { return Ok(serde_json::Value::Null) };
+    match ctx.app.store.host_get(id).await {
+        Ok(h) if h.status == HostStatus::Installing => match ctx.app.store.host_delete(id).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        },
+        _ => {}
+    }
+    Ok(serde_json::Value::Null)
+}
+
+async fn host_add_up(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: AddHostParams = ctx.params()?;
+    let id: HostId = ctx.output(1)?;
+    let app = &ctx.app;
+    let client = app.agent_client_new(&p.address, p.port)?;
+    let caps = client.capabilities().await?;
+    let mut host = app.store.host_get(id).await?;
+    host.capabilities = serde_json::to_value(&caps).ok();
+    host.memory_total = caps.memory;
+    host.max_scheduling_memory = caps.memory;
+    host.status = HostStatus::Up;
+    host.status_detail = None;
+    app.store.host_update(&host).await?;
+    app.agents_lock().insert(id, client);
+    if let Some(me) = app.me.upgrade() {
+        me.host_monitor_start(id);
+    }
+    let host = app.store.host_get(id).await?;
+    app.host_storage_connect_logged(&host).await;
+    Ok(serde_json::Value::Null)
+}
+
+async fn host_add_ended(ctx: &SagaCtx, outcome: &Outcome) {
+    let Ok(p) = ctx.params::<AddHostParams>() else { return };
+    let host = ctx.output::<HostId>(1).ok();
+    let refs = EventRefs {
+        host_id: host.filter(|_| outcome.succeeded()),
+        cluster_id: Some(p.cluster_id),
+        ..EventRefs::default()
+    };
+    let (severity, code, text) = match &outcome.error {
+        None => (
+            Severity::Normal,
+            AuditCode::USER_ADD_VDS,
+            format!("Host {} was added by {} and is Up.", p.name, ctx.who.login),
+        ),
+        Some((_, e)) => (
+            Severity::Error,
+            AuditCode::USER_FAILED_ADD_VDS,
+            format!("Failed to add host {} to cluster {}: {e}", p.name, p.cluster_name),
+        ),
+    };
+    ctx.app.audit(&ctx.who, severity, code, text, refs).await;
 }

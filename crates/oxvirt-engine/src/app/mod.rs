@@ -23,6 +23,7 @@ mod networks;
 mod nics;
 mod operating_systems;
 pub mod query;
+pub mod saga;
 pub mod scheduler;
 mod storage_domains;
 mod templates;
@@ -42,6 +43,7 @@ pub use networks::{NetworkAdd, NetworkUpdate};
 pub use nics::{NicAdd, NicUpdate};
 pub use operating_systems::OperatingSystem;
 pub use query::{Comparison, Condition, ListQuery, Sort};
+pub use saga::JobOptions;
 pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, storage_domain_reachable_from};
 pub use vms::{VmAdd, VmConfigPatch, VmUpdate};
 pub use vnic_profiles::{VnicProfileAdd, VnicProfileUpdate};
@@ -77,6 +79,9 @@ pub enum AppError {
     Agent(#[from] oxvirt_agent_client::AgentClientError),
     #[error("an engine worker failed: {0}")]
     Worker(String),
+    /// A job failed: the failing step's error, as it was (kind and message).
+    #[error("{1}")]
+    Failed(ErrorKind, String),
 }
 
 impl AppError {
@@ -89,6 +94,7 @@ impl AppError {
             AppError::Store(e) => e.kind(),
             AppError::Agent(e) => e.kind(),
             AppError::Auth(_) | AppError::Worker(_) => ErrorKind::Internal,
+            AppError::Failed(kind, _) => *kind,
         }
     }
 }
@@ -106,6 +112,10 @@ pub struct App {
     monitors: monitor::Monitors,
     /// Periodic tasks and their last-run status.
     background: background::Background,
+    /// The job executor's state (jobs running here, lease owner).
+    executor: saga::Executor,
+    /// This app, for the tasks it spawns (jobs outlive the request that created them).
+    me: std::sync::Weak<App>,
 }
 
 impl App {
@@ -146,13 +156,15 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         Ok((
-            Arc::new(Self {
+            Arc::new_cyclic(|me| Self {
                 store,
                 pki,
                 sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL),
                 agents: Default::default(),
                 monitors: Default::default(),
                 background: Default::default(),
+                executor: Default::default(),
+                me: me.clone(),
             }),
             generated,
         ))
@@ -203,6 +215,11 @@ impl App {
 
     pub fn token_revoke(&self, token: &str) -> bool {
         self.sessions.token_revoke(token)
+    }
+
+    /// The health endpoint's check: the database answers a query.
+    pub async fn health_check(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
     }
 
     pub async fn summary(&self) -> Result<SummaryCounts> {

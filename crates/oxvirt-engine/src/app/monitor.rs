@@ -67,6 +67,8 @@ pub(crate) struct Monitors {
     tasks: Mutex<HashMap<HostId, tokio::task::JoinHandle<()>>>,
     /// Set once by [`App::monitor_stop`]: no watcher starts again.
     stopped: std::sync::atomic::AtomicBool,
+    /// Orphan domains already reported (host, VM): each is reported once while it runs.
+    orphans: Mutex<HashSet<(HostId, VmId)>>,
 }
 
 impl Monitors {
@@ -265,6 +267,16 @@ impl App {
         }
     }
 
+    /// The host grace period, once monitoring has started.
+    pub(crate) fn monitor_grace(&self) -> Option<Duration> {
+        self.monitors.settings.get().map(|s| s.host_grace)
+    }
+
+    /// Whether the engine is stopping (monitoring stopped for good).
+    pub(crate) fn monitors_stopped(&self) -> bool {
+        self.monitors.stopped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Stops watching `host` (it was removed).
     pub(crate) fn host_monitor_stop(&self, host: HostId) {
         if let Some(task) = self.monitors.tasks().remove(&host) {
@@ -415,7 +427,12 @@ impl App {
     /// database failures are logged, not the host's fault.
     async fn host_full_reconcile(&self, host: &Host, w: &mut Watch) -> std::result::Result<(), String> {
         let client = self.agent_for(host).map_err(|e| e.to_string())?;
-        let list = client.vm_list().await.map_err(|e| e.to_string())?;
+        // Bounded by the grace period: an agent that accepts and never answers is unanswered.
+        let limit = self.monitor_grace().unwrap_or(Duration::from_secs(20)).max(Duration::from_secs(1));
+        let list = tokio::time::timeout(limit, client.vm_list())
+            .await
+            .map_err(|_| format!("no answer to GET /v1/vms within {} s", limit.as_secs()))?
+            .map_err(|e| e.to_string())?;
         w.unreachable_since = None;
         if let Err(e) = self.host_answers(host).await {
             tracing::error!(host = %host.name, error = %e, "cannot record that the host answers");
@@ -449,6 +466,7 @@ impl App {
                 first_error.get_or_insert(e);
             }
         }
+        self.host_orphans_report(host, list, &recorded).await;
         let listed: HashSet<VmId> = list.vms.iter().map(|v| v.id).collect();
         for vm in on_host.into_iter().filter(|v| is_running(v.runtime.status) && !listed.contains(&v.id)) {
             let reason = format!("the VM vanished from host {}", host.name);
@@ -471,6 +489,60 @@ impl App {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Reports (an audit event, once while it runs) every domain `host` runs that the engine
+    /// does not place there: a VM it does not know, or one it records as down or elsewhere.
+    /// The monitor only observes: an orphan is not destroyed (it may hold someone's work).
+    async fn host_orphans_report(
+        &self,
+        host: &Host,
+        list: &VmStateList,
+        recorded: &std::collections::HashMap<VmId, &VmRuntime>,
+    ) {
+        let running: Vec<&VmState> = list.vms.iter().filter(|s| s.state != VmRunState::Down).collect();
+        let mut orphans = Vec::new();
+        for state in running.iter().filter(|s| !recorded.contains_key(&s.id)) {
+            let known = match self.store.vm_get(state.id).await {
+                Ok(vm) if vm.runtime.host_id == Some(host.id) || vm.runtime.migrating_to_host_id == Some(host.id) => {
+                    continue;
+                }
+                Ok(vm) => Some(vm),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => {
+                    tracing::warn!(host = %host.name, error = %e, "cannot check a domain against the database");
+                    continue;
+                }
+            };
+            orphans.push((*state, known));
+        }
+        let new: Vec<_> = {
+            let mut reported = self.monitors.orphans.lock().unwrap_or_else(|p| p.into_inner());
+            reported.retain(|(h, vm)| *h != host.id || running.iter().any(|s| s.id == *vm));
+            orphans.into_iter().filter(|(s, _)| reported.insert((host.id, s.id))).collect()
+        };
+        for (state, known) in new {
+            let text = match &known {
+                None => format!(
+                    "Host {} runs domain {} ({}) with oxvirt's metadata, but the engine has no such VM: it is an \
+                     orphan; destroy it on the host if nobody needs it.",
+                    host.name, state.name, state.id
+                ),
+                Some(vm) => format!(
+                    "Host {} runs VM {} ({}), which the engine records as {}{}: it is an orphan; destroy it on the \
+                     host if the VM runs elsewhere.",
+                    host.name,
+                    vm.name,
+                    vm.id,
+                    vm.runtime.status,
+                    vm.runtime.host_id.map(|h| format!(" on host {h}")).unwrap_or_default()
+                ),
+            };
+            tracing::warn!(host = %host.name, vm = %state.id, "orphan domain");
+            let refs =
+                EventRefs { vm_id: known.as_ref().map(|v| v.id), host_id: Some(host.id), ..EventRefs::default() };
+            self.audit_engine(Severity::Warning, AuditCode::OXVIRT_VM_ORPHAN_ON_HOST, text, refs).await;
+        }
     }
 
     /// Records what `host`'s agent says about one VM: the single place where an agent's view
@@ -551,11 +623,11 @@ impl App {
     /// The agent of `host` answered: a host the monitor had marked non-responsive (or that
     /// was still connecting) is Up again, and its capabilities are read afresh.
     async fn host_answers(&self, host: &Host) -> Result<()> {
-        let current = self.store.host_get(host.id).await?;
-        if !matches!(current.status, HostStatus::NonResponsive | HostStatus::Connecting | HostStatus::Initializing) {
+        // Compare-and-set: an administrator's maintenance (or removal) meanwhile wins.
+        const MONITORS: &[HostStatus] = &[HostStatus::NonResponsive, HostStatus::Connecting, HostStatus::Initializing];
+        if !self.store.host_status_move(host.id, MONITORS, HostStatus::Up, None).await? {
             return Ok(());
         }
-        self.store.host_status_set(host.id, HostStatus::Up, None).await?;
         if let Ok(client) = self.agent_for(host)
             && let Ok(caps) = client.capabilities().await
             && let Ok(json) = serde_json::to_value(&caps)
@@ -606,8 +678,10 @@ impl App {
     /// is, its VMs in a running status `unknown`. Idempotent.
     async fn host_non_responsive(&self, host: &Host, detail: &str) -> Result<()> {
         let current = self.store.host_get(host.id).await?;
-        if matches!(current.status, HostStatus::Up | HostStatus::Connecting | HostStatus::Initializing) {
-            self.store.host_status_set(host.id, HostStatus::NonResponsive, Some(detail)).await?;
+        const ANSWERING: &[HostStatus] = &[HostStatus::Up, HostStatus::Connecting, HostStatus::Initializing];
+        if ANSWERING.contains(&current.status)
+            && self.store.host_status_move(host.id, ANSWERING, HostStatus::NonResponsive, Some(detail)).await?
+        {
             tracing::warn!(host = %host.name, detail, "host is non-responsive");
             self.host_data_center_refresh(host).await;
             self.audit_engine(

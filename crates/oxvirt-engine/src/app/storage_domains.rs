@@ -2,13 +2,14 @@
 //! only), attached to a data center (= active and connected on its Up hosts), activated and
 //! deactivated; the data center is `up` with an active data domain and an Up host.
 
+use super::saga::{Outcome, SagaCtx, SagaDef, StepDef, Undo, WaitFor, end_fn, output, step_fn};
 use super::{App, AppError, ListQuery, Result};
 use super::{Named, missing_reference, name_check};
 use crate::auth::Principal;
 use oxvirt_agent_api::v1;
 use oxvirt_engine_db::model::{
-    AuditCode, EventRefs, Host, Severity, StorageConnection, StorageDomain, StorageDomainAttachment, StorageDomainType,
-    StorageType, Timestamp,
+    AuditCode, EventRefs, Host, Severity, StepType, StorageConnection, StorageDomain, StorageDomainAttachment,
+    StorageDomainType, StorageType, Timestamp,
 };
 use oxvirt_engine_db::store::{ClusterFilter, DiskFilter, HostFilter, Page, StorageDomainFilter, StoreError};
 use oxvirt_types::{
@@ -93,7 +94,14 @@ impl App {
 
     /// Creates a storage domain on its storage through `req.host` (the agent formats it) and
     /// records it, unattached.
-    pub async fn storage_domain_add(&self, who: &Principal, req: StorageDomainAdd) -> Result<StorageDomain> {
+    /// Adds a storage domain through an Up host: a durable job (`AddStorageDomain`) that formats
+    /// it there; the domain is `locked` until then.
+    pub async fn storage_domain_add(
+        &self,
+        who: &Principal,
+        req: StorageDomainAdd,
+        opts: &super::JobOptions,
+    ) -> Result<StorageDomain> {
         name_check("storage domain", &req.name)?;
         if let StorageConnection::Localfs { path } = &req.connection
             && !path.starts_with('/')
@@ -122,24 +130,15 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         let id = StorageDomainId::new_random();
-        let agent = self.agent_for(&host)?;
-        let info = agent
-            .storage_domain_create(&v1::StorageDomainCreate {
-                id,
-                name: req.name.clone(),
-                domain_type: agent_domain_type(req.domain_type),
-                connection: agent_connection(&req.connection),
-            })
-            .await?;
         let sd = StorageDomain {
             id,
             name: req.name,
             description: req.description.unwrap_or_default(),
             domain_type: req.domain_type,
             connection: req.connection,
-            status: StorageDomainStatus::Unattached,
-            available: info.available,
-            used: info.used,
+            status: StorageDomainStatus::Locked,
+            available: ByteSize(0),
+            used: ByteSize(0),
             committed: ByteSize(0),
             master: false,
             warning_low_space_percent: WARNING_LOW_SPACE_PERCENT,
@@ -147,22 +146,16 @@ impl App {
             host_id: Some(host.id),
             created: Timestamp::now(),
         };
-        if let Err(e) = self.store.storage_domain_insert(&sd).await {
-            // The domain's files stay (formatted, empty); the host forgets it.
-            if let Err(d) = agent.storage_domain_detach(id).await {
-                tracing::warn!(sd = %id, error = %d, "cannot detach a storage domain that could not be recorded");
-            }
-            return Err(e.into());
-        }
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::USER_ADD_STORAGE_DOMAIN,
-            format!("Storage Domain {} was added by {} through host {}.", sd.name, who.login, host.name),
-            EventRefs { storage_domain_id: Some(sd.id), host_id: Some(host.id), ..EventRefs::default() },
-        )
-        .await;
-        Ok(sd)
+        let params = AddSdParams { id, name: sd.name.clone(), host_id: host.id, host_name: host.name.clone() };
+        let mut tx = self.store.begin().await?;
+        tx.storage_domain_insert(&sd).await?;
+        let job_id = self
+            .saga_start(tx, who, &ADD_STORAGE_DOMAIN, format!("Adding storage domain {}", sd.name), &params, opts)
+            .await?;
+        // Formatting a file domain takes a moment: the reply waits for it (oVirt answers
+        // with the domain formatted), unless the client leaves; the job finishes regardless.
+        self.job_wait_as(opts, job_id, Some(WaitFor::End)).await?;
+        Ok(self.store.storage_domain_get(id).await?)
     }
 
     pub async fn storage_domain_get(&self, id: StorageDomainId) -> Result<StorageDomain> {
@@ -652,4 +645,111 @@ impl App {
             tracing::warn!(host = %host.name, error = %e, "cannot connect the data center's storage on a host");
         }
     }
+}
+
+// ---- jobs ---------------------------------------------------------------------------------
+
+/// What an `AddStorageDomain` job was asked; the domain's row (locked) holds the rest.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct AddSdParams {
+    id: StorageDomainId,
+    name: String,
+    host_id: HostId,
+    host_name: String,
+}
+
+/// `AddStorageDomain`: the request wrote the domain `locked`; the host formats it, then it is
+/// `unattached` with its space figures.
+pub(super) static ADD_STORAGE_DOMAIN: SagaDef = SagaDef {
+    action_type: "AddStorageDomain",
+    steps: &[
+        StepDef::new(
+            "Recording the storage domain (locked)",
+            StepType::Validating,
+            step_fn!(super::vms::saga_noop),
+            Undo::Action(step_fn!(sd_add_unrecord)),
+        ),
+        StepDef::new(
+            "Creating the storage domain on the host",
+            StepType::Executing,
+            step_fn!(sd_add_create),
+            Undo::Action(step_fn!(sd_add_forget)),
+        ),
+        StepDef::new("Recording its space", StepType::Finalizing, step_fn!(sd_add_done), Undo::Nothing),
+    ],
+    ended: Some(end_fn!(sd_add_ended)),
+};
+
+async fn sd_add_unrecord(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: AddSdParams = ctx.params()?;
+    match ctx.app.store.storage_domain_delete(p.id).await {
+        Ok(()) | Err(StoreError::NotFound { .. }) => Ok(serde_json::Value::Null),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn sd_add_create(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: AddSdParams = ctx.params()?;
+    let app = &ctx.app;
+    let sd = app.store.storage_domain_get(p.id).await?;
+    let host = app.store.host_get(p.host_id).await?;
+    let agent = app.agent_for(&host)?;
+    // Idempotent: the id is this job's own, so a domain the host knows by it is this one.
+    match agent.storage_domain_info(p.id).await {
+        Ok(info) => return output(info),
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let info = agent
+        .storage_domain_create(&v1::StorageDomainCreate {
+            id: p.id,
+            name: sd.name.clone(),
+            domain_type: agent_domain_type(sd.domain_type),
+            connection: agent_connection(&sd.connection),
+        })
+        .await?;
+    output(info)
+}
+
+/// The host forgets the domain; its files stay formatted on the storage (the storage check
+/// lists them).
+async fn sd_add_forget(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: AddSdParams = ctx.params()?;
+    let host = match ctx.app.store.host_get(p.host_id).await {
+        Ok(h) => h,
+        Err(StoreError::NotFound { .. }) => return Ok(serde_json::Value::Null),
+        Err(e) => return Err(e.into()),
+    };
+    match ctx.app.agent_for(&host)?.storage_domain_detach(p.id).await {
+        Ok(()) => Ok(serde_json::Value::Null),
+        Err(e) if is_not_found(&e) => Ok(serde_json::Value::Null),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn sd_add_done(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: AddSdParams = ctx.params()?;
+    let info: v1::StorageDomainInfo = ctx.output(2)?;
+    ctx.app.store.storage_domain_space_set(p.id, info.available, info.used, ByteSize(0)).await?;
+    ctx.app.store.storage_domain_status_set(p.id, StorageDomainStatus::Unattached).await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn sd_add_ended(ctx: &SagaCtx, outcome: &Outcome) {
+    let Ok(p) = ctx.params::<AddSdParams>() else { return };
+    let refs = EventRefs { storage_domain_id: Some(p.id), host_id: Some(p.host_id), ..EventRefs::default() };
+    let (severity, code, text) = match &outcome.error {
+        None => (
+            Severity::Normal,
+            AuditCode::USER_ADD_STORAGE_DOMAIN,
+            format!("Storage Domain {} was added by {} through host {}.", p.name, ctx.who.login, p.host_name),
+        ),
+        Some((_, e)) => (
+            Severity::Error,
+            AuditCode::USER_ADD_STORAGE_DOMAIN_FAILED,
+            format!("Failed to add Storage Domain {} through host {}: {e}", p.name, p.host_name),
+        ),
+    };
+    let refs = if outcome.succeeded() { refs } else { EventRefs { storage_domain_id: None, ..refs } };
+    ctx.app.audit(&ctx.who, severity, code, text, refs).await;
 }

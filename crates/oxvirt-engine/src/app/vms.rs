@@ -14,15 +14,15 @@
 //! Removing a VM with its disks is a job too (`RemoveVm`): the disks to delete are written
 //! down before the VM row goes, so a crash cannot leave them behind unnoticed.
 
-use super::jobs::{JobStatus, StepType};
+use super::saga::{JobOptions, Outcome, SagaCtx, SagaDef, StepDef, Undo, WaitFor, end_fn, output, step_fn};
 use super::scheduler::Refusal;
 use super::{App, AppError, ListQuery, Result};
 use super::{Named, name_check};
 use crate::auth::Principal;
 use oxvirt_agent_api::v1;
 use oxvirt_engine_db::model::{
-    AuditCode, BootDevice, CpuTopology, DiskInterface, DiskStatus, DisplayType, EventRefs, HighAvailability, Host, Job,
-    NicInterface, Placement, Severity, Step, Template, Timestamp, Vm, VmConfig, VmRuntime, VmType,
+    AuditCode, BootDevice, CpuTopology, DiskInterface, DiskStatus, DisplayType, EventRefs, HighAvailability, Host,
+    NicInterface, Placement, Severity, StepType, Template, Timestamp, Vm, VmConfig, VmRuntime, VmType,
 };
 use oxvirt_engine_db::store::{HostFilter, StoreError, VmFilter};
 use oxvirt_types::{ByteSize, ClusterId, DiskId, HostId, HostStatus, TemplateId, VmId, VmStatus};
@@ -82,20 +82,6 @@ pub struct VmUpdate {
     pub description: Option<String>,
     pub config: VmConfigPatch,
     pub delete_protected: Option<bool>,
-}
-
-/// What a `RunVm` job's launch step records before asking the agent.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct LaunchStepData {
-    vm_id: VmId,
-    host_id: HostId,
-}
-
-/// What a `RemoveVm` job records before removing the VM row.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct RemoveStepData {
-    vm_id: VmId,
-    disks: Vec<DiskId>,
 }
 
 fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
@@ -285,7 +271,9 @@ impl App {
     }
 
     /// Removes a down VM; its disks too unless `detach_only` (then they stay as floating disks).
-    pub async fn vm_remove(&self, who: &Principal, id: VmId, detach_only: bool) -> Result<()> {
+    /// A durable job (`RemoveVm`): the VM row goes (only while it is down) and its disks are
+    /// locked in one transaction; deleting the disks' volumes follows on the executor.
+    pub async fn vm_remove(&self, who: &Principal, id: VmId, detach_only: bool, opts: &JobOptions) -> Result<()> {
         let vm = self.store.vm_get(id).await?;
         if vm.delete_protected {
             return Err(AppError::Conflict(format!(
@@ -293,71 +281,34 @@ impl App {
                 vm.name
             )));
         }
-        if vm.runtime.status != VmStatus::Down {
-            return Err(AppError::Conflict(format!(
-                "VM {} is {}: stop it before removing it",
-                vm.name, vm.runtime.status
-            )));
+        vm_must_be_down(&vm, "remove it")?;
+        let mut disks = Vec::new();
+        if !detach_only {
+            for a in self.store.disk_attachment_list_for_vm(id).await? {
+                // A shareable disk attached elsewhere stays (oVirt removes it only from the VM).
+                if self.store.disk_attachment_list_for_disk(a.disk_id).await?.len() == 1 {
+                    disks.push(a.disk_id);
+                }
+            }
         }
-        let disks: Vec<DiskId> = if detach_only {
-            Vec::new()
-        } else {
-            self.store.disk_attachment_list_for_vm(id).await?.into_iter().map(|a| a.disk_id).collect()
-        };
-        let mut run = self.job_begin(Some(who), "RemoveVm", format!("Removing VM {}", vm.name)).await?;
-        let data = serde_json::to_value(RemoveStepData { vm_id: id, disks: disks.clone() }).unwrap_or_default();
-        let mut step = self.job_step_begin(&mut run, StepType::Executing, "Removing the VM", data).await?;
-        if let Err(e) = self.store.vm_delete(id).await {
-            self.job_end(run, JobStatus::Failed).await;
-            return Err(e.into());
-        }
-        self.job_step_end(&mut step, JobStatus::Finished).await;
-        let failed = self.vm_remove_disks(who, &disks).await;
-        self.job_end(run, if failed.is_empty() { JobStatus::Finished } else { JobStatus::Failed }).await;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::USER_REMOVE_VM_FINISHED,
-            format!("VM {} was removed by {}.", vm.name, who.login),
-            EventRefs { vm_id: Some(vm.id), cluster_id: Some(vm.cluster_id), ..EventRefs::default() },
-        )
-        .await;
-        if let Some((disk, e)) = failed.into_iter().next() {
+        let mut tx = self.store.begin().await?;
+        if !tx.vm_delete_in_status(id, VmStatus::Down).await? {
             return Err(AppError::Conflict(format!(
-                "VM {} was removed but its disk {disk} could not be deleted ({e}); it is kept as a floating disk: \
-                 remove it from /disks when its storage is reachable",
+                "VM {} changed its status while being removed; stop it before removing it",
                 vm.name
             )));
         }
-        Ok(())
-    }
-
-    /// Deletes disks (already detached); returns those that could not be deleted.
-    async fn vm_remove_disks(&self, who: &Principal, disks: &[DiskId]) -> Vec<(DiskId, AppError)> {
-        let mut failed = Vec::new();
-        for disk in disks {
-            match self.disk_remove(who, *disk).await {
-                Ok(()) => {}
-                Err(AppError::Store(StoreError::NotFound { .. })) => {}
-                Err(e) => failed.push((*disk, e)),
+        for d in &disks {
+            if !tx.disk_status_move(*d, &[DiskStatus::Ok, DiskStatus::Illegal], DiskStatus::Locked).await? {
+                return Err(AppError::Conflict(format!(
+                    "VM {}: its disk {d} is locked by another operation; try again when it is ok",
+                    vm.name
+                )));
             }
         }
-        failed
-    }
-
-    /// Finishes a `RemoveVm` job a crash interrupted: the VM row and then the listed disks go.
-    pub(crate) async fn vm_remove_recover(&self, job: &Job, steps: &[Step]) -> Result<JobStatus> {
-        let Some(data) = steps.first().and_then(|s| serde_json::from_value::<RemoveStepData>(s.data.clone()).ok())
-        else {
-            return Ok(JobStatus::Failed);
-        };
-        match self.store.vm_delete(data.vm_id).await {
-            Ok(()) | Err(StoreError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let system = self.system_principal(job);
-        let failed = self.vm_remove_disks(&system, &data.disks).await;
-        Ok(if failed.is_empty() { JobStatus::Finished } else { JobStatus::Failed })
+        let params = RemoveVmParams { vm_id: id, vm_name: vm.name.clone(), cluster_id: vm.cluster_id, disks };
+        let job_id = self.saga_start(tx, who, &REMOVE_VM, format!("Removing VM {}", vm.name), &params, opts).await?;
+        self.job_settle_for(opts, job_id).await
     }
 
     /// The named template, `Blank` when none is named.
@@ -371,9 +322,10 @@ impl App {
     }
 
     // ---- power ---------------------------------------------------------------------------
-    /// Starts a down VM on an Up host of its cluster with enough free memory (a durable
-    /// `RunVm` job). Returns once the host runs it.
-    pub async fn vm_start(&self, who: &Principal, id: VmId) -> Result<Vm> {
+    /// Starts a down VM on an Up host of its cluster with enough free memory: a durable
+    /// `RunVm` job. Answers once the launch is recorded: the VM is `wait_for_launch` on the
+    /// chosen host and its disks `locked` (one transaction); the executor does the rest.
+    pub async fn vm_start(&self, who: &Principal, id: VmId, opts: &JobOptions) -> Result<Vm> {
         let vm = self.store.vm_get(id).await?;
         if vm.runtime.status != VmStatus::Down {
             return Err(AppError::Conflict(format!(
@@ -381,26 +333,15 @@ impl App {
                 vm.name, vm.runtime.status
             )));
         }
-        let mut run = self.job_begin(Some(who), "RunVm", format!("Launching VM {}", vm.name)).await?;
-        let mut validate = self
-            .job_step_begin(
-                &mut run,
-                StepType::Validating,
-                "Choosing a host and checking devices",
-                serde_json::Value::Null,
-            )
-            .await?;
         let prepared = async {
             let host = self.vm_host_choose(&vm).await?;
-            let spec = self.vm_spec_build(&vm).await?;
+            let spec = self.vm_spec_build(&vm, false).await?;
             Ok::<_, AppError>((host, spec))
         }
         .await;
         let (host, spec) = match prepared {
             Ok(p) => p,
             Err(e) => {
-                self.job_step_end(&mut validate, JobStatus::Failed).await;
-                self.job_end(run, JobStatus::Failed).await;
                 self.audit(
                     who,
                     Severity::Error,
@@ -412,12 +353,7 @@ impl App {
                 return Err(e);
             }
         };
-        self.job_step_end(&mut validate, JobStatus::Finished).await;
-
-        let data = serde_json::to_value(LaunchStepData { vm_id: vm.id, host_id: host.id }).unwrap_or_default();
-        let mut launch = self
-            .job_step_begin(&mut run, StepType::Executing, format!("Launching on host {}", host.name), data)
-            .await?;
+        let disks: Vec<DiskId> = spec.disks.iter().map(|d| d.id).collect();
         let launching = VmRuntime {
             status: VmStatus::WaitForLaunch,
             host_id: Some(host.id),
@@ -426,10 +362,26 @@ impl App {
             stop_time: vm.runtime.stop_time,
             stop_reason: None,
         };
-        if !self.store.vm_runtime_set(vm.id, &launching, Some(&[VmStatus::Down])).await? {
-            self.job_end(run, JobStatus::Aborted).await;
+        let mut tx = self.store.begin().await?;
+        if !tx.vm_runtime_set(vm.id, &launching, Some(&[VmStatus::Down])).await? {
             return Err(AppError::Conflict(format!("VM {} is being started or changed by another request", vm.name)));
         }
+        for d in &disks {
+            if !tx.disk_status_move(*d, &[DiskStatus::Ok], DiskStatus::Locked).await? {
+                return Err(AppError::Conflict(format!(
+                    "cannot run VM {}: its disk {d} is locked by another operation; try again when it is ok",
+                    vm.name
+                )));
+            }
+        }
+        let params = RunVmParams {
+            vm_id: vm.id,
+            vm_name: vm.name.clone(),
+            host_id: host.id,
+            host_name: host.name.clone(),
+            disks,
+        };
+        let job_id = self.saga_start(tx, who, &RUN_VM, format!("Launching VM {}", vm.name), &params, opts).await?;
         self.audit(
             who,
             Severity::Normal,
@@ -438,122 +390,60 @@ impl App {
             EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
         )
         .await;
-        let launched = async {
-            let client = self.agent_for(&host)?;
-            self.host_storage_connect(&host).await?;
-            Ok::<_, AppError>(client.vm_create(&spec).await?)
-        }
-        .await;
-        let state = match launched {
-            Ok(s) => s,
-            Err(e) => {
-                let failed = VmRuntime {
-                    status: VmStatus::Down,
-                    host_id: None,
-                    stop_time: Some(Timestamp::now()),
-                    stop_reason: Some(format!("failed to start on host {}: {e}", host.name)),
-                    ..launching
-                };
-                let _ = self.store.vm_runtime_set(vm.id, &failed, Some(&[VmStatus::WaitForLaunch])).await;
-                self.job_step_end(&mut launch, JobStatus::Failed).await;
-                self.job_end(run, JobStatus::Failed).await;
-                self.audit(
-                    who,
-                    Severity::Error,
-                    AuditCode::USER_FAILED_RUN_VM,
-                    format!("Failed to run VM {} on host {}: {e}", vm.name, host.name),
-                    EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
-                )
-                .await;
-                return Err(e);
-            }
-        };
-        self.job_step_end(&mut launch, JobStatus::Finished).await;
-        let mut confirm = self
-            .job_step_begin(&mut run, StepType::Finalizing, "Confirming the VM runs", serde_json::Value::Null)
-            .await?;
-        let powering_up = VmRuntime { status: VmStatus::PoweringUp, ..launching };
-        self.store.vm_runtime_set(vm.id, &powering_up, Some(&[VmStatus::WaitForLaunch])).await?;
-        self.vm_observed(host.id, &state).await?;
-        self.job_step_end(&mut confirm, JobStatus::Finished).await;
-        self.job_end(run, JobStatus::Finished).await;
+        // As oVirt's RunVm, the reply waits for the host's answer to the launch (the VM is
+        // then `wait_for_launch`/`powering_up`), so that a launch the host refuses comes back
+        // as the request's fault; the job goes on without the request.
+        self.job_wait_as(opts, job_id, Some(WaitFor::Steps(RUN_VM_LAUNCH_STEP))).await?;
         Ok(self.store.vm_get(vm.id).await?)
     }
 
-    /// Completes or rolls back a `RunVm` job a crash interrupted: asks the host chosen in
-    /// the launch step whether the VM runs there.
-    pub(crate) async fn vm_start_recover(&self, _job: &Job, steps: &[Step]) -> Result<JobStatus> {
-        let Some(data) = steps
-            .iter()
-            .find(|s| s.step_type == StepType::Executing)
-            .and_then(|s| serde_json::from_value::<LaunchStepData>(s.data.clone()).ok())
-        else {
-            // Crashed while choosing a host: nothing was recorded or sent.
-            return Ok(JobStatus::Failed);
-        };
-        let vm = match self.store.vm_get(data.vm_id).await {
-            Ok(vm) => vm,
-            Err(StoreError::NotFound { .. }) => return Ok(JobStatus::Failed),
-            Err(e) => return Err(e.into()),
-        };
-        let host = self.store.host_get(data.host_id).await?;
-        let client = self.agent_for(&host)?;
-        let states = match client.vm_list().await {
-            Ok(list) => list,
-            Err(e) => {
-                // The host cannot say: the VM's state is unknown until the monitor reaches it.
-                tracing::warn!(vm = %vm.name, host = %host.name, error = %e, "cannot ask the host about a VM whose start was interrupted");
-                let unknown = VmRuntime { status: VmStatus::Unknown, ..vm.runtime.clone() };
-                self.store
-                    .vm_runtime_set(vm.id, &unknown, Some(&[VmStatus::WaitForLaunch, VmStatus::PoweringUp]))
-                    .await?;
-                return Ok(JobStatus::Unknown);
-            }
-        };
-        match states.vms.iter().find(|s| s.id == vm.id) {
-            Some(state) if state.state != v1::VmRunState::Down => {
-                self.vm_observed(host.id, state).await?;
-                Ok(JobStatus::Finished)
-            }
-            _ => {
-                let down = VmRuntime {
-                    status: VmStatus::Down,
-                    host_id: None,
-                    migrating_to_host_id: None,
-                    start_time: vm.runtime.start_time,
-                    stop_time: Some(Timestamp::now()),
-                    stop_reason: Some("the engine restarted while starting it; the start was rolled back".into()),
-                };
-                self.store.vm_runtime_set(vm.id, &down, Some(&[VmStatus::WaitForLaunch, VmStatus::PoweringUp])).await?;
-                Ok(JobStatus::Failed)
-            }
-        }
-    }
-
     /// Powers a VM off at once (oVirt's `stop`).
-    pub async fn vm_stop(&self, who: &Principal, id: VmId, reason: Option<String>) -> Result<Vm> {
-        self.vm_power(who, id, v1::VmAction::Destroy, reason).await
+    pub async fn vm_stop(&self, who: &Principal, id: VmId, reason: Option<String>, opts: &JobOptions) -> Result<Vm> {
+        self.vm_power(who, id, v1::VmAction::Destroy, reason, opts).await
     }
 
     /// Asks the guest to power off (ACPI); destroyed after [`SHUTDOWN_TIMEOUT_SECS`].
-    pub async fn vm_shutdown(&self, who: &Principal, id: VmId, reason: Option<String>) -> Result<Vm> {
-        self.vm_power(who, id, v1::VmAction::Shutdown, reason).await
+    pub async fn vm_shutdown(
+        &self,
+        who: &Principal,
+        id: VmId,
+        reason: Option<String>,
+        opts: &JobOptions,
+    ) -> Result<Vm> {
+        self.vm_power(who, id, v1::VmAction::Shutdown, reason, opts).await
     }
 
-    pub async fn vm_reboot(&self, who: &Principal, id: VmId) -> Result<Vm> {
-        self.vm_power(who, id, v1::VmAction::Reboot, None).await
+    pub async fn vm_reboot(&self, who: &Principal, id: VmId, opts: &JobOptions) -> Result<Vm> {
+        self.vm_power(who, id, v1::VmAction::Reboot, None, opts).await
     }
 
-    async fn vm_power(&self, who: &Principal, id: VmId, action: v1::VmAction, reason: Option<String>) -> Result<Vm> {
+    /// Stop, shutdown and reboot: durable jobs (`StopVm`, `ShutdownVm`, `RebootVm`) of one step
+    /// on the VM's host. The user's reason is recorded with the job, compare-and-set on the
+    /// status the VM had: the guest may power off before the host answers, and the monitor
+    /// keeps a reason it finds on a running VM.
+    async fn vm_power(
+        &self,
+        who: &Principal,
+        id: VmId,
+        action: v1::VmAction,
+        reason: Option<String>,
+        opts: &JobOptions,
+    ) -> Result<Vm> {
         let vm = self.store.vm_get(id).await?;
-        let (verb, job_type, code) = match action {
-            v1::VmAction::Destroy => ("stop", "StopVm", AuditCode::USER_STOP_VM),
-            v1::VmAction::Shutdown => ("shut down", "ShutdownVm", AuditCode::USER_INITIATED_SHUTDOWN_VM),
-            _ => ("reboot", "RebootVm", AuditCode::USER_REBOOT_VM),
+        let (verb, def) = match action {
+            v1::VmAction::Destroy => ("stop", &STOP_VM),
+            v1::VmAction::Shutdown => ("shut down", &SHUTDOWN_VM),
+            _ => ("reboot", &REBOOT_VM),
         };
         let host_id = match (vm.runtime.status, vm.runtime.host_id) {
             (VmStatus::Down, _) => {
                 return Err(AppError::Conflict(format!("VM {} is down: there is nothing to {verb}", vm.name)));
+            }
+            (VmStatus::WaitForLaunch, _) => {
+                return Err(AppError::Conflict(format!(
+                    "VM {} is being launched: wait until it is up (or down) to {verb} it",
+                    vm.name
+                )));
             }
             (status, None) => {
                 return Err(AppError::Conflict(format!("VM {} is {status} on no host: cannot {verb} it", vm.name)));
@@ -567,58 +457,30 @@ impl App {
             )));
         }
         let host = self.store.host_get(host_id).await?;
-        let mut run = self.job_begin(Some(who), job_type, format!("{verb} VM {}", vm.name)).await?;
-        let mut step = self
-            .job_step_begin(
-                &mut run,
-                StepType::Executing,
-                format!("Asking host {} to {verb} it", host.name),
-                serde_json::Value::Null,
-            )
-            .await?;
-        // The user's reason is recorded *before* the host is asked, compare-and-set on the status
-        // the VM had: the guest may power off before the host's answer arrives, and the monitor
-        // keeps a reason it finds on a running VM.
         let reason = reason.filter(|r| !r.is_empty());
-        if let Some(reason) = &reason {
-            let with_reason = VmRuntime { stop_reason: Some(reason.clone()), ..vm.runtime.clone() };
-            if !self.store.vm_runtime_set(id, &with_reason, Some(&[vm.runtime.status])).await? {
-                self.job_step_end(&mut step, JobStatus::Failed).await;
-                self.job_end(run, JobStatus::Failed).await;
-                return Err(AppError::Conflict(format!(
-                    "VM {} changed its status while being asked to {verb}; look at it and try again",
-                    vm.name
-                )));
-            }
+        let mut tx = self.store.begin().await?;
+        let with_reason =
+            VmRuntime { stop_reason: reason.clone().or(vm.runtime.stop_reason.clone()), ..vm.runtime.clone() };
+        if !tx.vm_runtime_set(id, &with_reason, Some(&[vm.runtime.status])).await? {
+            return Err(AppError::Conflict(format!(
+                "VM {} changed its status while being asked to {verb}; look at it and try again",
+                vm.name
+            )));
         }
-        let req =
-            v1::VmActionRequest { timeout_secs: (action == v1::VmAction::Shutdown).then_some(SHUTDOWN_TIMEOUT_SECS) };
-        let result = async { Ok::<_, AppError>(self.agent_for(&host)?.vm_action(vm.id, action, &req).await?) }.await;
-        let state = match result {
-            Ok(s) => s,
-            Err(e) => {
-                if reason.is_some()
-                    && let Err(undo) = self.store.vm_runtime_set(id, &vm.runtime, Some(&[vm.runtime.status])).await
-                {
-                    // Nothing was asked of the guest: its previous reason should stand again.
-                    tracing::warn!(vm = %vm.name, error = %undo, "cannot restore the VM's previous stop reason");
-                }
-                self.job_step_end(&mut step, JobStatus::Failed).await;
-                self.job_end(run, JobStatus::Failed).await;
-                return Err(e);
-            }
+        let params = PowerParams {
+            vm_id: vm.id,
+            vm_name: vm.name.clone(),
+            host_id: host.id,
+            host_name: host.name.clone(),
+            action,
+            before: vm.runtime.clone(),
+            reason,
         };
-        self.vm_observed(host.id, &state).await?;
-        self.job_step_end(&mut step, JobStatus::Finished).await;
-        self.job_end(run, JobStatus::Finished).await;
-        self.audit(
-            who,
-            Severity::Normal,
-            code,
-            format!("VM {} was asked to {verb} by {} (host: {}).", vm.name, who.login, host.name),
-            EventRefs { vm_id: Some(vm.id), host_id: Some(host.id), ..EventRefs::default() },
-        )
-        .await;
+        let description = format!("{}{} VM {}", verb[..1].to_uppercase(), &verb[1..], vm.name);
+        let job_id = self.saga_start(tx, who, def, description, &params, opts).await?;
+        // The host's answer is quick: the reply waits for it and for its recording, so that a
+        // client sees the VM as the host left it (powering down, down).
+        self.job_wait_as(opts, job_id, Some(WaitFor::End)).await?;
         Ok(self.store.vm_get(id).await?)
     }
 
@@ -675,14 +537,15 @@ impl App {
     }
 
     /// What the agent needs to run the VM: its configuration, active disks and plugged NICs.
-    async fn vm_spec_build(&self, vm: &Vm) -> Result<v1::VmSpec> {
+    /// `launching`: the disks are locked by this launch (the `RunVm` job), not by another.
+    async fn vm_spec_build(&self, vm: &Vm, launching: bool) -> Result<v1::VmSpec> {
         let mut disks = Vec::new();
         for a in self.store.disk_attachment_list_for_vm(vm.id).await? {
             if !a.active {
                 continue;
             }
             let disk = self.store.disk_get(a.disk_id).await?;
-            if disk.status != DiskStatus::Ok {
+            if disk.status != DiskStatus::Ok && !(launching && disk.status == DiskStatus::Locked) {
                 return Err(AppError::Conflict(format!(
                     "cannot run VM {}: its disk {} is {}; wait until it is ok",
                     vm.name, disk.alias, disk.status
@@ -781,14 +644,6 @@ impl App {
             user_id: admin.id,
         }])
     }
-
-    /// The principal recorded as a job's owner, for work done on its behalf at recovery.
-    fn system_principal(&self, job: &Job) -> Principal {
-        Principal {
-            user_id: job.owner_id.unwrap_or_else(|| oxvirt_types::UserId::from_uuid(uuid::Uuid::nil())),
-            login: "the engine".to_owned(),
-        }
-    }
 }
 
 pub(super) fn vm_must_be_down(vm: &Vm, what: &str) -> Result<()> {
@@ -806,4 +661,308 @@ fn name_taken(e: StoreError, name: &str) -> AppError {
         }
         other => other.into(),
     }
+}
+
+// ---- jobs ---------------------------------------------------------------------------------
+
+/// What a `RunVm` job was asked: the VM, the host chosen and the disks locked for the launch.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct RunVmParams {
+    vm_id: VmId,
+    vm_name: String,
+    host_id: HostId,
+    host_name: String,
+    disks: Vec<DiskId>,
+}
+
+/// The step of `RunVm` whose end a start request waits for (the host created the domain).
+const RUN_VM_LAUNCH_STEP: u32 = 3;
+
+/// `RunVm`: the request recorded the launch (VM `wait_for_launch` on the host, disks locked);
+/// then the host's storage is connected, the domain created and the VM confirmed running.
+pub(super) static RUN_VM: SagaDef = SagaDef {
+    action_type: "RunVm",
+    steps: &[
+        StepDef::new(
+            "Recording the launch (the VM waits for launch, its disks are locked)",
+            StepType::Validating,
+            step_fn!(saga_noop),
+            Undo::Action(step_fn!(run_vm_unreserve)),
+        ),
+        StepDef::new(
+            "Connecting the host to the VM's storage",
+            StepType::Executing,
+            step_fn!(run_vm_storage),
+            Undo::Nothing,
+        ),
+        StepDef::new(
+            "Launching the VM on its host",
+            StepType::Executing,
+            step_fn!(run_vm_launch),
+            Undo::Action(step_fn!(run_vm_destroy)),
+        ),
+        StepDef::new("Confirming the VM runs", StepType::Finalizing, step_fn!(run_vm_confirm), Undo::Nothing),
+    ],
+    ended: Some(end_fn!(run_vm_ended)),
+};
+
+/// A step whose work the creating request's transaction did.
+pub(super) async fn saga_noop(_ctx: &SagaCtx) -> Result<serde_json::Value> {
+    Ok(serde_json::Value::Null)
+}
+
+async fn run_vm_unreserve(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: RunVmParams = ctx.params()?;
+    let app = &ctx.app;
+    if let Ok(vm) = app.store.vm_get(p.vm_id).await {
+        let down = VmRuntime {
+            status: VmStatus::Down,
+            host_id: None,
+            migrating_to_host_id: None,
+            start_time: vm.runtime.start_time,
+            stop_time: Some(Timestamp::now()),
+            stop_reason: Some(format!("failed to start on host {}; see the events for why", p.host_name)),
+        };
+        app.store.vm_runtime_set(p.vm_id, &down, Some(&[VmStatus::WaitForLaunch, VmStatus::PoweringUp])).await?;
+    }
+    app.disks_unlock(&p.disks).await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn run_vm_storage(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: RunVmParams = ctx.params()?;
+    let host = ctx.app.store.host_get(p.host_id).await?;
+    ctx.app.host_storage_connect(&host).await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn run_vm_launch(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: RunVmParams = ctx.params()?;
+    let app = &ctx.app;
+    let host = app.store.host_get(p.host_id).await?;
+    let client = app.agent_for(&host)?;
+    // Idempotent: a domain of an earlier attempt (before a crash) is this launch.
+    if let Some(state) = client.vm_list().await?.vms.into_iter().find(|s| s.id == p.vm_id)
+        && state.state != v1::VmRunState::Down
+    {
+        return output(state);
+    }
+    let vm = app.store.vm_get(p.vm_id).await?;
+    let spec = app.vm_spec_build(&vm, true).await?;
+    output(client.vm_create(&spec).await?)
+}
+
+async fn run_vm_destroy(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: RunVmParams = ctx.params()?;
+    let host = ctx.app.store.host_get(p.host_id).await?;
+    let client = ctx.app.agent_for(&host)?;
+    let req = v1::VmActionRequest { timeout_secs: None };
+    match client.vm_action(p.vm_id, v1::VmAction::Destroy, &req).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == oxvirt_types::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(serde_json::Value::Null)
+}
+
+async fn run_vm_confirm(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: RunVmParams = ctx.params()?;
+    let state: v1::VmState = ctx.output(3)?;
+    let app = &ctx.app;
+    if let Ok(vm) = app.store.vm_get(p.vm_id).await {
+        let powering_up = VmRuntime { status: VmStatus::PoweringUp, ..vm.runtime };
+        app.store.vm_runtime_set(p.vm_id, &powering_up, Some(&[VmStatus::WaitForLaunch])).await?;
+    }
+    app.vm_observed(p.host_id, &state).await?;
+    app.disks_unlock(&p.disks).await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn run_vm_ended(ctx: &SagaCtx, outcome: &Outcome) {
+    let Ok(p) = ctx.params::<RunVmParams>() else { return };
+    if let Some((_, e)) = &outcome.error {
+        ctx.app
+            .audit(
+                &ctx.who,
+                Severity::Error,
+                AuditCode::USER_FAILED_RUN_VM,
+                format!("Failed to run VM {} on host {}: {e}", p.vm_name, p.host_name),
+                EventRefs { vm_id: Some(p.vm_id), host_id: Some(p.host_id), ..EventRefs::default() },
+            )
+            .await;
+    }
+}
+
+/// What a `StopVm`/`ShutdownVm`/`RebootVm` job was asked.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct PowerParams {
+    vm_id: VmId,
+    vm_name: String,
+    host_id: HostId,
+    host_name: String,
+    action: v1::VmAction,
+    /// The VM's runtime before the request (restored when the host could not be asked).
+    before: VmRuntime,
+    reason: Option<String>,
+}
+
+/// How long a power action retries a host that does not answer.
+const POWER_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
+
+macro_rules! power_saga {
+    ($name:ident, $action_type:literal, $what:literal) => {
+        pub(super) static $name: SagaDef = SagaDef {
+            action_type: $action_type,
+            steps: &[
+                StepDef::new(
+                    $what,
+                    StepType::Executing,
+                    step_fn!(vm_power_ask),
+                    Undo::Action(step_fn!(vm_power_unask)),
+                )
+                .retrying_for(POWER_RETRY),
+                StepDef::new(
+                    "Recording the VM's state",
+                    StepType::Finalizing,
+                    step_fn!(vm_power_record),
+                    Undo::Nothing,
+                ),
+            ],
+            ended: Some(end_fn!(vm_power_ended)),
+        };
+    };
+}
+power_saga!(STOP_VM, "StopVm", "Asking the host to power the VM off");
+power_saga!(SHUTDOWN_VM, "ShutdownVm", "Asking the guest to shut down");
+power_saga!(REBOOT_VM, "RebootVm", "Asking the guest to reboot");
+
+async fn vm_power_ask(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: PowerParams = ctx.params()?;
+    let host = ctx.app.store.host_get(p.host_id).await?;
+    let client = ctx.app.agent_for(&host)?;
+    let req =
+        v1::VmActionRequest { timeout_secs: (p.action == v1::VmAction::Shutdown).then_some(SHUTDOWN_TIMEOUT_SECS) };
+    match client.vm_action(p.vm_id, p.action, &req).await {
+        Ok(state) => output(Some(state)),
+        Err(e)
+            if matches!(e.kind(), oxvirt_types::ErrorKind::NotFound | oxvirt_types::ErrorKind::Conflict)
+                && p.action != v1::VmAction::Reboot =>
+        {
+            // Idempotent: a stop or shutdown asked before a crash may have taken the VM down
+            // already; the host then refuses the action on a domain that is gone or down.
+            let state = client.vm_list().await?.vms.into_iter().find(|s| s.id == p.vm_id);
+            match state {
+                Some(s) if s.state != v1::VmRunState::Down => Err(e.into()),
+                other => output(other),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn vm_power_unask(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: PowerParams = ctx.params()?;
+    if p.reason.is_some() {
+        // Nothing was asked of the guest: its previous reason stands again.
+        let Ok(vm) = ctx.app.store.vm_get(p.vm_id).await else { return Ok(serde_json::Value::Null) };
+        let restored = VmRuntime { stop_reason: p.before.stop_reason.clone(), ..vm.runtime.clone() };
+        ctx.app.store.vm_runtime_set(p.vm_id, &restored, Some(&[vm.runtime.status])).await?;
+    }
+    Ok(serde_json::Value::Null)
+}
+
+async fn vm_power_record(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: PowerParams = ctx.params()?;
+    if let Some(state) = ctx.output::<Option<v1::VmState>>(1)? {
+        ctx.app.vm_observed(p.host_id, &state).await?;
+    }
+    Ok(serde_json::Value::Null)
+}
+
+async fn vm_power_ended(ctx: &SagaCtx, outcome: &Outcome) {
+    let Ok(p) = ctx.params::<PowerParams>() else { return };
+    let (verb, code) = match p.action {
+        v1::VmAction::Destroy => ("stop", AuditCode::USER_STOP_VM),
+        v1::VmAction::Shutdown => ("shut down", AuditCode::USER_INITIATED_SHUTDOWN_VM),
+        _ => ("reboot", AuditCode::USER_REBOOT_VM),
+    };
+    if outcome.succeeded() {
+        ctx.app
+            .audit(
+                &ctx.who,
+                Severity::Normal,
+                code,
+                format!("VM {} was asked to {verb} by {} (host: {}).", p.vm_name, ctx.who.login, p.host_name),
+                EventRefs { vm_id: Some(p.vm_id), host_id: Some(p.host_id), ..EventRefs::default() },
+            )
+            .await;
+    }
+}
+
+/// What a `RemoveVm` job was asked: the VM (already gone) and the disks to delete (locked).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct RemoveVmParams {
+    vm_id: VmId,
+    vm_name: String,
+    cluster_id: ClusterId,
+    disks: Vec<DiskId>,
+}
+
+/// `RemoveVm`: the request removed the VM row (while down) and locked its disks; the disks'
+/// volumes and rows follow. The removal cannot be undone.
+pub(super) static REMOVE_VM: SagaDef = SagaDef {
+    action_type: "RemoveVm",
+    steps: &[
+        StepDef::new(
+            "Removing the VM (its disks are locked)",
+            StepType::Executing,
+            step_fn!(saga_noop),
+            Undo::Irreversible,
+        ),
+        StepDef::new(
+            "Deleting the VM's disks",
+            StepType::Executing,
+            step_fn!(remove_vm_disks),
+            Undo::Action(step_fn!(remove_vm_disks_illegal)),
+        ),
+    ],
+    ended: Some(end_fn!(remove_vm_ended)),
+};
+
+async fn remove_vm_disks(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: RemoveVmParams = ctx.params()?;
+    for d in &p.disks {
+        ctx.app.disk_destroy(*d).await?;
+    }
+    Ok(serde_json::Value::Null)
+}
+
+/// The disks that could not be deleted stay, `illegal` (their volumes may be partly gone):
+/// they can be removed again from `/disks`.
+async fn remove_vm_disks_illegal(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: RemoveVmParams = ctx.params()?;
+    for d in &p.disks {
+        match ctx.app.store.disk_status_move(*d, &[DiskStatus::Locked], DiskStatus::Illegal).await {
+            Ok(_) | Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(serde_json::Value::Null)
+}
+
+async fn remove_vm_ended(ctx: &SagaCtx, outcome: &Outcome) {
+    let Ok(p) = ctx.params::<RemoveVmParams>() else { return };
+    let refs = EventRefs { vm_id: Some(p.vm_id), cluster_id: Some(p.cluster_id), ..EventRefs::default() };
+    let (severity, text) = match &outcome.error {
+        None => (Severity::Normal, format!("VM {} was removed by {}.", p.vm_name, ctx.who.login)),
+        Some((_, e)) => (
+            Severity::Warning,
+            format!(
+                "VM {} was removed by {} but some of its disks could not be deleted ({e}); they are kept as \
+                 illegal floating disks: remove them from /disks when their storage is reachable",
+                p.vm_name, ctx.who.login
+            ),
+        ),
+    };
+    ctx.app.audit(&ctx.who, severity, AuditCode::USER_REMOVE_VM_FINISHED, text, refs).await;
 }

@@ -151,3 +151,42 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 fn query_failure(e: &QueryRejection) -> Failure {
     Failure::new(ErrorKind::InvalidInput, format!("malformed query parameters: {}", e.body_text()))
 }
+
+/// How a request wants the job it starts handled: oVirt's `Correlation-Id` header (the job
+/// can be found with `/jobs?search=correlation_id=X`) and `async=false` (answer when the job
+/// has ended, with its fault if it failed; `async=true`: answer as soon as it is accepted) —
+/// accepted as a query parameter.
+#[derive(Debug, Clone, Default)]
+pub struct JobOpts(pub crate::app::JobOptions);
+
+impl<S: Send + Sync> FromRequestParts<S> for JobOpts {
+    type Rejection = Failure;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let correlation_id = match parts.headers.get("correlation-id") {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .map_err(|_| Failure::new(ErrorKind::InvalidInput, "the Correlation-Id header must be ASCII text"))?
+                    .trim()
+                    .to_owned(),
+            )
+            .filter(|s| !s.is_empty()),
+        };
+        let mut asynchronous = None;
+        for pair in parts.uri.query().unwrap_or("").split('&') {
+            if let Some(v) = pair.strip_prefix("async=") {
+                asynchronous = match v {
+                    "false" => Some(false),
+                    "true" => Some(true),
+                    other => {
+                        return Err(Failure::new(
+                            ErrorKind::InvalidInput,
+                            format!("the async parameter must be true or false, not '{other}'"),
+                        ));
+                    }
+                };
+            }
+        }
+        Ok(JobOpts(crate::app::JobOptions { correlation_id, asynchronous }))
+    }
+}

@@ -16,7 +16,7 @@ mod extract;
 pub(crate) mod repr;
 mod sso;
 
-pub use extract::{Accept, IdPath, Params, Segment};
+pub use extract::{Accept, IdPath, JobOpts, Params, Segment};
 pub use repr::{Body, FromElement, Removed, Reply, ToElement};
 
 use crate::app::{App, AppError};
@@ -44,9 +44,16 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// oVirt answers `DB Up!Welcome to Health Status!`; monitoring scripts grep for it.
-async fn health() -> &'static str {
-    "DB Up!Welcome to Health Status!"
+/// oVirt answers `DB Up!Welcome to Health Status!` once its database answers a query
+/// (monitoring scripts grep for it), and an error with `DB Down!` otherwise.
+async fn health(State(app): State<AppState>) -> Response {
+    match app.health_check().await {
+        Ok(()) => "DB Up!Welcome to Health Status!".into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "DB Down!").into_response()
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

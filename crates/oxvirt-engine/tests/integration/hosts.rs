@@ -19,7 +19,9 @@ async fn adding_a_simulated_host_enrolls_its_agent_and_brings_it_up() {
     assert!(!ctx.sim_host(0).identity().is_enrolled());
 
     let host = ctx.api.post("hosts", &ctx.host_body(0, "h1", "c1", SIM_ENROLLMENT_SECRET)).await.expect("add h1");
-    assert_eq!(host["status"], "up", "{host}");
+    // As in oVirt, the reply comes once the host is recorded (installing); the job brings it up.
+    assert_eq!(host["status"], "installing", "{host}");
+    let host = ctx.host_wait_status(&id(&host), "up").await.expect("h1 up");
     assert_eq!(host["id"], ctx.sim_host(0).host_id().to_string(), "the agent's host id: {host}");
     assert_eq!(host["memory"], (16 * GIB).to_string(), "the memory the agent reports: {host}");
     assert_eq!(host["cpu"]["topology"]["cores"], "8", "{host}");
@@ -75,6 +77,7 @@ async fn an_up_host_is_removed_only_from_maintenance_and_can_be_added_again() {
 
     // The engine that enrolled the agent can add it again: same host id, Up.
     let again = ctx.api.post("hosts", &ctx.host_body(0, "again", "c1", SIM_ENROLLMENT_SECRET)).await.expect("re-add");
+    let again = ctx.host_wait_status(&id(&again), "up").await.expect("up again");
     assert_eq!((&again["status"], &again["id"]), (&json!("up"), &json!(s.hosts[0])), "{again}");
 }
 
@@ -118,6 +121,23 @@ async fn a_frozen_host_turns_non_responsive_after_the_grace_period_and_up_when_t
     let host = ctx.host_wait_status(&s.hosts[0], "up").await.expect("up again");
     assert!(host.get("status_detail").is_none(), "an Up host has no status detail: {host}");
     ctx.event_wait(&["sim0", "answers again", "Up"]).await.expect("event");
+}
+
+/// A hanging agent (accepts connections, never answers): the event stream's open and the
+/// full reconcile are bounded by the grace period, so the host goes non-responsive within a few
+/// grace periods (not after the 120 s call deadline), and Up again once the agent answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_agent_makes_its_host_non_responsive_within_the_grace_period_and_up_after() {
+    let ctx = EngineTestContext::options().hosts(1).host_grace_seconds(2).start().await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let sim0 = ctx.sim_host(0).clone();
+    let frozen = std::time::Instant::now();
+    sim0.freeze(FreezeMode::Hang).await.expect("freeze sim0 (hang)");
+    ctx.host_wait_status(&s.hosts[0], "non_responsive").await.expect("non_responsive");
+    let took = frozen.elapsed();
+    assert!(took < std::time::Duration::from_secs(15), "non-responsive after {took:?}, with a grace of 2 s");
+    sim0.thaw().await.expect("thaw sim0");
+    ctx.host_wait_status(&s.hosts[0], "up").await.expect("up again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,8 @@
 
 mod data_centers;
 mod hosts;
+mod job_crashes;
+mod jobs;
 mod operating_systems;
 mod scheduling;
 mod storage_domains;

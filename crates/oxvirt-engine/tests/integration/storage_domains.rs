@@ -238,7 +238,7 @@ async fn a_floating_disk_is_made_on_the_domain_counted_in_committed_and_removed_
     assert_eq!(row.status, DiskStatus::Ok);
 
     ctx.api.delete(&format!("disks/{disk_id}")).await.expect("remove d1");
-    ctx.api.get(&format!("disks/{disk_id}")).await.expect_err("d1 is gone").assert_names(404, &[]);
+    ctx.wait_gone(&format!("disks/{disk_id}")).await.expect("d1 is gone");
     assert!(ctx.sim_host(0).storage().volume_info(sd_id, volume).is_err(), "the volume is gone");
     let sd = ctx.api.get(&format!("storagedomains/{}", s.sd())).await.expect("local0");
     assert_eq!(sd["committed"], "0", "{sd}");

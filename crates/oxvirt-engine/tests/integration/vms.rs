@@ -195,7 +195,7 @@ async fn detaching_a_disk_keeps_it_floating_and_detach_only_false_deletes_it() {
 
     ctx.api.post(&format!("vms/{vm}/diskattachments"), &json!({"disk": {"id": disk}})).await.expect("attach again");
     ctx.api.delete(&format!("{attachment}?detach_only=false")).await.expect("detach and delete");
-    ctx.api.get(&format!("disks/{disk}")).await.expect_err("d1 is deleted").assert_names(404, &[]);
+    ctx.wait_gone(&format!("disks/{disk}")).await.expect("d1 is deleted");
     let sd = ctx.api.get(&format!("storagedomains/{}", s.sd())).await.expect("local0");
     assert_eq!(sd["committed"], "0", "{sd}");
 }
@@ -258,7 +258,7 @@ async fn a_running_vm_keeps_its_disks_nics_and_storage_until_it_is_stopped() {
     ctx.api.put(&attachment, &json!({"interface": "ide"})).await.expect("interface of a down VM");
     ctx.api.delete(&format!("vms/{vm}/nics/{nic}")).await.expect("remove the NIC of a down VM");
     ctx.api.delete(&format!("vms/{vm}")).await.expect("remove the down VM (and its disk)");
-    ctx.api.get(&format!("disks/{disk}")).await.expect_err("its disk went with it").assert_names(404, &[]);
+    ctx.wait_gone(&format!("disks/{disk}")).await.expect("its disk went with it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,7 +58,8 @@ def setup_host():
     from ovirtsdk4 import types
     with connection() as conn:
         system = conn.system_service()
-        system.hosts_service().add(types.Host(
+        from oxvwait import host_add_up
+        host_add_up(system.hosts_service(), types.Host(
             name="myhost", address=os.environ["OXVIRT_EXAMPLES_HOST"],
             root_password=os.environ["OXVIRT_EXAMPLES_SECRET"], cluster=types.Cluster(name="mycluster")))
         sd = system.storage_domains_service().add(types.StorageDomain(

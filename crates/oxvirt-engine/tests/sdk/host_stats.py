@@ -11,6 +11,7 @@ import sys
 
 import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
+from oxvwait import host_add_up
 
 url, password, ca_file, address, secret, phase = sys.argv[1:7]
 conn = sdk.Connection(url=url, username="admin@internal", password=password, ca_file=ca_file)
@@ -20,9 +21,8 @@ hosts = system.hosts_service()
 if phase == "up":
     system.data_centers_service().add(types.DataCenter(name="sdc", local=False))
     system.clusters_service().add(types.Cluster(name="scluster", data_center=types.DataCenter(name="sdc")))
-    host = hosts.add(types.Host(name="stats-host", address=address, root_password=secret,
-                                cluster=types.Cluster(name="scluster")))
-    assert host.status == types.HostStatus.UP, host.status
+    host = host_add_up(hosts, types.Host(name="stats-host", address=address, root_password=secret,
+                                         cluster=types.Cluster(name="scluster")))
 else:
     [host] = hosts.list(search="name=stats-host")
 service = hosts.host_service(host.id)

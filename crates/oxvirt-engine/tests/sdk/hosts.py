@@ -7,6 +7,7 @@ import sys
 
 import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
+from oxvwait import host_add_up
 
 url, password, ca_file, address, secret = sys.argv[1:6]
 conn = sdk.Connection(url=url, username="admin@internal", password=password, ca_file=ca_file)
@@ -23,8 +24,8 @@ except sdk.Error as e:
     assert e.code == 401, e
 assert hosts.list() == []
 
-host = hosts.add(types.Host(name="h1", address=address, root_password=secret, cluster=types.Cluster(name="hcluster")))
-assert host.status == types.HostStatus.UP, host.status
+host = host_add_up(hosts, types.Host(name="h1", address=address, root_password=secret,
+                                     cluster=types.Cluster(name="hcluster")))
 assert host.memory > 0 and host.cpu.topology.cores >= 1, (host.memory, host.cpu)
 assert [h.name for h in hosts.list(search="status=up")] == ["h1"]
 service = hosts.host_service(host.id)
@@ -44,7 +45,8 @@ service.remove()
 assert hosts.list() == []
 
 # The same agent can be added again by the engine that enrolled it.
-again = hosts.add(types.Host(name="h1-again", address=address, root_password=secret, cluster=types.Cluster(name="hcluster")))
+again = host_add_up(hosts, types.Host(name="h1-again", address=address, root_password=secret,
+                                      cluster=types.Cluster(name="hcluster")))
 assert again.status == types.HostStatus.UP and again.id == host.id
 
 conn.close()

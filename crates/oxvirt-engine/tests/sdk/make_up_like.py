@@ -8,14 +8,15 @@ import time
 
 import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
+from oxvwait import host_add_up
 
 url, password, ca_file, address, secret, domain_path = sys.argv[1:7]
 conn = sdk.Connection(url=url, username="admin@internal", password=password, ca_file=ca_file)
 system = conn.system_service()
 dc = system.data_centers_service().add(types.DataCenter(name="Default", local=False))
 system.clusters_service().add(types.Cluster(name="Default", data_center=types.DataCenter(name="Default")))
-system.hosts_service().add(types.Host(name="this-host", address=address, root_password=secret,
-                                      cluster=types.Cluster(name="Default")))
+host_add_up(system.hosts_service(), types.Host(name="this-host", address=address, root_password=secret,
+                                               cluster=types.Cluster(name="Default")))
 sd = system.storage_domains_service().add(types.StorageDomain(
     name="data", type=types.StorageDomainType.DATA, host=types.Host(name="this-host"),
     storage=types.HostStorage(type=types.StorageType.LOCALFS, path=domain_path)))

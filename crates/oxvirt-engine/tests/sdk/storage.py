@@ -19,6 +19,7 @@ import urllib.request
 
 import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
+from oxvwait import host_add_up, until
 
 url, password, ca_file, address, secret, localfs = sys.argv[1:7]
 GIB = 1024 ** 3
@@ -52,23 +53,15 @@ def raw_post(path, body, content_type="application/xml"):
         return e.code, e.read().decode()
 
 
-def wait_for(what, fn, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+wait_for = until
 
 
 dcs = system.data_centers_service()
 dc = dcs.add(types.DataCenter(name="sdc", local=True))
 system.clusters_service().add(types.Cluster(name="scluster", data_center=types.DataCenter(name="sdc")))
 hosts = system.hosts_service()
-host = hosts.add(types.Host(name="sh1", address=address, root_password=secret, cluster=types.Cluster(name="scluster")))
-assert host.status == types.HostStatus.UP, host.status
+host = host_add_up(hosts, types.Host(name="sh1", address=address, root_password=secret,
+                                     cluster=types.Cluster(name="scluster")))
 assert dcs.data_center_service(dc.id).get().status == types.DataCenterStatus.UNINITIALIZED
 
 sds = system.storage_domains_service()

@@ -23,6 +23,7 @@ import urllib.request
 
 import ovirtsdk4 as sdk
 import ovirtsdk4.types as types
+from oxvwait import host_add_up, until
 
 url, password, ca_file, phase = sys.argv[1:5]
 args = sys.argv[5:]
@@ -39,14 +40,7 @@ vms = system.vms_service()
 
 
 def wait(what, pred, timeout=120.0, interval=0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)  # polling interval of a condition wait, not synchronisation
+    return until(what, pred, timeout, interval)
 
 
 def wait_status(vm_id, status, timeout=120.0):
@@ -100,9 +94,8 @@ def setup(address, secret, domain_path, kernel, initrd, cmdline):
 
     system.data_centers_service().add(types.DataCenter(name="dc1", local=False))
     system.clusters_service().add(types.Cluster(name="c1", data_center=types.DataCenter(name="dc1")))
-    host = system.hosts_service().add(
-        types.Host(name="h1", address=address, root_password=secret, cluster=types.Cluster(name="c1")))
-    assert host.status == types.HostStatus.UP, host.status
+    host = host_add_up(system.hosts_service(),
+                       types.Host(name="h1", address=address, root_password=secret, cluster=types.Cluster(name="c1")))
     sds = system.storage_domains_service()
     sd = sds.add(types.StorageDomain(
         name="data1", type=types.StorageDomainType.DATA, host=types.Host(name="h1"),

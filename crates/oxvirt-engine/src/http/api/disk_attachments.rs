@@ -94,9 +94,10 @@ async fn attachment_add(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath(vm): IdPath<VmId>,
+    JobOpts(opts): JobOpts,
     Body(req): Body<DiskAttachmentAdd>,
 ) -> Result<Reply, Failure> {
-    let a = app.disk_attachment_add(&who, vm, req).await?;
+    let a = app.disk_attachment_add(&who, vm, req, &opts).await?;
     Ok(Reply::created(fmt, &a))
 }
 
@@ -116,9 +117,10 @@ async fn attachment_remove(
     Extension(who): Extension<Principal>,
     IdPath((vm, disk)): IdPath<(VmId, DiskId)>,
     Params(p): Params<DetachOnlyParams>,
+    JobOpts(opts): JobOpts,
 ) -> Result<Removed, Failure> {
     // oVirt's default for a disk attachment is to detach only, keeping the disk.
     let detach_only = flag(p.detach_only.as_deref(), "detach_only")?.unwrap_or(true);
-    app.disk_attachment_remove(&who, vm, disk, detach_only).await?;
+    app.disk_attachment_remove(&who, vm, disk, detach_only, &opts).await?;
     Ok(Removed)
 }

@@ -94,9 +94,10 @@ async fn disk_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
+    JobOpts(opts): JobOpts,
     Body(req): Body<DiskAdd>,
 ) -> Result<Reply, Failure> {
-    let disk = app.disk_add(&who, req).await?;
+    let disk = app.disk_add(&who, req, &opts).await?;
     Ok(Reply::created(fmt, &disk))
 }
 
@@ -104,7 +105,8 @@ async fn disk_remove(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     IdPath(d): IdPath<DiskId>,
+    JobOpts(opts): JobOpts,
 ) -> Result<Removed, Failure> {
-    app.disk_remove(&who, d).await?;
+    app.disk_remove(&who, d, &opts).await?;
     Ok(Removed)
 }

@@ -88,9 +88,10 @@ async fn host_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
+    JobOpts(opts): JobOpts,
     Body(req): Body<HostAdd>,
 ) -> Result<Reply, Failure> {
-    let host = app.host_add(&who, req).await?;
+    let host = app.host_add(&who, req, &opts).await?;
     Ok(Reply::created(fmt, &host))
 }
 

@@ -25,7 +25,7 @@ mod vnic_profiles;
 
 pub(super) use super::repr::to_element;
 pub(super) use super::{
-    Accept, AppState, Body, Failure, FromElement, IdPath, Params, Removed, Reply, Segment, ToElement,
+    Accept, AppState, Body, Failure, FromElement, IdPath, JobOpts, Params, Removed, Reply, Segment, ToElement,
 };
 use crate::app::{
     ClusterAdd, ClusterUpdate, Comparison, Condition, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named, Sort,

@@ -142,9 +142,10 @@ async fn storage_domain_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
+    JobOpts(opts): JobOpts,
     Body(req): Body<StorageDomainAdd>,
 ) -> Result<Reply, Failure> {
-    let sd = app.storage_domain_add(&who, req).await?;
+    let sd = app.storage_domain_add(&who, req, &opts).await?;
     Ok(Reply::new(fmt, StatusCode::CREATED, &storage_domain_el(&sd, None)))
 }
 

@@ -316,10 +316,11 @@ async fn vm_remove(
     Extension(who): Extension<Principal>,
     IdPath(vm): IdPath<VmId>,
     Params(p): Params<DetachOnlyParams>,
+    JobOpts(opts): JobOpts,
 ) -> Result<Removed, Failure> {
     // oVirt removes a VM's disks with it unless `detach_only=true`.
     let detach_only = flag(p.detach_only.as_deref(), "detach_only")?.unwrap_or(false);
-    app.vm_remove(&who, vm, detach_only).await?;
+    app.vm_remove(&who, vm, detach_only, &opts).await?;
     Ok(Removed)
 }
 
@@ -328,16 +329,21 @@ async fn vm_action(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath((vm, action)): IdPath<(VmId, Segment)>,
+    JobOpts(mut opts): JobOpts,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Reply, Failure> {
-    let reason =
-        if bytes.iter().all(u8::is_ascii_whitespace) { None } else { body(&headers, &bytes, "action")?.text("reason") };
+    let el = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(body(&headers, &bytes, "action")?) };
+    let reason = el.as_ref().and_then(|el| el.text("reason"));
+    // oVirt's action element carries `async` too: `false` answers when the job has ended.
+    if let Some(asynchronous) = el.as_ref().map(|el| el.bool("async")).transpose()?.flatten() {
+        opts.asynchronous = Some(asynchronous);
+    }
     let done = match action.as_str() {
-        "start" => app.vm_start(&who, vm).await?,
-        "stop" => app.vm_stop(&who, vm, reason).await?,
-        "shutdown" => app.vm_shutdown(&who, vm, reason).await?,
-        "reboot" => app.vm_reboot(&who, vm).await?,
+        "start" => app.vm_start(&who, vm, &opts).await?,
+        "stop" => app.vm_stop(&who, vm, reason, &opts).await?,
+        "shutdown" => app.vm_shutdown(&who, vm, reason, &opts).await?,
+        "reboot" => app.vm_reboot(&who, vm, &opts).await?,
         other => {
             return Err(Failure::new(
                 ErrorKind::NotFound,
