@@ -19,6 +19,7 @@
 //! | `POST /v1/storage-domains/{sd}/attach` | [`StorageDomainConnection`] → [`StorageDomainInfo`] |
 //! | `POST /v1/storage-domains/{sd}/detach` | → `()` |
 //! | `GET /v1/storage-domains/{sd}` | → [`StorageDomainInfo`] |
+//! | `GET /v1/storage-domains/{sd}/volumes` | → [`VolumeList`] (every volume found, legal or not) |
 //! | `POST /v1/storage-domains/{sd}/volumes` | [`VolumeCreate`] → [`VolumeInfo`] |
 //! | `GET /v1/storage-domains/{sd}/images/{img}/volumes/{vol}` | → [`VolumeInfo`] |
 //! | `POST /v1/storage-domains/{sd}/images/{img}/volumes/{vol}/resize` | [`VolumeResize`] → [`VolumeInfo`] |
@@ -647,6 +648,49 @@ pub struct VolumeInfo {
     pub legal: bool,
 }
 
+/// `GET /v1/storage-domains/{sd}/volumes`: every volume found on the domain, complete or not,
+/// so that the engine can compare the domain with its database (volumes without a row, rows
+/// without a legal volume). Listing takes no lock: a volume being created or deleted while the
+/// list is made shows up as not legal, exactly as [`VolumeInfo`] would report it then, so a
+/// check must leave alone the volumes that a running job of its own is working on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeList {
+    pub storage_domain_id: StorageDomainId,
+    /// Sorted by image, then volume.
+    pub volumes: Vec<VolumeListEntry>,
+}
+
+/// One volume of a [`VolumeList`]: what its metadata and its file say, without asking qemu-img
+/// (a listing costs no process per volume).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeListEntry {
+    pub image_id: DiskId,
+    pub volume_id: VolumeId,
+    /// True only for a complete volume: its metadata says `LEGAL` and its file is there. False
+    /// for one whose creation did not finish (`LEGALITY=ILLEGAL`), a volume file without
+    /// metadata, metadata without a file, or metadata that cannot be read; `problem` says which.
+    pub legal: bool,
+    /// `None` when there is no readable metadata to say.
+    #[serde(default)]
+    pub format: Option<VolumeFormat>,
+    /// The virtual size the metadata records (VDSM's `CAP`); `None` without readable metadata.
+    #[serde(default)]
+    pub virtual_size: Option<ByteSize>,
+    /// Bytes allocated on disk (zero when the file is missing).
+    pub actual_size: ByteSize,
+    #[serde(default)]
+    pub parent: Option<VolumeRef>,
+    /// Why the volume is not legal, naming the file and what to do; `None` when it is legal.
+    #[serde(default)]
+    pub problem: Option<String>,
+}
+
+impl VolumeListEntry {
+    pub fn reference(&self) -> VolumeRef {
+        VolumeRef { image_id: self.image_id, volume_id: self.volume_id }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,6 +724,19 @@ mod tests {
             assert_eq!(VmAction::from_path(a.as_str()), Some(*a));
         }
         assert_eq!(VmAction::from_path("explode"), None);
+    }
+
+    #[test]
+    fn a_volume_list_entry_needs_only_ids_legality_and_allocation() {
+        let json = serde_json::json!({
+            "image_id": "6f0e2c1a-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
+            "volume_id": "7f0e2c1a-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
+            "legal": false,
+            "actual_size": 4096,
+        });
+        let entry: VolumeListEntry = serde_json::from_value(json).expect("minimal entry parses");
+        assert!(entry.format.is_none() && entry.virtual_size.is_none() && entry.parent.is_none());
+        assert_eq!(entry.reference().volume_id, entry.volume_id);
     }
 
     #[test]

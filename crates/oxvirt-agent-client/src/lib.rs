@@ -239,6 +239,11 @@ impl AgentClient {
         self.get(&paths::fill(paths::STORAGE_DOMAIN, &[&id])).await
     }
 
+    /// Every volume on storage domain `sd`, legal or not (for a storage check).
+    pub async fn volume_list(&self, sd: StorageDomainId) -> Result<v1::VolumeList> {
+        self.get(&paths::fill(paths::VOLUMES, &[&sd])).await
+    }
+
     pub async fn volume_create(&self, sd: StorageDomainId, req: &v1::VolumeCreate) -> Result<v1::VolumeInfo> {
         self.post(&paths::fill(paths::VOLUMES, &[&sd]), req).await
     }

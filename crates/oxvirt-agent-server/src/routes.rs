@@ -60,6 +60,8 @@ pub trait AgentBackend: Send + Sync + 'static {
         conn: v1::StorageDomainConnection,
     ) -> impl Future<Output = ApiResult<v1::StorageDomainInfo>> + Send;
     fn storage_domain_detach(&self, sd: StorageDomainId) -> impl Future<Output = ApiResult<()>> + Send;
+    /// Every volume on the domain, legal or not (the engine's storage check).
+    fn volume_list(&self, sd: StorageDomainId) -> impl Future<Output = ApiResult<v1::VolumeList>> + Send;
     fn volume_create(
         &self,
         sd: StorageDomainId,
@@ -98,7 +100,7 @@ pub fn router<B: AgentBackend>(backend: Arc<B>) -> Router {
         .route(paths::STORAGE_DOMAIN, get(domain_info::<B>))
         .route(paths::STORAGE_DOMAIN_ATTACH, post(domain_attach::<B>))
         .route(paths::STORAGE_DOMAIN_DETACH, post(domain_detach::<B>))
-        .route(paths::VOLUMES, post(volume_create::<B>))
+        .route(paths::VOLUMES, get(volume_list::<B>).post(volume_create::<B>))
         .route(paths::VOLUME, get(volume_info::<B>).delete(volume_delete::<B>))
         .route(paths::VOLUME_RESIZE, post(volume_resize::<B>))
         .with_state(backend)
@@ -204,6 +206,10 @@ async fn domain_attach<B: AgentBackend>(
 async fn domain_detach<B: AgentBackend>(State(b): Backend<B>, Path(sd): Path<String>) -> Reply<()> {
     b.storage_domain_detach(id(&sd)?).await?;
     Ok(Json(()))
+}
+
+async fn volume_list<B: AgentBackend>(State(b): Backend<B>, Path(sd): Path<String>) -> Reply<v1::VolumeList> {
+    Ok(Json(b.volume_list(id(&sd)?).await?))
 }
 
 async fn volume_create<B: AgentBackend>(

@@ -122,6 +122,10 @@ impl AgentBackend for Agent {
         Ok(self.storage.domain_detach(sd).await?)
     }
 
+    async fn volume_list(&self, sd: StorageDomainId) -> ApiResult<v1::VolumeList> {
+        Ok(self.storage.volume_list(sd).await?)
+    }
+
     async fn volume_create(&self, sd: StorageDomainId, req: v1::VolumeCreate) -> ApiResult<v1::VolumeInfo> {
         Ok(self.storage.volume_create(sd, &req).await?)
     }

@@ -154,6 +154,7 @@ fn the_manager_and_its_futures_can_be_shared_across_threads() {
     send(&m.volume_resize(sd, reference(&req), ByteSize::from_mib(2)));
     send(&m.volume_delete(sd, reference(&req)));
     send(&m.volume_path(sd, reference(&req)));
+    send(&m.volume_list(sd));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -549,6 +550,105 @@ async fn an_illegal_volume_is_not_handed_out_but_can_be_deleted() {
     assert_eq!(kind_of(fx.manager.volume_create(sd, &child).await), ErrorKind::Conflict);
     fx.manager.volume_delete(sd, reference(&req)).await.expect("delete the illegal volume");
     assert!(!info.path.exists() && !meta_path.exists());
+}
+
+#[tokio::test]
+async fn the_volume_list_shows_every_volume_and_which_are_not_legal() {
+    let fx = Fixture::new();
+    let sd = fx.create_domain("listed").await;
+    let listed = fx.manager.volume_list(sd).await.expect("list of an empty domain");
+    assert_eq!(listed.storage_domain_id, sd);
+    assert!(listed.volumes.is_empty(), "{listed:?}");
+
+    // Complete volumes: a base and a child on top of it.
+    let base = volume_req(VolumeFormat::Cow, Some(ByteSize::from_mib(8)), true);
+    fx.manager.volume_create(sd, &base).await.expect("base");
+    let child = VolumeCreate { parent: Some(reference(&base)), ..volume_req(VolumeFormat::Cow, None, true) };
+    fx.manager.volume_create(sd, &child).await.expect("child");
+    // Fault injection, each what a crash leaves behind:
+    // - a creation cut short after the rename, before LEGALITY=LEGAL (the file is whole);
+    let illegal = volume_req(VolumeFormat::Raw, Some(ByteSize::from_mib(4)), false);
+    let illegal_info = fx.manager.volume_create(sd, &illegal).await.expect("illegal");
+    let meta_path = illegal_info.path.with_extension("meta");
+    let meta = std::fs::read_to_string(&meta_path).expect("read .meta");
+    std::fs::write(&meta_path, meta.replace("LEGALITY=LEGAL", "LEGALITY=ILLEGAL")).expect("write .meta");
+    // - metadata whose volume file is gone (a deletion cut short);
+    let no_file = volume_req(VolumeFormat::Cow, Some(ByteSize::from_mib(4)), true);
+    let no_file_info = fx.manager.volume_create(sd, &no_file).await.expect("no file");
+    std::fs::remove_file(&no_file_info.path).expect("remove the volume file");
+    // - a volume file without metadata, made by qemu-img directly in the base's image;
+    let stray = VolumeRef { image_id: base.image_id, volume_id: VolumeId::new_random() };
+    let image_dir = fx.data().join(sd.to_string()).join("images").join(base.image_id.to_string());
+    let stray_path = image_dir.join(stray.volume_id.to_string());
+    let made = Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&stray_path).arg("1M").output();
+    let made = made.expect("run qemu-img create");
+    assert!(made.status.success(), "qemu-img create: {}", String::from_utf8_lossy(&made.stderr));
+    // - metadata that cannot be read;
+    let damaged = volume_req(VolumeFormat::Cow, Some(ByteSize::from_mib(4)), true);
+    let damaged_info = fx.manager.volume_create(sd, &damaged).await.expect("damaged");
+    std::fs::write(damaged_info.path.with_extension("meta"), "not metadata\n").expect("damage .meta");
+    // - and names that are not volumes: a creation's temporary file, anything else.
+    std::fs::write(image_dir.join(format!(".{}.creating-0123", VolumeId::new_random())), b"x").expect("temp");
+    std::fs::write(image_dir.join("notes.txt"), b"x").expect("notes");
+
+    let listed = fx.manager.volume_list(sd).await.expect("list");
+    let keys: Vec<(DiskId, VolumeId)> = listed.volumes.iter().map(|e| (e.image_id, e.volume_id)).collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "sorted by image, then volume: {keys:?}");
+    let by_ref: std::collections::HashMap<VolumeRef, _> = listed.volumes.iter().map(|e| (e.reference(), e)).collect();
+    let want =
+        [reference(&base), reference(&child), reference(&illegal), reference(&no_file), stray, reference(&damaged)];
+    assert_eq!(by_ref.len(), want.len(), "{listed:#?}");
+    let entry = |r: VolumeRef| *by_ref.get(&r).unwrap_or_else(|| panic!("{r:?} is listed: {listed:#?}"));
+
+    for (r, parent) in [(reference(&base), None), (reference(&child), Some(reference(&base)))] {
+        let e = entry(r);
+        assert!(e.legal && e.problem.is_none(), "{e:?}");
+        assert_eq!(
+            (e.format, e.virtual_size, e.parent),
+            (Some(VolumeFormat::Cow), Some(ByteSize::from_mib(8)), parent)
+        );
+        assert!(e.actual_size.bytes() > 0, "a qcow2 file has a header: {e:?}");
+    }
+    let e = entry(reference(&illegal));
+    assert!(!e.legal && e.problem.as_deref().is_some_and(|p| p.contains("ILLEGAL")), "{e:?}");
+    assert_eq!((e.format, e.virtual_size), (Some(VolumeFormat::Raw), Some(ByteSize::from_mib(4))));
+    assert!(e.actual_size >= ByteSize::from_mib(4), "preallocated: {e:?}");
+    let e = entry(reference(&no_file));
+    assert!(!e.legal && e.problem.as_deref().is_some_and(|p| p.contains("missing")), "{e:?}");
+    assert_eq!((e.format, e.actual_size), (Some(VolumeFormat::Cow), ByteSize(0)));
+    let e = entry(stray);
+    assert!(!e.legal && e.problem.as_deref().is_some_and(|p| p.contains("no metadata")), "{e:?}");
+    assert_eq!((e.format, e.virtual_size, e.parent), (None, None, None));
+    assert!(e.actual_size.bytes() > 0, "{e:?}");
+    let e = entry(reference(&damaged));
+    assert!(!e.legal && e.problem.as_deref().is_some_and(|p| p.contains("damaged")), "{e:?}");
+    assert_eq!(e.format, None);
+    for e in &listed.volumes {
+        if let Some(problem) = &e.problem {
+            assert!(problem.contains(&e.volume_id.to_string()), "the problem names the volume: {problem}");
+            assert!(problem.contains("delete") || problem.contains("remove"), "and says what to do: {problem}");
+        }
+    }
+
+    // What the problems say works: deleting the volumes that are not legal leaves the legal ones.
+    for r in [reference(&illegal), reference(&no_file), stray, reference(&damaged)] {
+        fx.manager.volume_delete(sd, r).await.unwrap_or_else(|e| panic!("delete {r:?}: {e}"));
+    }
+    let left = fx.manager.volume_list(sd).await.expect("list");
+    let mut left: Vec<VolumeRef> = left.volumes.iter().filter(|e| e.legal).map(|e| e.reference()).collect();
+    let mut want = vec![reference(&base), reference(&child)];
+    left.sort_by_key(|r| (r.image_id, r.volume_id));
+    want.sort_by_key(|r| (r.image_id, r.volume_id));
+    assert_eq!(left, want);
+    assert_eq!(fx.manager.volume_list(sd).await.expect("list").volumes.len(), 2, "nothing else is listed");
+
+    // A domain this host does not have: not found (404 at the API), naming it.
+    let unknown = StorageDomainId::new_random();
+    let err = fx.manager.volume_list(unknown).await.expect_err("unknown domain");
+    assert_eq!((err.kind(), err.kind().http_status()), (ErrorKind::NotFound, 404));
+    assert!(err.to_string().contains(&unknown.to_string()), "{err}");
+    fx.manager.domain_detach(sd).await.expect("detach");
+    assert_eq!(kind_of(fx.manager.volume_list(sd).await), ErrorKind::NotFound, "a detached domain is not listed");
 }
 
 #[tokio::test]

@@ -329,6 +329,20 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let e = rig.agent.post::<VmState>("/v1/vms", &missing_volume).await.expect_err("missing volume");
     assert_eq!(e.status, 404, "{e}");
 
+    // The volume list over the API: the spec's volume is there and legal; a domain this host
+    // does not have is a 404 naming it.
+    let listed: VolumeList = rig.agent.get(&format!("/v1/storage-domains/{}/volumes", rig.sd)).await.expect("list");
+    let image = missing_volume.disks[0].id;
+    assert!(listed.volumes.iter().any(|v| v.image_id == image && v.legal), "{listed:?}");
+    let unknown_sd = StorageDomainId::new_random();
+    let e = rig
+        .agent
+        .get::<VolumeList>(&format!("/v1/storage-domains/{unknown_sd}/volumes"))
+        .await
+        .expect_err("unknown domain");
+    assert_eq!(e.status, 404, "{e}");
+    assert!(e.error.as_ref().is_some_and(|a| a.message.contains(&unknown_sd.to_string())), "{e}");
+
     let not_a_mount = StorageDomainConnection::Posixfs {
         spec: rig.host.dir().join("nothing-here").display().to_string(),
         vfs_type: "ext4".into(),

@@ -115,6 +115,10 @@ impl AgentBackend for SimHost {
         Ok(self.domain_detach(sd)?)
     }
 
+    async fn volume_list(&self, sd: StorageDomainId) -> ApiResult<v1::VolumeList> {
+        Ok(self.domain_check(sd)?.volume_list(sd)?)
+    }
+
     async fn volume_create(&self, sd: StorageDomainId, req: v1::VolumeCreate) -> ApiResult<v1::VolumeInfo> {
         Ok(self.domain_check(sd)?.volume_create(sd, &req)?)
     }

@@ -4,7 +4,8 @@
 
 use crate::SimError;
 use oxvirt_agent_api::v1::{
-    StorageDomainCreate, StorageDomainInfo, StorageDomainType, VolumeCreate, VolumeFormat, VolumeInfo, VolumeRef,
+    StorageDomainCreate, StorageDomainInfo, StorageDomainType, VolumeCreate, VolumeFormat, VolumeInfo, VolumeList,
+    VolumeListEntry, VolumeRef,
 };
 use oxvirt_types::{ByteSize, StorageDomainId};
 use std::collections::HashMap;
@@ -151,6 +152,29 @@ impl SharedStorage {
         volume_info(sd, domain, key)
     }
 
+    /// Every volume of domain `sd`, sorted by image then volume. Simulated volumes are made
+    /// whole, so every one is legal.
+    pub fn volume_list(&self, sd: StorageDomainId) -> Result<VolumeList, SimError> {
+        let domains = self.lock();
+        let domain = domains.get(&sd).ok_or_else(|| no_domain(sd))?;
+        let mut volumes: Vec<VolumeListEntry> = domain
+            .volumes
+            .iter()
+            .map(|(key, v)| VolumeListEntry {
+                image_id: key.image_id,
+                volume_id: key.volume_id,
+                legal: true,
+                format: Some(v.format),
+                virtual_size: Some(v.virtual_size),
+                actual_size: v.actual_size,
+                parent: v.parent,
+                problem: None,
+            })
+            .collect();
+        volumes.sort_by_key(|e| (e.image_id, e.volume_id));
+        Ok(VolumeList { storage_domain_id: sd, volumes })
+    }
+
     pub fn volume_info(&self, sd: StorageDomainId, vol: VolumeRef) -> Result<VolumeInfo, SimError> {
         let domains = self.lock();
         volume_info(sd, domains.get(&sd).ok_or_else(|| no_domain(sd))?, vol)
@@ -259,8 +283,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn allocations_shrink_free_space_and_chains_follow_parents() {
+    /// 10 GiB of shared storage with one empty data domain.
+    fn storage_with_domain() -> (SharedStorage, StorageDomainId) {
         let storage = SharedStorage::new(ByteSize::from_gib(10));
         let sd = StorageDomainId::new_random();
         storage
@@ -271,6 +295,12 @@ mod tests {
                 connection: StorageDomainConnection::Localfs { path: "/x".into() },
             })
             .expect("create");
+        (storage, sd)
+    }
+
+    #[test]
+    fn allocations_shrink_free_space_and_chains_follow_parents() {
+        let (storage, sd) = storage_with_domain();
         let image = DiskId::new_random();
         let base = storage.volume_create(sd, &create(image, VolumeFormat::Raw, Some(4), false, None)).expect("base");
         assert_eq!(storage.domain_info(sd).expect("info").available, ByteSize::from_gib(6));
@@ -287,5 +317,46 @@ mod tests {
         storage.volume_delete(sd, VolumeRef { image_id: image, volume_id: top.volume_id }).expect("top");
         storage.volume_delete(sd, base_ref).expect("base");
         assert_eq!(storage.domain_info(sd).expect("info").available, ByteSize::from_gib(10));
+    }
+
+    #[test]
+    fn the_volume_list_shows_what_was_created_and_not_what_was_deleted() {
+        let (storage, sd) = storage_with_domain();
+        assert!(storage.volume_list(sd).expect("list").volumes.is_empty());
+        let image = DiskId::new_random();
+        let base = storage.volume_create(sd, &create(image, VolumeFormat::Raw, Some(1), true, None)).expect("base");
+        let base_ref = VolumeRef { image_id: image, volume_id: base.volume_id };
+        let top =
+            storage.volume_create(sd, &create(image, VolumeFormat::Cow, None, true, Some(base_ref))).expect("top");
+        let other = storage
+            .volume_create(sd, &create(DiskId::new_random(), VolumeFormat::Cow, Some(2), true, None))
+            .expect("other");
+        let list = storage.volume_list(sd).expect("list");
+        assert_eq!(list.storage_domain_id, sd);
+        let mut want: Vec<VolumeInfo> = vec![base, top.clone(), other.clone()];
+        want.sort_by_key(|v| (v.image_id, v.volume_id));
+        let seen: Vec<_> = list
+            .volumes
+            .iter()
+            .map(|e| (e.image_id, e.volume_id, e.legal, e.format, e.virtual_size, e.actual_size, e.parent))
+            .collect();
+        let expected: Vec<_> = want
+            .iter()
+            .map(|v| (v.image_id, v.volume_id, true, Some(v.format), Some(v.virtual_size), v.actual_size, v.parent))
+            .collect();
+        assert_eq!(seen, expected);
+        assert!(list.volumes.iter().all(|e| e.problem.is_none()));
+
+        storage.volume_delete(sd, VolumeRef { image_id: image, volume_id: top.volume_id }).expect("delete top");
+        let left: Vec<VolumeRef> =
+            storage.volume_list(sd).expect("list").volumes.iter().map(|e| e.reference()).collect();
+        let mut want = vec![base_ref, VolumeRef { image_id: other.image_id, volume_id: other.volume_id }];
+        want.sort_by_key(|r| (r.image_id, r.volume_id));
+        assert_eq!(left, want);
+
+        let missing = StorageDomainId::new_random();
+        let err = storage.volume_list(missing).expect_err("no such domain");
+        assert_eq!(err.kind(), oxvirt_types::ErrorKind::NotFound);
+        assert!(err.to_string().contains(&missing.to_string()), "{err}");
     }
 }

@@ -167,6 +167,16 @@ async fn simulated_agent_enrolls_serves_mtls_runs_vms_and_obeys_fault_injection(
     assert_eq!(after.available.bytes(), info.available.bytes() - ByteSize::from_gib(2).bytes());
     let too_big = VolumeCreate { volume_id: VolumeId::new_random(), size: Some(ByteSize::from_gib(9)), ..volume };
     assert_eq!(client.volume_create(sd, &too_big).await.expect_err("no space").kind(), ErrorKind::Conflict);
+    // The volume list over the API: what was created, then not what was deleted.
+    let vol_ref = VolumeRef { image_id: vol.image_id, volume_id: vol.volume_id };
+    let listed = client.volume_list(sd).await.expect("volume list");
+    assert_eq!(listed.storage_domain_id, sd);
+    assert_eq!(listed.volumes.iter().map(VolumeListEntry::reference).collect::<Vec<_>>(), vec![vol_ref]);
+    assert!(listed.volumes[0].legal && listed.volumes[0].actual_size == vol.actual_size, "{listed:?}");
+    client.volume_delete(sd, vol_ref).await.expect("delete volume");
+    assert!(client.volume_list(sd).await.expect("volume list").volumes.is_empty());
+    let unknown = client.volume_list(StorageDomainId::new_random()).await.expect_err("unknown domain");
+    assert_eq!(unknown.kind(), ErrorKind::NotFound, "{unknown}");
 
     // Fault injection: crash a VM, freeze and thaw the host.
     let control = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("control listener");

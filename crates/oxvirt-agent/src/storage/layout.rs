@@ -5,11 +5,11 @@
 //! here block (they stat, read and walk files, possibly on NFS); the manager calls them from
 //! `spawn_blocking`.
 
-use crate::storage::metadata::{DomainMetadata, VolumeMetadata};
+use crate::storage::metadata::{DomainMetadata, Legality, VolumeMetadata};
 use crate::storage::{StorageError, show_volume};
-use oxvirt_agent_api::v1::VolumeRef;
-use oxvirt_types::{DiskId, StorageDomainId, VolumeId};
-use std::collections::HashSet;
+use oxvirt_agent_api::v1::{VolumeListEntry, VolumeRef};
+use oxvirt_types::{ByteSize, DiskId, StorageDomainId, VolumeId};
+use std::collections::{BTreeSet, HashSet};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
@@ -162,6 +162,85 @@ impl DomainLayout {
             }
         }
         Ok(volumes)
+    }
+
+    /// Every volume of the domain as a storage check needs to see it: each `<volume>` file and
+    /// each `<volume>.meta` of every image directory, paired by volume id, sorted by image then
+    /// volume. A volume that is not complete (metadata `ILLEGAL`, a file without metadata,
+    /// metadata without a file, unreadable metadata) is listed as not legal with the reason;
+    /// only a failure to list a directory fails the whole listing. Other names (temporary
+    /// files of a creation in progress, non-UUID names) are not volumes and are skipped.
+    pub fn volume_list(&self) -> Result<Vec<VolumeListEntry>, StorageError> {
+        let mut volumes = Vec::new();
+        let mut images = self.images()?;
+        images.sort();
+        for image in images {
+            let dir = self.image_dir(image);
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                // Removed meanwhile (its last volume was deleted).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StorageError::io(format!("list {}", dir.display()), e)),
+            };
+            let mut ids = BTreeSet::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| StorageError::io(format!("list {}", dir.display()), e))?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let id = name.strip_suffix(META_SUFFIX).unwrap_or(name);
+                // Only the canonical spelling: the paths are built from the parsed id.
+                if let Some(volume) = id.parse::<VolumeId>().ok().filter(|v| v.to_string() == id) {
+                    ids.insert(volume);
+                }
+            }
+            volumes.extend(
+                ids.into_iter().filter_map(|volume_id| self.list_entry(VolumeRef { image_id: image, volume_id })),
+            );
+        }
+        Ok(volumes)
+    }
+
+    /// One volume of [`Self::volume_list`]; `None` when neither its file nor its metadata is
+    /// there any more (deleted while the directory was being read).
+    fn list_entry(&self, volume: VolumeRef) -> Option<VolumeListEntry> {
+        let path = self.volume_path(volume);
+        let meta_path = self.meta_path(volume);
+        let file = match path.metadata() {
+            Ok(stat) if stat.is_file() => Ok(Some(stat.blocks().saturating_mul(512))),
+            Ok(_) => Err(format!("{} is not a regular file; remove it, or delete the volume", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot stat {}: {e}; check the storage", path.display())),
+        };
+        let meta = self.read_volume_metadata(volume).map_err(|e| e.to_string());
+        let problem = match (&meta, &file) {
+            (Err(problem), _) | (_, Err(problem)) => Some(problem.clone()),
+            (Ok(None), Ok(None)) => return None,
+            (Ok(None), Ok(Some(_))) => Some(format!(
+                "{} has no metadata ({} is missing): it is not a complete volume; delete the volume, or restore its metadata",
+                path.display(),
+                meta_path.display()
+            )),
+            (Ok(Some(_)), Ok(None)) => Some(format!(
+                "the metadata file {} describes {}, which is missing; delete the volume",
+                meta_path.display(),
+                path.display()
+            )),
+            (Ok(Some(meta)), Ok(Some(_))) if meta.legality != Legality::Legal => {
+                Some(StorageError::VolumeIllegal { sd: self.id, volume }.to_string())
+            }
+            (Ok(Some(_)), Ok(Some(_))) => None,
+        };
+        let meta = meta.ok().flatten();
+        Some(VolumeListEntry {
+            image_id: volume.image_id,
+            volume_id: volume.volume_id,
+            legal: problem.is_none(),
+            format: meta.as_ref().map(|m| m.format),
+            virtual_size: meta.as_ref().map(|m| m.capacity),
+            actual_size: ByteSize(file.ok().flatten().unwrap_or(0)),
+            parent: meta.and_then(|m| m.parent),
+            problem,
+        })
     }
 
     /// The volumes that have `parent` as their parent.

@@ -60,7 +60,8 @@ use crate::access::{self, QemuAccess};
 use layout::DomainLayout;
 use metadata::{DomainMetadata, Legality, StorageType, VolumeMetadata, write_atomic};
 use oxvirt_agent_api::v1::{
-    StorageDomainConnection, StorageDomainCreate, StorageDomainInfo, VolumeCreate, VolumeFormat, VolumeInfo, VolumeRef,
+    StorageDomainConnection, StorageDomainCreate, StorageDomainInfo, VolumeCreate, VolumeFormat, VolumeInfo,
+    VolumeList, VolumeRef,
 };
 use oxvirt_types::{ByteSize, DiskId, ErrorKind, StorageDomainId};
 use serde::{Deserialize, Serialize};
@@ -904,6 +905,17 @@ impl StorageManager {
         .await?;
         tracing::info!(sd = %sd, volume = %show_volume(&reference), format = ?req.format, size = %size, "volume created");
         volume_info_of(&layout, reference, Some(size)).await
+    }
+
+    /// Every volume on the domain, legal or not (see [`VolumeList`]): read from the metadata
+    /// and the file system, without qemu-img and without the domain's lock.
+    pub async fn volume_list(&self, sd: StorageDomainId) -> Result<VolumeList, StorageError> {
+        let domain = self.attached(sd)?;
+        blocking(move || {
+            domain.verify()?;
+            Ok(VolumeList { storage_domain_id: sd, volumes: domain.layout().volume_list()? })
+        })
+        .await
     }
 
     /// A volume's sizes, format and chain.
