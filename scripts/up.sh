@@ -12,7 +12,28 @@ source "$(dirname "$0")/lib.sh"
 echo "== building release binaries"
 (cd "$repo" && cargo build --release --locked --bin oxvirt-engine --bin oxvirt-agent)
 
-mkdir -p "$run_dir" "$log_dir" "$data_dir/agent"
+mkdir -p "$run_dir" "$log_dir" "$data_dir/agent" "$data_dir/storage"
+
+# QEMU runs as libvirt's QEMU user (qemu.conf's `user`, libvirt-qemu on Debian), which must be
+# able to enter every directory above the disks: the data directory is oxvirt's, so it and its
+# storage directory are made enterable (o+x: enter, not list); a directory above it that the
+# user cannot enter (a private home, `mktemp -d` parents are fine) is named, with the fix.
+qemu_user=$(sed -n 's/^[[:space:]]*user[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' /etc/libvirt/qemu.conf 2>/dev/null | tail -n1)
+qemu_user=${qemu_user:-libvirt-qemu}
+if [ "$qemu_user" != root ] && id "$qemu_user" >/dev/null 2>&1; then
+  chmod o+x "$data_dir" "$data_dir/storage"
+  d=$(cd "$data_dir" && pwd -P)
+  while [ "$d" != / ]; do
+    if ! runuser -u "$qemu_user" -- test -x "$d" 2>/dev/null; then
+      echo "error: QEMU runs as $qemu_user, which cannot enter $d ($(stat -c '%A %U:%G' "$d")), above the data" >&2
+      echo "       directory $data_dir: VMs could not open their disks. Fix: chmod o+x $d, or set" >&2
+      echo "       OXVIRT_DATA_DIR to a directory whose parents $qemu_user can enter." >&2
+      exit 1
+    fi
+    d=$(dirname "$d")
+  done
+  echo "== QEMU ($qemu_user) can reach $data_dir"
+fi
 
 # libvirt: use the machine's if one answers, else start our own and remember it.
 if virsh -c qemu:///system version >/dev/null 2>&1; then
@@ -65,7 +86,8 @@ if [ -n "${OXVIRT_ADMIN_PASSWORD:-}" ]; then
   name=$(hostname | tr -c 'A-Za-z0-9._\n-' '-')
   if ! curl -fsk "${auth[@]}" "$api/hosts" | grep -q "<address>127.0.0.1</address>"; then
     secret=$(cat "$data_dir/agent/enrollment-secret")
-    curl -fsk "${auth[@]}" "${xml[@]}" -d "<host><name>$name</name><address>127.0.0.1</address><port>$agent_port</port><root_password>$secret</root_password><cluster><name>Default</name></cluster></host>" "$api/hosts" >/dev/null
+    # async=false: the reply comes when the host is Up (its AddHost job has ended).
+    curl -fsk "${auth[@]}" "${xml[@]}" -d "<host><name>$name</name><address>127.0.0.1</address><port>$agent_port</port><root_password>$secret</root_password><cluster><name>Default</name></cluster></host>" "$api/hosts?async=false" >/dev/null
     echo "== added this machine as host $name (Up)"
   fi
   # A local data storage domain on this machine, attached to (and active in) Default, so that

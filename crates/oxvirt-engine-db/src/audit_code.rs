@@ -106,6 +106,8 @@ audit_codes! {
     /// A host runs a domain with oxvirt's metadata that the engine does not place there (an
     /// orphan: left by a crash, or started behind the engine's back).
     OXVIRT_VM_ORPHAN_ON_HOST = AuditCode::OXVIRT_BASE + 4,
+    /// The storage check found volumes without a row or rows without a legal volume.
+    OXVIRT_STORAGE_LEFTOVERS = AuditCode::OXVIRT_BASE + 5,
 }
 
 impl AuditCode {

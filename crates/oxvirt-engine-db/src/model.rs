@@ -683,6 +683,8 @@ pub struct Vm {
     pub delete_protected: bool,
     pub created: Timestamp,
     pub runtime: VmRuntime,
+    /// Bumped by every configuration write, which is compare-and-set on it.
+    pub config_version: i64,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -139,6 +139,7 @@ fn vm(name: &str, cluster: &Cluster) -> Vm {
         delete_protected: false,
         created: Timestamp::now(),
         runtime: VmRuntime::down(),
+        config_version: 0,
     }
 }
 

@@ -140,6 +140,19 @@ pub(crate) async fn job_lease_take(
     Ok(r.rows_affected() == 1)
 }
 
+/// Extends `owner`'s lease on started job `id` to `until`; returns whether it holds it.
+pub(crate) async fn job_lease_extend(c: &mut AnyConnection, id: JobId, owner: &str, until: Timestamp) -> Result<bool> {
+    let r = sqlx::query("UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND status = $4")
+        .bind(id.to_string())
+        .bind(owner.to_owned())
+        .bind(until.0)
+        .bind(JobStatus::Started.as_str())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("renewing a job's lease"))?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Extends every lease `owner` holds on `started` jobs to `until`; returns how many.
 pub(crate) async fn job_lease_renew(c: &mut AnyConnection, owner: &str, until: Timestamp) -> Result<u64> {
     let r = sqlx::query("UPDATE jobs SET lease_until = $2 WHERE lease_owner = $1 AND status = $3")

@@ -450,6 +450,9 @@ store_methods! {
     vms::vm_list(filter: &VmFilter) -> Vec<Vm>;
     /// Replaces every column of the VM.
     vms::vm_update(vm: &Vm) -> ();
+    /// Writes the VM's configuration (not its runtime) if its `config_version` is unchanged,
+    /// bumping it (compare-and-set); whether it was written.
+    vms::vm_config_update(vm: &Vm) -> bool;
     /// Sets what the VM is doing, leaving its configuration alone. With `expected` statuses,
     /// only when the VM is in one of them; returns whether it changed.
     vms::vm_runtime_set(id: VmId, runtime: &VmRuntime, expected: Option<&[VmStatus]>) -> bool;
@@ -503,6 +506,8 @@ store_methods! {
     jobs::job_lease_take(
         id: JobId, owner: &str, engine_prefix: &str, now: Timestamp, until: Timestamp
     ) -> bool;
+    /// Extends `owner`'s lease on started job `id` to `until`; whether it holds it.
+    jobs::job_lease_extend(id: JobId, owner: &str, until: Timestamp) -> bool;
     /// Extends `owner`'s leases on started jobs to `until`; how many.
     jobs::job_lease_renew(owner: &str, until: Timestamp) -> u64;
     /// Ends a started job `owner` holds (compare-and-set), releasing the lease; whether it ended.

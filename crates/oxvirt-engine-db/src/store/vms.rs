@@ -81,8 +81,12 @@ const VM_COLUMNS: &str = concat!(
     "id, name, description, cluster_id, template_id, ",
     config_columns!(),
     ", placement_affinity, placement_host_id, delete_protected, created, ",
-    "status, host_id, migrating_to_host_id, start_time, stop_time, stop_reason"
+    "status, host_id, migrating_to_host_id, start_time, stop_time, stop_reason, config_version"
 );
+
+/// The columns a configuration write sets (after `id`): never the runtime the monitor owns.
+const VM_CONFIG_COLUMNS: &str =
+    concat!("id, name, description, ", config_columns!(), ", placement_affinity, placement_host_id, delete_protected");
 
 fn vm_from_row(r: &AnyRow) -> Result<Vm> {
     Ok(Vm {
@@ -96,6 +100,7 @@ fn vm_from_row(r: &AnyRow) -> Result<Vm> {
         delete_protected: r.flag("delete_protected")?,
         created: Timestamp(r.int("created")?),
         runtime: runtime_from_row(r)?,
+        config_version: r.int("config_version")?,
     })
 }
 
@@ -141,9 +146,43 @@ async fn vm_write(c: &mut AnyConnection, sql: String, vm: &Vm, doing: &str) -> R
         .bind(vm.placement.host_id.map(|id| id.to_string()))
         .bind(vm.delete_protected)
         .bind(vm.created.0);
-    match bind_runtime(q, &vm.runtime).execute(&mut *c).await {
+    match bind_runtime(q, &vm.runtime).bind(vm.config_version).execute(&mut *c).await {
         Ok(r) => Ok(r.rows_affected()),
         Err(e) => Err(vm_ctx(doing, vm).explain(c, e).await),
+    }
+}
+
+/// Writes the VM's configuration (name, description, configuration, placement, delete
+/// protection) only if its configuration version is still `vm.config_version`, and bumps it;
+/// the runtime is left alone. Returns whether it was written (false: another write came first).
+pub(crate) async fn vm_config_update(c: &mut AnyConnection, vm: &Vm) -> Result<bool> {
+    let names: Vec<&str> = VM_CONFIG_COLUMNS.split(',').map(str::trim).collect();
+    let sets: Vec<String> = names.iter().enumerate().skip(1).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+    let sql = format!(
+        "UPDATE vms SET {}, config_version = config_version + 1 WHERE id = $1 AND config_version = ${}",
+        sets.join(", "),
+        names.len() + 1
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(vm.id.to_string())
+        .bind(vm.name.clone())
+        .bind(vm.description.clone());
+    let q = bind_config(q, &vm.config)?
+        .bind(vm.placement.affinity.as_str())
+        .bind(vm.placement.host_id.map(|id| id.to_string()))
+        .bind(vm.delete_protected)
+        .bind(vm.config_version);
+    match q.execute(&mut *c).await {
+        Ok(r) if r.rows_affected() > 0 => Ok(true),
+        Ok(_) => {
+            let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM vms WHERE id = $1")
+                .bind(vm.id.to_string())
+                .fetch_one(&mut *c)
+                .await
+                .map_err(StoreError::db("reading a VM"))?;
+            if exists == 0 { Err(StoreError::not_found("VM", vm.id)) } else { Ok(false) }
+        }
+        Err(e) => Err(vm_ctx("updating a VM's configuration", vm).explain(c, e).await),
     }
 }
 

@@ -25,6 +25,7 @@ mod operating_systems;
 pub mod query;
 pub mod saga;
 pub mod scheduler;
+pub mod storage_check;
 mod storage_domains;
 mod templates;
 mod vms;
@@ -114,6 +115,9 @@ pub struct App {
     background: background::Background,
     /// The job executor's state (jobs running here, lease owner).
     executor: saga::Executor,
+    /// The last findings of the storage check, by domain (an event when they change).
+    storage_checks:
+        std::sync::Mutex<std::collections::HashMap<oxvirt_types::StorageDomainId, storage_check::StorageCheck>>,
     /// This app, for the tasks it spawns (jobs outlive the request that created them).
     me: std::sync::Weak<App>,
 }
@@ -164,6 +168,7 @@ impl App {
                 monitors: Default::default(),
                 background: Default::default(),
                 executor: Default::default(),
+                storage_checks: Default::default(),
                 me: me.clone(),
             }),
             generated,

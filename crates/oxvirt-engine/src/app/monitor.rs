@@ -712,7 +712,7 @@ impl App {
     }
 
     /// An audit event of the engine itself (no user acted); a failure to log is logged.
-    async fn audit_engine(&self, severity: Severity, code: AuditCode, description: String, refs: EventRefs) {
+    pub(super) async fn audit_engine(&self, severity: Severity, code: AuditCode, description: String, refs: EventRefs) {
         let event =
             NewEvent { time: Timestamp::now(), severity, code: code.code(), description, refs, correlation_id: None };
         if let Err(e) = self.store.event_insert(&event).await {
@@ -927,6 +927,7 @@ mod tests {
                 delete_protected: false,
                 created: Timestamp::now(),
                 runtime,
+                config_version: 0,
             };
             self.app.store.vm_insert(&vm).await.expect("vm");
             vm

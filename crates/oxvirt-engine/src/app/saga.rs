@@ -140,6 +140,8 @@ pub enum Undo {
 
 /// The default retry window of a step.
 pub const STEP_RETRY: Duration = Duration::from_secs(30);
+/// The longest one attempt of a step may take (above the agent client's own call deadline).
+pub const STEP_ATTEMPT_DEADLINE: Duration = Duration::from_secs(300);
 
 /// Every kind of job the executor runs; recovery finds a job's definition here.
 pub static SAGAS: &[&SagaDef] = &[
@@ -386,9 +388,18 @@ impl App {
         opts: &JobOptions,
     ) -> Result<JobId> {
         let job = self.saga_create(&mut tx, who, def, description, params, opts.correlation_id.as_deref()).await?;
-        tx.commit().await?;
         let id = job.id;
-        self.saga_spawn(who, job);
+        // Commit and spawn on a task of their own: a request dropped mid-commit (its client
+        // went away) must not leave a committed job that nobody runs.
+        let app = self.me.upgrade().ok_or_else(|| AppError::Worker("the engine is stopping".into()))?;
+        let who = who.clone();
+        tokio::spawn(async move {
+            tx.commit().await?;
+            app.saga_spawn(&who, job);
+            Ok::<_, AppError>(())
+        })
+        .await
+        .map_err(|e| AppError::Worker(format!("the task committing job {id} failed: {e}")))??;
         Ok(id)
     }
 
@@ -441,11 +452,16 @@ impl App {
             .map_err(|e| AppError::Worker(format!("job {job}: step {number} has no readable output: {e}")))
     }
 
+    /// Renews the leases of the jobs running in this process (only those: a job this run
+    /// owns but does not run — its spawn was lost — lets its lease expire and is taken over).
     async fn leases_renew(&self) {
         let Ok((settings, owner)) = self.executor_owner() else { return };
         let until = Timestamp(Timestamp::now().0 + settings.lease.as_millis() as i64);
-        if let Err(e) = self.store.job_lease_renew(owner, until).await {
-            tracing::warn!(error = %e, "cannot renew job leases");
+        let running: Vec<JobId> = self.executor.running().keys().copied().collect();
+        for id in running {
+            if let Err(e) = self.store.job_lease_extend(id, owner, until).await {
+                tracing::warn!(job = %id, error = %e, "cannot renew a job's lease");
+            }
         }
     }
 
@@ -461,7 +477,7 @@ impl App {
         };
         let prefix = format!("{}/", settings.engine_id);
         for job in jobs {
-            if job.lease_owner.as_deref() == Some(owner) || self.executor.running().contains_key(&job.id) {
+            if self.executor.running().contains_key(&job.id) {
                 continue;
             }
             let now = Timestamp::now();
@@ -624,12 +640,19 @@ impl App {
         outcome
     }
 
-    /// Runs a step action, retrying errors that say "try again" for `retry_for`.
+    /// Runs a step action, retrying errors that say "try again" for `retry_for`. Each attempt
+    /// has a deadline ([`STEP_ATTEMPT_DEADLINE`]): a job never waits for ever on one call.
     async fn step_attempt(&self, ctx: &SagaCtx, action: StepFn, retry_for: Duration) -> Result<serde_json::Value> {
         let deadline = tokio::time::Instant::now() + retry_for;
         let mut pause = Duration::from_millis(200);
         loop {
-            match action(ctx).await {
+            let attempt = tokio::time::timeout(STEP_ATTEMPT_DEADLINE, action(ctx)).await.unwrap_or_else(|_| {
+                Err(AppError::Failed(
+                    ErrorKind::Unavailable,
+                    format!("job {}: a step did not finish within {} s", ctx.job.id, STEP_ATTEMPT_DEADLINE.as_secs()),
+                ))
+            });
+            match attempt {
                 Err(e) if e.kind() == ErrorKind::Unavailable && tokio::time::Instant::now() + pause < deadline => {
                     tracing::info!(job = %ctx.job.id, error = %e, "a job step will be retried");
                     tokio::time::sleep(pause).await;

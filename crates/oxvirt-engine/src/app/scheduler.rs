@@ -145,6 +145,7 @@ mod tests {
             delete_protected: false,
             created: oxvirt_engine_db::model::Timestamp(0),
             runtime: VmRuntime::down(),
+            config_version: 0,
         };
         vm.config.memory_guaranteed = ByteSize(guaranteed_gib * GIB);
         vm.placement.host_id = preferred;

@@ -213,6 +213,7 @@ impl App {
             delete_protected: req.delete_protected.unwrap_or(false),
             created: Timestamp::now(),
             runtime: VmRuntime::down(),
+            config_version: 0,
         };
         self.store.vm_insert(&vm).await.map_err(|e| name_taken(e, &vm.name))?;
         self.audit(
@@ -255,10 +256,16 @@ impl App {
         }
         let name = vm.name.clone();
         config_apply(&mut vm.config, req.config, &name)?;
-        // Only the configuration: the runtime is the monitor's, and may have moved meanwhile.
-        let current = self.store.vm_get(id).await?;
-        vm.runtime = current.runtime;
-        self.store.vm_update(&vm).await.map_err(|e| name_taken(e, &vm.name))?;
+        // Compare-and-set on the configuration version: a concurrent update is refused, not
+        // silently undone; the runtime (the monitor's) is not written.
+        if !self.store.vm_config_update(&vm).await.map_err(|e| name_taken(e, &vm.name))? {
+            return Err(AppError::Conflict(format!(
+                "VM {} was changed by another request meanwhile; read it again and retry the update",
+                vm.name
+            )));
+        }
+        vm.config_version += 1;
+        vm.runtime = self.store.vm_get(id).await?.runtime;
         self.audit(
             who,
             Severity::Normal,
@@ -498,7 +505,7 @@ impl App {
             .await?;
         let mut domains = Vec::new();
         for a in self.store.disk_attachment_list_for_vm(vm.id).await?.into_iter().filter(|a| a.active) {
-            let disk = self.store.disk_get(a.disk_id).await?;
+            let disk = self.vm_disk_get(vm, a.disk_id).await?;
             if !domains.iter().any(|d: &oxvirt_engine_db::model::StorageDomain| d.id == disk.storage_domain_id) {
                 domains.push(self.store.storage_domain_get(disk.storage_domain_id).await?);
             }
@@ -544,7 +551,7 @@ impl App {
             if !a.active {
                 continue;
             }
-            let disk = self.store.disk_get(a.disk_id).await?;
+            let disk = self.vm_disk_get(vm, a.disk_id).await?;
             if disk.status != DiskStatus::Ok && !(launching && disk.status == DiskStatus::Locked) {
                 return Err(AppError::Conflict(format!(
                     "cannot run VM {}: its disk {} is {}; wait until it is ok",
@@ -646,6 +653,20 @@ impl App {
     }
 }
 
+impl App {
+    /// A disk attached to `vm`, read to start it: one removed meanwhile (a removal racing the
+    /// start) is a conflict of the start, not a missing object of the request.
+    async fn vm_disk_get(&self, vm: &Vm, disk: DiskId) -> Result<oxvirt_engine_db::model::Disk> {
+        match self.store.disk_get(disk).await {
+            Err(StoreError::NotFound { .. }) => Err(AppError::Conflict(format!(
+                "cannot run VM {}: its disk {disk} was removed meanwhile; look at its disks and start it again",
+                vm.name
+            ))),
+            other => Ok(other?),
+        }
+    }
+}
+
 pub(super) fn vm_must_be_down(vm: &Vm, what: &str) -> Result<()> {
     if vm.runtime.status == VmStatus::Down {
         Ok(())
@@ -690,7 +711,7 @@ pub(super) static RUN_VM: SagaDef = SagaDef {
             Undo::Action(step_fn!(run_vm_unreserve)),
         ),
         StepDef::new(
-            "Connecting the host to the VM's storage",
+            "Connecting the host to the storage of the VM's disks",
             StepType::Executing,
             step_fn!(run_vm_storage),
             Undo::Nothing,
@@ -729,10 +750,20 @@ async fn run_vm_unreserve(ctx: &SagaCtx) -> Result<serde_json::Value> {
     Ok(serde_json::Value::Null)
 }
 
+/// Connects the storage domains of the VM's disks on its host (a diskless VM needs none):
+/// idempotent, as an attach of a domain the host has already is.
 async fn run_vm_storage(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let p: RunVmParams = ctx.params()?;
-    let host = ctx.app.store.host_get(p.host_id).await?;
-    ctx.app.host_storage_connect(&host).await?;
+    let app = &ctx.app;
+    let host = app.store.host_get(p.host_id).await?;
+    let mut connected = std::collections::BTreeSet::new();
+    for d in &p.disks {
+        let disk = app.store.disk_get(*d).await?;
+        if connected.insert(disk.storage_domain_id) {
+            let sd = app.store.storage_domain_get(disk.storage_domain_id).await?;
+            app.storage_domain_connect_on(&host, &sd).await?;
+        }
+    }
     Ok(serde_json::Value::Null)
 }
 

@@ -280,3 +280,49 @@ async fn a_domain_holding_disks_is_not_removed() {
     f.assert_names(409, &["local0", "d1", "remove them first"]);
     assert_eq!(names(&ctx.api.list("storagedomains", "storage_domain").await.expect("list")), ["local0"]);
 }
+
+/// The storage check (an oxvirt extension) finds what a domain holds that no row knows, and
+/// rows whose volume is gone; it only reports, deleting nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storage_check_lists_volumes_without_a_row_and_rows_without_a_volume() {
+    use oxvirt_agent_api::v1;
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("setup");
+    let check_path = format!("oxvirt/storagedomains/{}/check", s.sd());
+    let clean = ctx.api.get(&check_path).await.expect("check");
+    assert_eq!(clean["clean"], "true", "{clean}");
+
+    let body = json!({"name": "kept", "format": "cow", "sparse": true, "provisioned_size": GIB,
+                      "storage_domains": {"storage_domain": [{"id": s.sd()}]}});
+    let kept = ctx.api.post("disks?async=false", &body).await.expect("disk");
+    let sd: StorageDomainId = s.sd().parse().expect("sd id");
+    // A volume nobody recorded (as a host that died mid-job could leave).
+    let stray = v1::VolumeCreate {
+        image_id: DiskId::new_random(),
+        volume_id: VolumeId::new_random(),
+        format: v1::VolumeFormat::Cow,
+        size: Some(oxvirt_types::ByteSize(GIB)),
+        sparse: true,
+        parent: None,
+        description: "stray".into(),
+    };
+    ctx.sim_host(0).storage().volume_create(sd, &stray).expect("a stray volume");
+    // A recorded disk whose volume vanished.
+    let kept_ref = v1::VolumeRef {
+        image_id: id(&kept).parse().expect("disk id"),
+        volume_id: kept["image_id"].as_str().expect("image_id").parse().expect("volume id"),
+    };
+    ctx.sim_host(0).storage().volume_delete(sd, kept_ref).expect("delete behind the engine's back");
+
+    let found = ctx.api.get(&check_path).await.expect("check");
+    assert_eq!(found["clean"], "false", "{found}");
+    let text = found.to_string();
+    assert!(text.contains(&stray.volume_id.to_string()), "the stray volume is listed: {found}");
+    assert!(text.contains(&kept_ref.volume_id.to_string()) && text.contains("kept"), "the row without volume: {found}");
+    assert_eq!(ctx.api.get(&format!("disks/{}", id(&kept))).await.expect("kept")["status"], "ok", "nothing changed");
+    ctx.api
+        .get("oxvirt/storagedomains/00000000-0000-0000-0000-000000000009/check")
+        .await
+        .expect_err("no such")
+        .assert_names(404, &[]);
+}

@@ -47,8 +47,9 @@ elif phase in ("expect-down", "expect-up"):
     want = types.VmStatus.DOWN if phase == "expect-down" else types.VmStatus.UP
     deadline = time.monotonic() + 60
     while vm.status != want:
-        assert vm.status in (types.VmStatus.DOWN, types.VmStatus.UP), \
-            "VM stuck in %s after recovery" % vm.status
+        # The resumed job passes through the launch's statuses; it must end up `want`.
+        assert vm.status in (types.VmStatus.DOWN, types.VmStatus.UP, types.VmStatus.WAIT_FOR_LAUNCH,
+                             types.VmStatus.POWERING_UP), "VM %s after recovery" % vm.status
         assert time.monotonic() < deadline, "VM is %s, expected %s" % (vm.status, want)
         time.sleep(0.25)  # polling interval of a condition wait
         vm = vms.vm_service(args[0]).get()

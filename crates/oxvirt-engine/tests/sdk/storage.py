@@ -150,10 +150,10 @@ assert [d.name for d in disks.list(search="name=d1")] == ["d1"]
 assert sd_service.get().committed == GIB, sd_service.get().committed
 expect_fault(409, lambda: sd_service.remove(host="sh1"), "detach")
 
-# Removal deletes the file.
+# Removal deletes the file (a job: the disk is locked, then gone).
 disk_service.remove()
+wait_for("disk d1 to be gone", lambda: disks.list() == [])
 assert not os.path.exists(volume) and not os.path.exists(os.path.dirname(volume)), "the volume is gone"
-assert disks.list() == []
 expect_fault(404, disk_service.get)
 assert sd_service.get().committed == 0
 

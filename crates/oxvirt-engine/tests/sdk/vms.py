@@ -220,7 +220,9 @@ def after_restart(vm_id, domain_path):
     wait_status(vm_id, types.VmStatus.DOWN, 30)
     service.remove()
     expect_fault(404, service.get)
+    # The VM row goes at once; its disks with the RemoveVm job.
     for d in disk_ids:
+        wait("disk %s to be gone" % d, lambda: not [x for x in system.disks_service().list() if x.id == d], 60)
         expect_fault(404, system.disks_service().disk_service(d).get)
     leftovers = [os.path.join(r, f) for r, _, fs in os.walk(domain_path) for f in fs
                  if any(d in os.path.join(r, f) for d in disk_ids)]

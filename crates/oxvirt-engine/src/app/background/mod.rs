@@ -128,6 +128,14 @@ impl super::App {
                 app.retention_run(Timestamp::now()).await.map(|_| ()).map_err(|e| e.to_string())
             }
         });
+        let app = Arc::downgrade(self);
+        self.background.spawn("storage-check", super::storage_check::PERIOD, move || {
+            let app = app.clone();
+            async move {
+                let Some(app) = app.upgrade() else { return Ok(()) };
+                app.storage_check_run().await.map(|_| ()).map_err(|e| e.to_string())
+            }
+        });
     }
 }
 

@@ -18,6 +18,7 @@ mod jobs;
 mod networks;
 mod nics;
 mod operating_systems;
+mod storage_check;
 mod storage_domains;
 mod templates;
 mod vms;
@@ -67,6 +68,7 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
     Router::new()
         .route("/", get(root))
         .merge(background::routes())
+        .merge(storage_check::routes())
         .merge(data_centers::routes())
         .merge(clusters::routes())
         .merge(hosts::routes())
