@@ -275,7 +275,11 @@ impl App {
             Err(e) => return Err(e.into()),
         };
         let sd = self.store.storage_domain_get(disk.storage_domain_id).await?;
-        let host = self.storage_domain_host(&sd).await?;
+        // No Up host reaching the domain *now* (one is coming back): a job retries that.
+        let host = self.storage_domain_host(&sd).await.map_err(|e| match e {
+            AppError::Conflict(message) => AppError::Failed(oxvirt_types::ErrorKind::Unavailable, message),
+            other => other,
+        })?;
         let data = DiskJobData::of(&disk, &sd, &host, self.disk_volume_ids(&disk).await?);
         self.disk_volumes_delete(&host, &data).await?;
         match self.store.disk_delete(id).await {

@@ -8,6 +8,10 @@
 //! status, every volume on the (simulated) storage has a row and every row a legal volume, and
 //! every running domain is a VM the database places on that host.
 //!
+//! A second matrix kills the engine *and the host's agent* at each point; the agent comes back
+//! only after the restarted engine has marked its host non-responsive. The job may then end
+//! finished or unwound, and the same nothing-half-done checks hold.
+//!
 //! FAULT INJECTION: the pause points are the engine's `OXVIRT_FAULT_PAUSE` seam (the job
 //! stops there and prints `FAULT PAUSE`; the test kills the process). The hosts are
 //! SIMULATED (`oxvirt-sim`). Cases run two at a time, each with its own engine and simulator.
@@ -18,7 +22,7 @@ use oxvirt_engine::app::saga::{FAULT_PAUSE, SAGAS};
 use oxvirt_engine_db::model::{DiskStatus, JobStatus};
 use oxvirt_engine_db::store::{DiskFilter, HostFilter, JobFilter, StorageDomainFilter, VmFilter};
 use oxvirt_testkit::EngineTestContext;
-use oxvirt_testkit::engine_context::{ApiClient, EngineMode, GIB, id};
+use oxvirt_testkit::engine_context::{ApiClient, EngineMode, FreezeMode, GIB, id};
 use oxvirt_types::{HostStatus, StorageDomainStatus, VmStatus};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -52,24 +56,47 @@ fn matrix() -> Vec<Case> {
     cases
 }
 
+/// Who dies at the pause point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    /// The engine, killed again at the same point while it recovers, then restarted clean:
+    /// every job must be resumed to its end.
+    Engine,
+    /// The engine and the host's agent together (the SIMULATED agent stops answering and
+    /// drops its connections; its VMs and volumes survive, as QEMU and files survive an agent
+    /// crash); the engine restarts while the agent is down, which comes back only once the
+    /// engine has marked its host non-responsive. The job may end finished or unwound.
+    EngineAndAgent,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_of_every_job_survives_kill_9_and_a_second_kill_during_recovery() {
+    kill_matrix(Victim::Engine).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_of_every_job_survives_the_engine_and_its_agent_dying_there() {
+    kill_matrix(Victim::EngineAndAgent).await;
+}
+
+async fn kill_matrix(victim: Victim) {
     let cases = matrix();
     let total = cases.len();
     let failures: Vec<String> = futures::stream::iter(cases)
         .map(|case| async move {
             let name = case.to_string();
-            match tokio::time::timeout(Duration::from_secs(240), run_case(case)).await {
+            match tokio::time::timeout(Duration::from_secs(240), run_case(case, victim)).await {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(format!("{name}: {e}")),
                 Err(_) => Some(format!("{name}: did not settle within 240 s")),
             }
         })
-        .buffer_unordered(2)
+        // Mostly waiting on the engine processes: four at a time keep two cores busy.
+        .buffer_unordered(if victim == Victim::Engine { 2 } else { 4 })
         .filter_map(|r| async move { r })
         .collect()
         .await;
-    eprintln!("kill matrix: {total} cases, {} failed", failures.len());
+    eprintln!("kill matrix ({victim:?}): {total} cases, {} failed", failures.len());
     assert!(failures.is_empty(), "{} of {total} kill cases failed:\n{}", failures.len(), failures.join("\n"));
 }
 
@@ -162,8 +189,11 @@ fn request_send(api: &ApiClient, (method, path, body): &(&'static str, String, s
     });
 }
 
-async fn run_case(case: Case) -> Result<(), String> {
-    let options = EngineTestContext::options().hosts(1).mode(EngineMode::Binary);
+async fn run_case(case: Case, victim: Victim) -> Result<(), String> {
+    let mut options = EngineTestContext::options().hosts(1).mode(EngineMode::Binary);
+    if victim == Victim::EngineAndAgent {
+        options = options.host_grace_seconds(1);
+    }
     let mut ctx = options.start().await.map_err(|e| format!("context: {e}"))?;
     let arranged = arrange(&ctx, case.action_type).await?;
     let spec = case.to_string();
@@ -176,13 +206,31 @@ async fn run_case(case: Case) -> Result<(), String> {
     let engine = ctx.engine_process().map_err(|e| e.to_string())?;
     engine.fault_pause_wait(1, PAUSE_DEADLINE).await.map_err(|e| format!("first pause: {e}"))?;
     engine.kill();
-    // Kill 2: at the same point, while the restarted engine recovers the job.
-    engine.restart().await.map_err(|e| format!("restart to recover: {e}"))?;
-    engine.fault_pause_wait(2, PAUSE_DEADLINE).await.map_err(|e| format!("pause during recovery: {e}"))?;
-    engine.kill();
-    // Clean restart: the job is taken over and ends.
-    engine.env_remove(FAULT_PAUSE);
-    engine.restart().await.map_err(|e| format!("clean restart: {e}"))?;
+    match victim {
+        Victim::Engine => {
+            // Kill 2: at the same point, while the restarted engine recovers the job.
+            engine.restart().await.map_err(|e| format!("restart to recover: {e}"))?;
+            engine.fault_pause_wait(2, PAUSE_DEADLINE).await.map_err(|e| format!("pause during recovery: {e}"))?;
+            engine.kill();
+            // Clean restart: the job is taken over and ends.
+            engine.env_remove(FAULT_PAUSE);
+            engine.restart().await.map_err(|e| format!("clean restart: {e}"))?;
+        }
+        Victim::EngineAndAgent => {
+            ctx.sim_host(0).freeze(FreezeMode::Refuse).await.map_err(|e| format!("agent down: {e}"))?;
+            let engine = ctx.engine_process().map_err(|e| e.to_string())?;
+            engine.env_remove(FAULT_PAUSE);
+            engine.restart().await.map_err(|e| format!("restart while the agent is down: {e}"))?;
+            let store = ctx.store().await.map_err(|e| e.to_string())?;
+            ctx.wait_for("the engine to see the agent down", || async {
+                let hosts = store.host_list(&HostFilter::default()).await.ok()?;
+                hosts.iter().all(|h| h.status == HostStatus::NonResponsive).then_some(())
+            })
+            .await
+            .map_err(|e| format!("{e}"))?;
+            ctx.sim_host(0).thaw().await.map_err(|e| format!("agent back: {e}"))?;
+        }
+    }
 
     let store = ctx.store().await.map_err(|e| e.to_string())?;
     let ended = ctx
@@ -196,7 +244,7 @@ async fn run_case(case: Case) -> Result<(), String> {
         Err(e) => return Err(format!("{e}: jobs {:?}", jobs_brief(store).await)),
     };
     let job = jobs.iter().find(|j| j.action_type == case.action_type).ok_or("the job is not recorded")?;
-    if job.status != JobStatus::Finished {
+    if victim == Victim::Engine && job.status != JobStatus::Finished {
         let steps = store.step_list_for_job(job.id).await.unwrap_or_default();
         return Err(format!("the job ended {} instead of being resumed to its end: {steps:?}", job.status));
     }
