@@ -306,7 +306,7 @@ impl App {
             )));
         }
         for d in &disks {
-            if !tx.disk_status_move(*d, &[DiskStatus::Ok, DiskStatus::Illegal], DiskStatus::Locked).await? {
+            if !disk_lock(&mut tx, *d, &[DiskStatus::Ok, DiskStatus::Illegal]).await? {
                 return Err(AppError::Conflict(format!(
                     "VM {}: its disk {d} is locked by another operation; try again when it is ok",
                     vm.name
@@ -374,7 +374,7 @@ impl App {
             return Err(AppError::Conflict(format!("VM {} is being started or changed by another request", vm.name)));
         }
         for d in &disks {
-            if !tx.disk_status_move(*d, &[DiskStatus::Ok], DiskStatus::Locked).await? {
+            if !disk_lock(&mut tx, *d, &[DiskStatus::Ok]).await? {
                 return Err(AppError::Conflict(format!(
                     "cannot run VM {}: its disk {d} is locked by another operation; try again when it is ok",
                     vm.name
@@ -664,6 +664,15 @@ impl App {
             ))),
             other => Ok(other?),
         }
+    }
+}
+
+/// Locks a VM's disk in `tx` (compare-and-set from `from`); a disk removed meanwhile counts
+/// as not lockable (the caller's conflict), not as a missing object of the request.
+async fn disk_lock(tx: &mut oxvirt_engine_db::store::StoreTx, disk: DiskId, from: &[DiskStatus]) -> Result<bool> {
+    match tx.disk_status_move(disk, from, DiskStatus::Locked).await {
+        Err(StoreError::NotFound { .. }) => Ok(false),
+        other => Ok(other?),
     }
 }
 
