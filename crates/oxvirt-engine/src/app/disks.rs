@@ -343,11 +343,13 @@ async fn disk_add_volume(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let volume_id = p.volume_ids[0];
     let r = v1::VolumeRef { image_id: p.disk_id, volume_id };
     // Idempotent: a complete volume of an earlier attempt is this one; a partial one goes.
-    match agent.volume_info(sd.id, r).await {
-        Ok(info) if info.legal => return output(info),
-        Ok(_) => app.disk_volumes_delete(&host, &p).await?,
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(e.into()),
+    if ctx.rerun() {
+        match agent.volume_info(sd.id, r).await {
+            Ok(info) if info.legal => return output(info),
+            Ok(_) => app.disk_volumes_delete(&host, &p).await?,
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let req = v1::VolumeCreate {
         image_id: p.disk_id,

@@ -183,6 +183,9 @@ pub struct SagaCtx {
     /// On whose behalf (the job's owner; "the engine" when resumed after a restart).
     pub who: Principal,
     outputs: Vec<serde_json::Value>,
+    /// Whether the running action may have run before (its step was started by an earlier
+    /// run of the job, or this is a retry): then it must look at what it already did.
+    rerun: std::sync::atomic::AtomicBool,
 }
 
 impl SagaCtx {
@@ -190,6 +193,12 @@ impl SagaCtx {
     pub fn params<P: DeserializeOwned>(&self) -> Result<P> {
         serde_json::from_value(self.job.params.clone())
             .map_err(|e| AppError::Worker(format!("job {} has unreadable parameters: {e}", self.job.id)))
+    }
+
+    /// Whether this action may have run before (see the field): an idempotent action checks
+    /// what it already did only then, so that a first run costs no extra round trip.
+    pub fn rerun(&self) -> bool {
+        self.rerun.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What step `number` (1-based) returned; `Null` when it has not run.
@@ -538,7 +547,7 @@ impl App {
             }
         };
         rows.sort_by_key(|s| s.number);
-        let mut ctx = SagaCtx { app: self.clone(), job, who, outputs: Vec::new() };
+        let mut ctx = SagaCtx { app: self.clone(), job, who, outputs: Vec::new(), rerun: false.into() };
         let unwinding = rows.iter().any(|s| matches!(s.status, JobStatus::Failed | JobStatus::Aborted));
         let mut error = None;
         if !unwinding {
@@ -549,6 +558,8 @@ impl App {
                     self.progress(ctx.job.id, number);
                     continue;
                 }
+                let existed = rows.get(i).is_some_and(|r| r.number == number);
+                ctx.rerun.store(existed, std::sync::atomic::Ordering::Relaxed);
                 let mut row = match rows.get(i).filter(|r| r.number == number) {
                     Some(r) => r.clone(),
                     None => {
@@ -619,6 +630,7 @@ impl App {
                 break;
             }
             if let Undo::Action(undo) = def_step.undo {
+                ctx.rerun.store(true, std::sync::atomic::Ordering::Relaxed);
                 self.fault_point(&ctx.job, row.number, "undo").await;
                 if let Err(e) = self.step_attempt(&ctx, undo, def_step.retry_for).await {
                     tracing::error!(job = %ctx.job.id, step = row.number, error = %e, "cannot undo a job step; what it made may remain (the storage and orphan checks report it)");
@@ -655,6 +667,7 @@ impl App {
             match attempt {
                 Err(e) if e.kind() == ErrorKind::Unavailable && tokio::time::Instant::now() + pause < deadline => {
                     tracing::info!(job = %ctx.job.id, error = %e, "a job step will be retried");
+                    ctx.rerun.store(true, std::sync::atomic::Ordering::Relaxed);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }

@@ -695,10 +695,12 @@ async fn sd_add_create(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let host = app.store.host_get(p.host_id).await?;
     let agent = app.agent_for(&host)?;
     // Idempotent: the id is this job's own, so a domain the host knows by it is this one.
-    match agent.storage_domain_info(p.id).await {
-        Ok(info) => return output(info),
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(e.into()),
+    if ctx.rerun() {
+        match agent.storage_domain_info(p.id).await {
+            Ok(info) => return output(info),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let info = agent
         .storage_domain_create(&v1::StorageDomainCreate {

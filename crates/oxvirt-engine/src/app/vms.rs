@@ -782,7 +782,8 @@ async fn run_vm_launch(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let host = app.store.host_get(p.host_id).await?;
     let client = app.agent_for(&host)?;
     // Idempotent: a domain of an earlier attempt (before a crash) is this launch.
-    if let Some(state) = client.vm_list().await?.vms.into_iter().find(|s| s.id == p.vm_id)
+    if ctx.rerun()
+        && let Some(state) = client.vm_list().await?.vms.into_iter().find(|s| s.id == p.vm_id)
         && state.state != v1::VmRunState::Down
     {
         return output(state);
