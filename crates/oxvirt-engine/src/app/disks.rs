@@ -309,10 +309,9 @@ impl App {
 pub(super) static ADD_DISK: SagaDef = SagaDef {
     action_type: "AddDisk",
     steps: &[
-        StepDef::new(
+        StepDef::by_request(
             "Recording the disk (locked)",
             StepType::Validating,
-            step_fn!(super::vms::saga_noop),
             Undo::Action(step_fn!(disk_add_unrecord)),
         ),
         StepDef::new(
@@ -435,12 +434,7 @@ async fn disk_add_ended(ctx: &SagaCtx, outcome: &Outcome) {
 pub(super) static REMOVE_DISK: SagaDef = SagaDef {
     action_type: "RemoveDisk",
     steps: &[
-        StepDef::new(
-            "Locking the disk",
-            StepType::Validating,
-            step_fn!(super::vms::saga_noop),
-            Undo::Action(step_fn!(disk_remove_unlock)),
-        ),
+        StepDef::by_request("Locking the disk", StepType::Validating, Undo::Action(step_fn!(disk_remove_unlock))),
         StepDef::new(
             "Deleting the disk's volumes on the host",
             StepType::Executing,

@@ -112,12 +112,27 @@ pub struct StepDef {
     pub undo: Undo,
     /// How long errors that say "try again" are retried before the step fails.
     pub retry_for: Duration,
+    /// The creating request's transaction did this step (the first transition): its row is
+    /// written there, finished, and it has no forward action of its own, only an undo.
+    pub by_request: bool,
 }
 
 impl StepDef {
     /// A step retrying "try again" errors for [`STEP_RETRY`].
     pub const fn new(description: &'static str, step_type: StepType, forward: StepFn, undo: Undo) -> Self {
-        Self { description, step_type, forward, undo, retry_for: STEP_RETRY }
+        Self { description, step_type, forward, undo, retry_for: STEP_RETRY, by_request: false }
+    }
+
+    /// The first step, done by the creating request's transaction (see [`StepDef::by_request`]).
+    pub const fn by_request(description: &'static str, step_type: StepType, undo: Undo) -> Self {
+        Self {
+            description,
+            step_type,
+            forward: step_fn!(done_by_request),
+            undo,
+            retry_for: STEP_RETRY,
+            by_request: true,
+        }
     }
 
     /// The same step retrying for `retry_for` instead.
@@ -136,6 +151,10 @@ pub enum Undo {
     /// Cannot be undone (a VM row removed, files deleted): once it finished the saga only
     /// goes forward, and the steps after it must converge on their own.
     Irreversible,
+}
+
+async fn done_by_request(_ctx: &SagaCtx) -> Result<serde_json::Value> {
+    Ok(serde_json::Value::Null)
 }
 
 /// The default retry window of a step.
@@ -382,6 +401,22 @@ impl App {
             lease_until: Some(Timestamp(now.0 + settings.lease.as_millis() as i64)),
         };
         tx.job_insert(&job).await?;
+        if let Some(first) = def.steps.first().filter(|s| s.by_request) {
+            tx.step_insert(&Step {
+                id: StepId::new_random(),
+                job_id: job.id,
+                parent_step_id: None,
+                number: 1,
+                step_type: first.step_type,
+                description: first.description.to_owned(),
+                status: JobStatus::Finished,
+                start_time: now,
+                end_time: Some(now),
+                progress: Some(100),
+                data: serde_json::Value::Null,
+            })
+            .await?;
+        }
         Ok(job)
     }
 

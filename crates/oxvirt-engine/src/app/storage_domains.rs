@@ -663,10 +663,9 @@ struct AddSdParams {
 pub(super) static ADD_STORAGE_DOMAIN: SagaDef = SagaDef {
     action_type: "AddStorageDomain",
     steps: &[
-        StepDef::new(
+        StepDef::by_request(
             "Recording the storage domain (locked)",
             StepType::Validating,
-            step_fn!(super::vms::saga_noop),
             Undo::Action(step_fn!(sd_add_unrecord)),
         ),
         StepDef::new(

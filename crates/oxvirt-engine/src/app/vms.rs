@@ -713,10 +713,9 @@ const RUN_VM_LAUNCH_STEP: u32 = 3;
 pub(super) static RUN_VM: SagaDef = SagaDef {
     action_type: "RunVm",
     steps: &[
-        StepDef::new(
+        StepDef::by_request(
             "Recording the launch (the VM waits for launch, its disks are locked)",
             StepType::Validating,
-            step_fn!(saga_noop),
             Undo::Action(step_fn!(run_vm_unreserve)),
         ),
         StepDef::new(
@@ -735,11 +734,6 @@ pub(super) static RUN_VM: SagaDef = SagaDef {
     ],
     ended: Some(end_fn!(run_vm_ended)),
 };
-
-/// A step whose work the creating request's transaction did.
-pub(super) async fn saga_noop(_ctx: &SagaCtx) -> Result<serde_json::Value> {
-    Ok(serde_json::Value::Null)
-}
 
 async fn run_vm_unreserve(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let p: RunVmParams = ctx.params()?;
@@ -954,12 +948,7 @@ struct RemoveVmParams {
 pub(super) static REMOVE_VM: SagaDef = SagaDef {
     action_type: "RemoveVm",
     steps: &[
-        StepDef::new(
-            "Removing the VM (its disks are locked)",
-            StepType::Executing,
-            step_fn!(saga_noop),
-            Undo::Irreversible,
-        ),
+        StepDef::by_request("Removing the VM (its disks are locked)", StepType::Executing, Undo::Irreversible),
         StepDef::new(
             "Deleting the VM's disks",
             StepType::Executing,

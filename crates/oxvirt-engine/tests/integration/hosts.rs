@@ -19,8 +19,9 @@ async fn adding_a_simulated_host_enrolls_its_agent_and_brings_it_up() {
     assert!(!ctx.sim_host(0).identity().is_enrolled());
 
     let host = ctx.api.post("hosts", &ctx.host_body(0, "h1", "c1", SIM_ENROLLMENT_SECRET)).await.expect("add h1");
-    // As in oVirt, the reply comes once the host is recorded (installing); the job brings it up.
-    assert_eq!(host["status"], "installing", "{host}");
+    // As in oVirt, the reply comes once the host is recorded (installing); the job brings it up
+    // (on a quick simulated host it may be up already when the reply is read).
+    assert!(matches!(host["status"].as_str(), Some("installing" | "up")), "{host}");
     let host = ctx.host_wait_status(&id(&host), "up").await.expect("h1 up");
     assert_eq!(host["id"], ctx.sim_host(0).host_id().to_string(), "the agent's host id: {host}");
     assert_eq!(host["memory"], (16 * GIB).to_string(), "the memory the agent reports: {host}");
