@@ -28,6 +28,9 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+/// How an error of the arrangement (before the fault is armed) starts.
+const SETUP_FAILED: &str = "arranging the case failed";
+
 /// How long a paused job or a recovery may take to show up (generous for a loaded machine).
 const PAUSE_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -91,7 +94,16 @@ async fn kill_matrix(victim: Victim) {
     let failures: Vec<String> = futures::stream::iter(cases)
         .map(|case| async move {
             let name = case.to_string();
-            match tokio::time::timeout(Duration::from_secs(240), run_case(case, victim)).await {
+            // A failure while arranging (before the fault is armed: the harness, not the job)
+            // is retried once with a fresh context, and said so.
+            let mut outcome = tokio::time::timeout(Duration::from_secs(240), run_case(case.clone(), victim)).await;
+            if let Ok(Err(e)) = &outcome
+                && e.starts_with(SETUP_FAILED)
+            {
+                eprintln!("{name}: {e}; arranging again in a fresh context");
+                outcome = tokio::time::timeout(Duration::from_secs(240), run_case(case, victim)).await;
+            }
+            match outcome {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(format!("{name}: {e}")),
                 Err(_) => Some(format!("{name}: did not settle within 240 s")),
@@ -200,8 +212,8 @@ async fn run_case(case: Case, victim: Victim) -> Result<(), String> {
     if victim == Victim::EngineAndAgent {
         options = options.host_grace_seconds(1);
     }
-    let mut ctx = options.start().await.map_err(|e| format!("context: {e}"))?;
-    let arranged = arrange(&ctx, case.action_type).await?;
+    let mut ctx = options.start().await.map_err(|e| format!("{SETUP_FAILED}: context: {e}"))?;
+    let arranged = arrange(&ctx, case.action_type).await.map_err(|e| format!("{SETUP_FAILED}: {e}"))?;
     let spec = case.to_string();
     let engine = ctx.engine_process().map_err(|e| e.to_string())?;
     engine.env_set(FAULT_PAUSE, &spec);
