@@ -18,7 +18,7 @@ mkdir -p "$run_dir" "$log_dir" "$data_dir/agent" "$data_dir/storage"
 # able to enter every directory above the disks: the data directory is oxvirt's, so it and its
 # storage directory are made enterable (o+x: enter, not list); a directory above it that the
 # user cannot enter (a private home, `mktemp -d` parents are fine) is named, with the fix.
-qemu_user=$(sed -n 's/^[[:space:]]*user[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' /etc/libvirt/qemu.conf 2>/dev/null | tail -n1)
+qemu_user=$(sed -n 's/^[[:space:]]*user[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' /etc/libvirt/qemu.conf 2>/dev/null | tail -n1 || true)
 qemu_user=${qemu_user:-libvirt-qemu}
 if [ "$qemu_user" != root ] && id "$qemu_user" >/dev/null 2>&1; then
   chmod o+x "$data_dir" "$data_dir/storage"
