@@ -803,8 +803,8 @@ async fn jobs_and_steps_round_trip(db: &TestDb) {
     assert!(
         !s.job_lease_take(job.id, "engine-a/run-2", "engine-a/", Timestamp(4000), Timestamp(9500)).await.expect("own")
     );
-    assert_eq!(s.job_lease_renew("engine-a/run-2", Timestamp(12_000)).await.expect("renew"), 1);
-    assert_eq!(s.job_lease_renew("engine-a/run-1", Timestamp(13_000)).await.expect("renew"), 0);
+    assert!(s.job_lease_extend(job.id, "engine-a/run-2", Timestamp(12_000)).await.expect("renew"));
+    assert!(!s.job_lease_extend(job.id, "engine-a/run-1", Timestamp(13_000)).await.expect("not the holder"));
     assert!(
         s.job_lease_take(job.id, "engine-b/run-1", "engine-b/", Timestamp(12_001), Timestamp(20_000))
             .await

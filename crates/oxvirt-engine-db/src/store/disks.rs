@@ -2,7 +2,7 @@
 
 use super::error::{Result, StoreError, WriteCtx};
 use super::filter::{DiskFilter, SortBy};
-use super::sql::{RowExt as _, Sql, db_size};
+use super::sql::{RowExt as _, Sql, cas_missed, db_size};
 use crate::model::{Disk, DiskStatus, Timestamp};
 use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
 use sqlx::AnyConnection;
@@ -148,28 +148,14 @@ pub(crate) async fn disk_status_move(
     from: &[DiskStatus],
     to: DiskStatus,
 ) -> Result<bool> {
-    let mut q = Sql::new("UPDATE disks SET status = ");
-    q.bind(to.as_str()).push(" WHERE id = ").bind(id.to_string()).push(" AND status IN (");
-    for (i, s) in from.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(s.as_str());
-    }
-    q.push(")");
     if from.is_empty() {
         return Ok(false);
     }
+    let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
+    let mut q = Sql::new("UPDATE disks SET status = ");
+    q.bind(to.as_str()).push(" WHERE id = ").bind(id.to_string()).and_in("status", &from);
     let r = q.build()?.execute(&mut *c).await.map_err(StoreError::db("moving a disk's status"))?;
-    if r.rows_affected() > 0 {
-        return Ok(true);
-    }
-    let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM disks WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(&mut *c)
-        .await
-        .map_err(StoreError::db("reading a disk"))?;
-    if exists == 0 { Err(StoreError::not_found("disk", id)) } else { Ok(false) }
+    if r.rows_affected() > 0 { Ok(true) } else { cas_missed(c, "disks", "disk", id).await }
 }
 
 /// Removes a disk with its volumes and its attachments. Refused while its volumes back other

@@ -132,26 +132,12 @@ pub(crate) async fn host_status_move(
     if from.is_empty() {
         return Ok(false);
     }
+    let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
     let mut q = super::sql::Sql::new("UPDATE hosts SET status = ");
     q.bind(to.as_str()).push(", status_detail = ").bind(detail.map(str::to_owned));
-    q.push(" WHERE id = ").bind(id.to_string()).push(" AND status IN (");
-    for (i, s) in from.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(s.as_str());
-    }
-    q.push(")");
+    q.push(" WHERE id = ").bind(id.to_string()).and_in("status", &from);
     let r = q.build()?.execute(&mut *c).await.map_err(StoreError::db("moving a host's status"))?;
-    if r.rows_affected() > 0 {
-        return Ok(true);
-    }
-    let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM hosts WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(&mut *c)
-        .await
-        .map_err(StoreError::db("reading a host"))?;
-    if exists == 0 { Err(StoreError::not_found("host", id)) } else { Ok(false) }
+    if r.rows_affected() > 0 { Ok(true) } else { super::sql::cas_missed(c, "hosts", "host", id).await }
 }
 
 pub(crate) async fn host_status_set(

@@ -153,18 +153,6 @@ pub(crate) async fn job_lease_extend(c: &mut AnyConnection, id: JobId, owner: &s
     Ok(r.rows_affected() == 1)
 }
 
-/// Extends every lease `owner` holds on `started` jobs to `until`; returns how many.
-pub(crate) async fn job_lease_renew(c: &mut AnyConnection, owner: &str, until: Timestamp) -> Result<u64> {
-    let r = sqlx::query("UPDATE jobs SET lease_until = $2 WHERE lease_owner = $1 AND status = $3")
-        .bind(owner.to_owned())
-        .bind(until.0)
-        .bind(JobStatus::Started.as_str())
-        .execute(&mut *c)
-        .await
-        .map_err(StoreError::db("renewing job leases"))?;
-    Ok(r.rows_affected())
-}
-
 /// Ends a `started` job held by `owner` (compare-and-set): `status`, `end_time`, lease
 /// released. Returns false when the job had ended or another runner holds it.
 pub(crate) async fn job_end(

@@ -508,8 +508,6 @@ store_methods! {
     ) -> bool;
     /// Extends `owner`'s lease on started job `id` to `until`; whether it holds it.
     jobs::job_lease_extend(id: JobId, owner: &str, until: Timestamp) -> bool;
-    /// Extends `owner`'s leases on started jobs to `until`; how many.
-    jobs::job_lease_renew(owner: &str, until: Timestamp) -> u64;
     /// Ends a started job `owner` holds (compare-and-set), releasing the lease; whether it ended.
     jobs::job_end(id: JobId, owner: &str, status: JobStatus, end: Timestamp) -> bool;
     /// Jobs still `started`, oldest first: what to resume or roll back after a restart.

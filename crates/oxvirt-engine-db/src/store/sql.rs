@@ -225,6 +225,18 @@ impl Sql {
         self
     }
 
+    /// ` AND column IN (v1, v2, …)`, each value bound; `values` must not be empty.
+    pub(crate) fn and_in(&mut self, column: &str, values: &[&'static str]) -> &mut Self {
+        self.push(" AND ").push(column).push(" IN (");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(*v);
+        }
+        self.push(")")
+    }
+
     pub(crate) fn build(self) -> Result<sqlx::query::Query<'static, Any, AnyArguments>> {
         if let Some(e) = self.bind_error {
             return Err(StoreError::InvalidValue(format!("cannot bind a query argument: {e}")));
@@ -234,6 +246,22 @@ impl Sql {
 }
 
 /// `INSERT INTO <table> (<columns>) VALUES ($1, …)`, binding in column order.
+/// After a compare-and-set write that changed no row: `Ok(false)` when the row `id` of
+/// `table` exists (it was not in the expected state), `NotFound` naming `what` otherwise.
+pub(crate) async fn cas_missed(
+    c: &mut sqlx::AnyConnection,
+    table: &'static str,
+    what: &'static str,
+    id: impl std::fmt::Display,
+) -> Result<bool> {
+    let n = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_one(&mut *c)
+        .await
+        .map_err(StoreError::db("reading a row after a compare-and-set"))?;
+    if n == 0 { Err(StoreError::not_found(what, id)) } else { Ok(false) }
+}
+
 pub(crate) fn insert_sql(table: &str, columns: &str) -> String {
     let n = columns.split(',').count();
     let values: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();

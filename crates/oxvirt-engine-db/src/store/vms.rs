@@ -2,7 +2,7 @@
 
 use super::error::{Result, StoreError, WriteCtx};
 use super::filter::{SortBy, VmFilter};
-use super::sql::{RowExt as _, Sql, db_json, db_size, insert_sql, update_sql};
+use super::sql::{RowExt as _, Sql, cas_missed, db_json, db_size, insert_sql, update_sql};
 use crate::model::{
     BootConfig, BootDevice, CpuTopology, HighAvailability, Placement, Timestamp, Vm, VmConfig, VmRuntime,
 };
@@ -174,14 +174,7 @@ pub(crate) async fn vm_config_update(c: &mut AnyConnection, vm: &Vm) -> Result<b
         .bind(vm.config_version);
     match q.execute(&mut *c).await {
         Ok(r) if r.rows_affected() > 0 => Ok(true),
-        Ok(_) => {
-            let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM vms WHERE id = $1")
-                .bind(vm.id.to_string())
-                .fetch_one(&mut *c)
-                .await
-                .map_err(StoreError::db("reading a VM"))?;
-            if exists == 0 { Err(StoreError::not_found("VM", vm.id)) } else { Ok(false) }
-        }
+        Ok(_) => cas_missed(c, "vms", "VM", vm.id).await,
         Err(e) => Err(vm_ctx("updating a VM's configuration", vm).explain(c, e).await),
     }
 }
@@ -259,27 +252,14 @@ pub(crate) async fn vm_runtime_set(
         if expected.is_empty() {
             return Ok(false);
         }
-        q.push(" AND status IN (");
-        for (i, s) in expected.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(s.as_str());
-        }
-        q.push(")");
+        let expected: Vec<&'static str> = expected.iter().map(|s| s.as_str()).collect();
+        q.and_in("status", &expected);
     }
     let res = q.build()?.execute(&mut *c).await;
     match res {
         Ok(r) if r.rows_affected() > 0 => Ok(true),
-        Ok(_) => {
-            // Missing, or not in an expected status.
-            let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM vms WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_one(&mut *c)
-                .await
-                .map_err(StoreError::db("reading a VM"))?;
-            if exists == 0 { Err(StoreError::not_found("VM", id)) } else { Ok(false) }
-        }
+        // Missing, or not in an expected status.
+        Ok(_) => cas_missed(c, "vms", "VM", id).await,
         Err(e) => {
             let ctx = WriteCtx::new("setting a VM's status", "vms", "VM", format!("VM {id}"), id)
                 .reference_opt("vms_host_id_fkey", "host", "hosts", runtime.host_id)
@@ -311,15 +291,7 @@ pub(crate) async fn vm_delete_in_status(c: &mut AnyConnection, id: VmId, status:
         .execute(&mut *c)
         .await
         .map_err(StoreError::db("removing a VM"))?;
-    if r.rows_affected() > 0 {
-        return Ok(true);
-    }
-    let exists = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM vms WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(&mut *c)
-        .await
-        .map_err(StoreError::db("reading a VM"))?;
-    if exists == 0 { Err(StoreError::not_found("VM", id)) } else { Ok(false) }
+    if r.rows_affected() > 0 { Ok(true) } else { cas_missed(c, "vms", "VM", id).await }
 }
 
 /// Guaranteed memory of the VMs that hold a host's memory (any status but down), summed per
