@@ -373,6 +373,8 @@ pub struct DataCenter {
     /// Unique among data centers.
     pub name: String,
     pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
     /// A local data center uses host-local storage (one host); a shared one uses NFS & co.
     pub local: bool,
     pub status: DataCenterStatus,
@@ -388,6 +390,8 @@ pub struct Cluster {
     /// Unique among clusters.
     pub name: String,
     pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
     pub data_center_id: DataCenterId,
     pub cpu_architecture: Architecture,
     /// oVirt's CPU type name (e.g. `Intel Nehalem Family`); `None` until the first host sets it.
@@ -414,6 +418,9 @@ pub struct Host {
     pub id: HostId,
     /// Unique among hosts.
     pub name: String,
+    pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
     /// DNS name or IP address the engine reaches the agent at; unique among hosts.
     pub address: String,
     /// The agent's port (54321, VDSM's, by default).
@@ -473,6 +480,8 @@ pub struct StorageDomain {
     /// Unique among storage domains.
     pub name: String,
     pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
     pub domain_type: StorageDomainType,
     pub connection: StorageConnection,
     /// `unattached` while attached to no data center; see [`StorageDomainAttachment`] for the
@@ -516,6 +525,8 @@ pub struct Network {
     pub name: String,
     pub data_center_id: DataCenterId,
     pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
     /// A VM network carries VM traffic (has a bridge); a non-VM network does not.
     pub vm: bool,
     pub vlan_id: Option<u16>,
@@ -531,6 +542,8 @@ pub struct VnicProfile {
     pub name: String,
     pub network_id: NetworkId,
     pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -616,6 +629,8 @@ pub struct Template {
     /// Unique among templates.
     pub name: String,
     pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
     /// `None` for `Blank` (usable in every cluster).
     pub cluster_id: Option<ClusterId>,
     pub config: VmConfig,
@@ -674,6 +689,8 @@ pub struct Vm {
     /// Unique among VMs.
     pub name: String,
     pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
     pub cluster_id: ClusterId,
     /// The template it was made from (`Blank` when none).
     pub template_id: TemplateId,
@@ -699,6 +716,8 @@ pub struct Disk {
     /// oVirt's `alias` (shown as the disk's name); not unique.
     pub alias: String,
     pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
     pub storage_domain_id: StorageDomainId,
     pub format: DiskFormat,
     /// Thin (sparse) or preallocated.
@@ -750,6 +769,9 @@ pub struct Nic {
     pub vm_id: VmId,
     /// Unique per VM (`nic1`, `nic2`, …).
     pub name: String,
+    pub description: String,
+    /// oVirt's `comment` (free text for administrators); empty when none.
+    pub comment: String,
     /// Unique among all NICs.
     pub mac: MacAddress,
     /// `None` = no network ("empty profile").

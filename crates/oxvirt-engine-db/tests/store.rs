@@ -72,6 +72,7 @@ fn data_center(name: &str) -> DataCenter {
         id: DataCenterId::new_random(),
         name: name.into(),
         description: format!("{name} data center"),
+        comment: format!("{name}'s comment"),
         local: false,
         status: DataCenterStatus::Uninitialized,
         version: Version::CURRENT,
@@ -83,6 +84,7 @@ fn cluster(name: &str, dc: &DataCenter) -> Cluster {
         id: ClusterId::new_random(),
         name: name.into(),
         description: String::new(),
+        comment: format!("{name}'s comment"),
         data_center_id: dc.id,
         cpu_architecture: Architecture::X86_64,
         cpu_type: None,
@@ -95,6 +97,8 @@ fn host(name: &str, address: &str, cluster: &Cluster) -> Host {
     Host {
         id: HostId::new_random(),
         name: name.into(),
+        description: format!("{name} host"),
+        comment: format!("{name}'s comment"),
         address: address.into(),
         port: 54321,
         cluster_id: cluster.id,
@@ -113,6 +117,7 @@ fn storage_domain(name: &str) -> StorageDomain {
         id: StorageDomainId::new_random(),
         name: name.into(),
         description: String::new(),
+        comment: format!("{name}'s comment"),
         domain_type: StorageDomainType::Data,
         connection: StorageConnection::Localfs { path: format!("/srv/{name}") },
         status: StorageDomainStatus::Unattached,
@@ -132,6 +137,7 @@ fn vm(name: &str, cluster: &Cluster) -> Vm {
         id: VmId::new_random(),
         name: name.into(),
         description: String::new(),
+        comment: format!("{name}'s comment"),
         cluster_id: cluster.id,
         template_id: BLANK_TEMPLATE_ID,
         config: VmConfig::blank(),
@@ -148,6 +154,7 @@ fn disk(alias: &str, sd: &StorageDomain) -> Disk {
         id: DiskId::new_random(),
         alias: alias.into(),
         description: String::new(),
+        comment: format!("{alias}'s comment"),
         storage_domain_id: sd.id,
         format: DiskFormat::Cow,
         sparse: true,
@@ -178,6 +185,7 @@ fn network(name: &str, dc: &DataCenter) -> Network {
         name: name.into(),
         data_center_id: dc.id,
         description: String::new(),
+        comment: format!("{name}'s comment"),
         vm: true,
         vlan_id: None,
         mtu: 0,
@@ -190,6 +198,7 @@ fn profile(name: &str, network: &Network) -> VnicProfile {
         name: name.into(),
         network_id: network.id,
         description: String::new(),
+        comment: format!("{name}'s comment"),
     }
 }
 
@@ -198,6 +207,8 @@ fn nic(name: &str, vm: &Vm, mac: &str, profile: Option<&VnicProfile>) -> Nic {
         id: NicId::new_random(),
         vm_id: vm.id,
         name: name.into(),
+        description: format!("{name} NIC"),
+        comment: format!("{name}'s comment"),
         mac: mac.parse().expect("mac"),
         vnic_profile_id: profile.map(|p| p.id),
         interface: NicInterface::Virtio,
@@ -264,6 +275,7 @@ async fn data_centers_and_clusters_round_trip(db: &TestDb) {
     assert_eq!(s.data_center_get_by_name("dc1").await.expect("by name"), dc);
     dc.status = DataCenterStatus::Up;
     dc.description = "changed".into();
+    dc.comment = "changed too".into();
     dc.version = Version { major: 4, minor: 6 };
     s.data_center_update(&dc).await.expect("update");
     assert_eq!(s.data_center_get(dc.id).await.expect("get"), dc);
@@ -275,6 +287,7 @@ async fn data_centers_and_clusters_round_trip(db: &TestDb) {
     assert_eq!(s.cluster_get_by_name("cl1").await.expect("by name"), cl);
     cl.memory_overcommit_percent = 150;
     cl.cpu_architecture = Architecture::Aarch64;
+    cl.comment = String::new();
     s.cluster_update(&cl).await.expect("update");
     assert_eq!(s.cluster_list(&ClusterFilter::default()).await.expect("list"), vec![cl.clone()]);
     let filter = ClusterFilter { data_center_id: Some(DataCenterId::new_random()), ..Default::default() };
@@ -324,6 +337,8 @@ async fn hosts_round_trip(db: &TestDb) {
     h.status = HostStatus::Up;
     h.status_detail = None;
     h.max_scheduling_memory = ByteSize::from_gib(15);
+    h.description = "rack 4".into();
+    h.comment = "changed".into();
     s.host_update(&h).await.expect("update");
     assert_eq!(s.host_get(h.id).await.expect("get"), h);
     assert!(h.is_enrolled());
@@ -399,6 +414,7 @@ async fn storage_domains_round_trip(db: &TestDb) {
     let mut changed = got.clone();
     changed.master = true;
     changed.description = "master".into();
+    changed.comment = "the master".into();
     s.storage_domain_update(&changed).await.expect("update");
     assert_eq!(s.storage_domain_get(local.id).await.expect("get"), changed);
 
@@ -448,12 +464,14 @@ async fn networks_profiles_and_nics_round_trip(db: &TestDb) {
     assert_eq!(s.network_get_by_name(dc.id, "vmnet").await.expect("by name"), net);
     net.vm = false;
     net.vlan_id = None;
+    net.comment = "no longer a VM network".into();
     s.network_update(&net).await.expect("update");
     assert_eq!(s.network_get(net.id).await.expect("get"), net);
 
     let mut p = profile("vmnet", &net);
     s.vnic_profile_insert(&p).await.expect("profile");
     p.description = "default profile".into();
+    p.comment = "changed".into();
     s.vnic_profile_update(&p).await.expect("update");
     assert_eq!(s.vnic_profile_get(p.id).await.expect("get"), p);
     assert_eq!(s.vnic_profile_list(Some(net.id)).await.expect("list"), vec![p.clone()]);
@@ -472,6 +490,8 @@ async fn networks_profiles_and_nics_round_trip(db: &TestDb) {
     assert_eq!(s.nic_list_for_vm(v.id).await.expect("list"), vec![n1.clone(), n2.clone()]);
     n1.linked = false;
     n1.interface = NicInterface::E1000;
+    n1.description = "changed".into();
+    n1.comment = String::new();
     s.nic_update(&n1).await.expect("update");
     assert_eq!(s.nic_get(n1.id).await.expect("get"), n1);
 
@@ -525,6 +545,7 @@ async fn templates_and_vms_round_trip(db: &TestDb) {
         id: TemplateId::new_random(),
         name: "rhel9".into(),
         description: "RHEL 9".into(),
+        comment: "golden image".into(),
         cluster_id: Some(cl.id),
         config: config.clone(),
         status: TemplateStatus::Locked,
@@ -533,6 +554,7 @@ async fn templates_and_vms_round_trip(db: &TestDb) {
     s.template_insert(&t).await.expect("template");
     assert_eq!(s.template_get(t.id).await.expect("get"), t);
     t.status = TemplateStatus::Ok;
+    t.comment = "changed".into();
     s.template_update(&t).await.expect("update");
     assert_eq!(s.template_get_by_name("rhel9").await.expect("by name"), t);
     let in_cluster = TemplateFilter { cluster_id: Some(cl.id), ..Default::default() };
@@ -557,6 +579,7 @@ async fn templates_and_vms_round_trip(db: &TestDb) {
     v.config.memory = ByteSize::from_gib(4);
     v.config.boot.devices = vec![];
     v.name = "web01".into();
+    v.comment = "changed".into();
     s.vm_update(&v).await.expect("update");
     assert_eq!(s.vm_get(v.id).await.expect("get"), v);
 
@@ -606,6 +629,7 @@ async fn disks_volumes_and_attachments_round_trip(db: &TestDb) {
     base.wipe_after_delete = true;
     base.format = DiskFormat::Raw;
     base.sparse = false;
+    base.comment = "changed".into();
     assert_eq!(
         s.storage_domain_committed(sd.id).await.expect("committed"),
         ByteSize::from_gib(10),
@@ -881,6 +905,7 @@ async fn taken_names_are_conflicts_that_name_the_object(db: &TestDb) {
         id: TemplateId::new_random(),
         name: "Blank".into(),
         description: String::new(),
+        comment: String::new(),
         cluster_id: None,
         config: VmConfig::blank(),
         status: TemplateStatus::Ok,

@@ -109,3 +109,83 @@ async fn authentication_negotiation_and_faults() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.expect("body").contains("searchable fields"));
 }
+
+/// What oVirt's model has and the engine does not serve answers by the model: a sub-collection
+/// not populated yet is an empty list (of an existing object only), an unknown path a 404
+/// fault, a known path with a wrong verb a 405 fault, an unimplemented method a 400 fault —
+/// never an empty body. A body's model element that nothing read is refused with a 400 naming
+/// it and nothing is stored; an element outside the model is ignored. `/api/v4` is an alias.
+#[tokio::test]
+async fn unserved_paths_and_unread_fields_answer_by_the_model() {
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let api = engine.api_url.clone();
+    let http = client();
+    let admin = |rb: reqwest::RequestBuilder| {
+        rb.basic_auth("admin@internal", Some(TEST_ADMIN_PASSWORD)).header("Content-Type", "application/xml")
+    };
+    let send = |rb: reqwest::RequestBuilder| async move {
+        let r = rb.send().await.expect("send");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("body"))
+    };
+    let id_in = |xml: &str| {
+        let start = xml.find(" id=\"").expect("an id") + 5;
+        xml[start..start + 36].to_owned()
+    };
+
+    // A refused model element: 400 naming it, and no data center made.
+    let (status, body) = send(admin(http.post(format!("{api}/datacenters"))).body(
+        "<data_center><name>refused</name><local>false</local><mac_pool><name>x</name></mac_pool></data_center>",
+    ))
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("data_center.mac_pool is not supported yet"), "{body}");
+    let (_, list) = send(admin(http.get(format!("{api}/datacenters?search=name%3Drefused")))).await;
+    assert!(!list.contains("<name>refused</name>"), "{list}");
+    // An element outside the model is ignored, as oVirt does.
+    let (status, dc) =
+        send(admin(http.post(format!("{api}/datacenters"))).body(
+            "<data_center><name>fid</name><local>false</local><no_such_element>1</no_such_element></data_center>",
+        ))
+        .await;
+    assert_eq!(status, 201, "{dc}");
+    let dc = id_in(&dc);
+    let (status, cluster) = send(
+        admin(http.post(format!("{api}/clusters")))
+            .body(format!("<cluster><name>fidc</name><data_center id=\"{dc}\"/></cluster>")),
+    )
+    .await;
+    assert_eq!(status, 201, "{cluster}");
+    let cluster = id_in(&cluster);
+    let (status, vm) = send(admin(http.post(format!("{api}/vms"))).body(format!(
+        "<vm><name>fidvm</name><cluster id=\"{cluster}\"/><template><name>Blank</name></template></vm>"
+    )))
+    .await;
+    assert_eq!(status, 201, "{vm}");
+    let vm = id_in(&vm);
+
+    // A known sub-collection not populated yet: an empty list with the SDK's collection name;
+    // its items and the sub-collections of a missing VM are 404 faults.
+    let (status, body) = send(admin(http.get(format!("{api}/vms/{vm}/numanodes")))).await;
+    assert_eq!((status, body.contains("<vm_numa_nodes")), (200, true), "{body}");
+    let (status, body) = send(admin(http.get(format!("{api}/vms/{vm}/watchdogs")))).await;
+    assert_eq!((status, body.contains("<watchdogs")), (200, true), "{body}");
+    let (status, body) = send(admin(http.get(format!("{api}/vms/{vm}/numanodes/{vm}")))).await;
+    assert_eq!((status, body.contains("<fault>")), (404, true), "{body}");
+    let missing = "7f3b2a1c-9d8e-4f6a-b5c4-d3e2f1a0b9c8";
+    let (status, body) = send(admin(http.get(format!("{api}/vms/{missing}/numanodes")))).await;
+    assert_eq!((status, body.contains("<fault>")), (404, true), "{body}");
+
+    // Unknown path: 404 fault; known path, wrong verb: 405 fault naming the verbs.
+    let (status, body) = send(admin(http.get(format!("{api}/no_such_collection")))).await;
+    assert_eq!((status, body.contains("no such resource")), (404, true), "{body}");
+    let (status, body) = send(admin(http.put(format!("{api}/vms")))).await;
+    assert_eq!((status, body.contains("GET, POST")), (405, true), "{body}");
+    // A method of the model that is not implemented: refused, saying so.
+    let (status, body) = send(admin(http.post(format!("{api}/vms/{vm}/numanodes"))).body("<vm_numa_node/>")).await;
+    assert_eq!((status, body.contains("not supported by oxvirt yet")), (400, true), "{body}");
+
+    // The v4 alias serves the same API.
+    let (status, body) = send(admin(http.get(format!("{api}/v4/vms/{vm}")))).await;
+    assert_eq!((status, body.contains("<name>fidvm</name>")), (200, true), "{body}");
+}

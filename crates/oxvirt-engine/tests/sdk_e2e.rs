@@ -446,3 +446,13 @@ async fn sdk_host_disk_remove_crash_finishes_the_removal() {
     check.push("check");
     run_script(&engine, "storage_crash.py", &check);
 }
+
+/// Every attribute the SDK's writers can send for the types the engine adds (data centers,
+/// clusters, networks, vNIC profiles, VMs, NICs), two levels deep: honoured (read back) or
+/// refused with a 400 naming it — never added and dropped. See `tests/sdk/fidelity.py`.
+#[tokio::test]
+async fn sdk_writers_every_attribute_is_honoured_or_refused() {
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let out = run_script(&engine, "fidelity.py", &[]);
+    println!("{out}");
+}

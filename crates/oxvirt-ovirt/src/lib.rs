@@ -8,6 +8,8 @@
 //! bodies with [`parse_body`] and the typed accessors. The pieces:
 //! - [`tree`]: the generic tree, builders and accessors; [`xml`] and [`json`]: its two
 //!   spellings; [`format`](mod@format): content negotiation and body parsing;
+//! - [`model`]: oVirt's API model as generated tables (types, services) and the check that
+//!   a request's model elements were all read;
 //! - [`reply`]: faults and action replies; [`search`]: the `?search=` language;
 //!   [`date`]: oVirt's date spellings.
 //!
@@ -54,6 +56,7 @@ pub mod date;
 pub mod error;
 pub mod format;
 pub mod json;
+pub mod model;
 pub mod reply;
 pub mod search;
 pub mod tree;

@@ -16,6 +16,7 @@
 use super::date;
 use super::error::ReprError;
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::SystemTime;
 
 /// Where oVirt serves its API; every `href` starts with it.
@@ -64,6 +65,11 @@ impl Value {
 ///
 /// `list` marks a list wrapper (`<custom_properties>`, a collection root `<vms>`): oVirt's
 /// JSON renders its children as arrays even when there is only one.
+///
+/// A parsed element also records whether a reader looked at it ([`Element::is_read`]): the
+/// accessors mark what they return, so after a request body has been read,
+/// [`crate::model::unconsumed`] lists the model's elements nobody read — to be refused, never
+/// silently dropped. The mark is not part of the value (equality ignores it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Element {
     name: String,
@@ -71,6 +77,47 @@ pub struct Element {
     value: Option<Value>,
     children: Vec<Element>,
     list: bool,
+    read: ReadMark,
+}
+
+/// Whether an element was read: not, itself (its children are checked one by one), or whole
+/// (a reference, of which only the identifying parts matter).
+#[derive(Default)]
+struct ReadMark(AtomicU8);
+
+const UNREAD: u8 = 0;
+const READ: u8 = 1;
+const READ_WHOLE: u8 = 2;
+
+impl ReadMark {
+    fn get(&self) -> u8 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn raise(&self, to: u8) {
+        self.0.fetch_max(to, Ordering::Relaxed);
+    }
+}
+
+impl Clone for ReadMark {
+    fn clone(&self) -> Self {
+        ReadMark(AtomicU8::new(self.get()))
+    }
+}
+
+impl PartialEq for ReadMark {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for ReadMark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.get() {
+            UNREAD => "unread",
+            READ => "read",
+            _ => "read whole",
+        })
+    }
 }
 
 /// How a request names another object: `<cluster id="…"/>`, `<cluster><id>…</id></cluster>`
@@ -91,7 +138,14 @@ pub use oxvirt_types::{TopLevelId, TypedId};
 impl Element {
     /// An element with nothing in it yet.
     pub fn new(name: impl Into<String>) -> Self {
-        Element { name: name.into(), attributes: Vec::new(), value: None, children: Vec::new(), list: false }
+        Element {
+            name: name.into(),
+            attributes: Vec::new(),
+            value: None,
+            children: Vec::new(),
+            list: false,
+            read: ReadMark::default(),
+        }
     }
 
     /// A leaf: `<name>value</name>`.
@@ -305,21 +359,22 @@ impl Element {
     /// The element's own text: its value, or `""` for an empty leaf. `None` when the element
     /// has children or attributes but no value (it is a structure, not a scalar).
     pub fn own_text(&self) -> Option<String> {
-        match &self.value {
-            Some(v) => Some(v.to_text()),
-            None if self.children.is_empty() && self.attributes.is_empty() => Some(String::new()),
-            None => None,
-        }
+        self.mark_read();
+        self.own_text_unmarked()
     }
 
     /// The first child called `name`.
     pub fn child_named(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
+        let child = self.children.iter().find(|c| c.name == name);
+        if let Some(c) = child {
+            c.mark_read();
+        }
+        child
     }
 
     /// Every child called `name`, in order (`custom_property` in `<custom_properties>`).
     pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
+        self.children.iter().filter(move |c| c.name == name).inspect(|c| c.mark_read())
     }
 
     /// The element at a `/`-separated path of first children: `at("os/boot/devices")`.
@@ -413,6 +468,7 @@ impl Element {
     /// child; an error when it is there but names nothing or carries a malformed id.
     pub fn reference_to<T: TypedId>(&self, name: &str) -> Result<Option<Reference<T>>, ReprError> {
         let Some(child) = self.child_named(name) else { return Ok(None) };
+        child.mark_read_whole();
         let element = self.describe(name);
         let id_text = child.attr_value("id").map(str::to_owned).or_else(|| child.text("id"));
         if let Some(text) = id_text.filter(|t| !t.trim().is_empty()) {
@@ -436,6 +492,45 @@ impl Element {
             None => Ok(None),
             Some(Reference::Id(id)) => Ok(Some(id)),
             Some(Reference::Name(_)) => Err(ReprError::ReferenceNeedsId { element: self.describe(name) }),
+        }
+    }
+
+    /// Whether a reader looked at this element (an accessor returned it or read its value).
+    pub fn is_read(&self) -> bool {
+        self.read.get() >= READ
+    }
+
+    /// Whether this element was taken as a whole (a reference): nothing inside it is checked.
+    pub fn is_read_whole(&self) -> bool {
+        self.read.get() >= READ_WHOLE
+    }
+
+    /// Marks this element read (its children are still checked one by one).
+    pub fn mark_read(&self) {
+        self.read.raise(READ);
+    }
+
+    /// Marks this element and everything in it read.
+    pub fn mark_read_whole(&self) {
+        self.read.raise(READ_WHOLE);
+    }
+
+    /// Accepts child `name` only when its text is `default` (ignoring case and surrounding
+    /// space): what the engine does anyway, so honoured. Any other value stays unread, to be
+    /// refused. `<stateless>false</stateless>` is honoured by a VM that is not stateless.
+    pub fn accept_default(&self, name: &str, default: &str) {
+        if let Some(c) = self.children.iter().find(|c| c.name == name)
+            && c.own_text_unmarked().is_some_and(|t| t.trim().eq_ignore_ascii_case(default))
+        {
+            c.mark_read();
+        }
+    }
+
+    fn own_text_unmarked(&self) -> Option<String> {
+        match &self.value {
+            Some(v) => Some(v.to_text()),
+            None if self.children.is_empty() && self.attributes.is_empty() => Some(String::new()),
+            None => None,
         }
     }
 

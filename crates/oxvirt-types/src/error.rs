@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Forbidden,
     /// The named object does not exist (404).
     NotFound,
+    /// The path exists but not with this HTTP method (405).
+    MethodNotAllowed,
     /// The object's current state forbids the operation, or a name is taken (409).
     Conflict,
     /// A dependency (host, storage, database) is unreachable or failing (503).
@@ -35,6 +37,7 @@ impl ErrorKind {
             ErrorKind::Unauthenticated => 401,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
             ErrorKind::Conflict => 409,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,

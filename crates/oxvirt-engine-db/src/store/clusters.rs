@@ -9,13 +9,14 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 const CLUSTER_COLUMNS: &str = "id, name, description, data_center_id, cpu_architecture, cpu_type, version_major, \
-                               version_minor, memory_overcommit_percent";
+                               version_minor, memory_overcommit_percent, comment";
 
 fn cluster_from_row(r: &AnyRow) -> Result<Cluster> {
     Ok(Cluster {
         id: r.parse("id")?,
         name: r.text("name")?,
         description: r.text("description")?,
+        comment: r.text("comment")?,
         data_center_id: r.parse("data_center_id")?,
         cpu_architecture: r.parse("cpu_architecture")?,
         cpu_type: r.text_opt("cpu_type")?,
@@ -43,12 +44,13 @@ fn bind_cluster<'q>(
         .bind(i64::from(cl.version.major))
         .bind(i64::from(cl.version.minor))
         .bind(i64::from(cl.memory_overcommit_percent))
+        .bind(cl.comment.clone())
 }
 
 pub(crate) async fn cluster_insert(c: &mut AnyConnection, cl: &Cluster) -> Result<()> {
     let q = sqlx::query(
         "INSERT INTO clusters (id, name, description, data_center_id, cpu_architecture, cpu_type, version_major, \
-         version_minor, memory_overcommit_percent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         version_minor, memory_overcommit_percent, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     );
     match bind_cluster(q, cl).execute(&mut *c).await {
         Ok(_) => Ok(()),
@@ -85,7 +87,7 @@ pub(crate) async fn cluster_list(c: &mut AnyConnection, f: &ClusterFilter) -> Re
 pub(crate) async fn cluster_update(c: &mut AnyConnection, cl: &Cluster) -> Result<()> {
     let q = sqlx::query(
         "UPDATE clusters SET name = $2, description = $3, data_center_id = $4, cpu_architecture = $5, cpu_type = $6, \
-         version_major = $7, version_minor = $8, memory_overcommit_percent = $9 WHERE id = $1",
+         version_major = $7, version_minor = $8, memory_overcommit_percent = $9, comment = $10 WHERE id = $1",
     );
     match bind_cluster(q, cl).execute(&mut *c).await {
         Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("cluster", cl.id)),

@@ -9,13 +9,14 @@ use oxvirt_types::DataCenterId;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-const DC_COLUMNS: &str = "id, name, description, local, status, version_major, version_minor";
+const DC_COLUMNS: &str = "id, name, description, local, status, version_major, version_minor, comment";
 
 fn dc_from_row(r: &AnyRow) -> Result<DataCenter> {
     Ok(DataCenter {
         id: r.parse("id")?,
         name: r.text("name")?,
         description: r.text("description")?,
+        comment: r.text("comment")?,
         local: r.flag("local")?,
         status: r.status("status")?,
         version: Version { major: r.int_as("version_major")?, minor: r.int_as("version_minor")? },
@@ -31,8 +32,8 @@ fn dc_ctx(doing: &str, dc: &DataCenter) -> WriteCtx {
 
 pub(crate) async fn data_center_insert(c: &mut AnyConnection, dc: &DataCenter) -> Result<()> {
     let q = sqlx::query(
-        "INSERT INTO data_centers (id, name, description, local, status, version_major, version_minor) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO data_centers (id, name, description, local, status, version_major, version_minor, comment) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     );
     let res = bind_dc(q, dc).execute(&mut *c).await;
     match res {
@@ -52,6 +53,7 @@ fn bind_dc<'q>(
         .bind(dc.status.as_str())
         .bind(i64::from(dc.version.major))
         .bind(i64::from(dc.version.minor))
+        .bind(dc.comment.clone())
 }
 
 pub(crate) async fn data_center_get(c: &mut AnyConnection, id: DataCenterId) -> Result<DataCenter> {
@@ -87,7 +89,7 @@ pub(crate) async fn data_center_list(c: &mut AnyConnection, f: &DataCenterFilter
 pub(crate) async fn data_center_update(c: &mut AnyConnection, dc: &DataCenter) -> Result<()> {
     let q = sqlx::query(
         "UPDATE data_centers SET name = $2, description = $3, local = $4, status = $5, version_major = $6, \
-         version_minor = $7 WHERE id = $1",
+         version_minor = $7, comment = $8 WHERE id = $1",
     );
     match bind_dc(q, dc).execute(&mut *c).await {
         Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("data center", dc.id)),

@@ -9,13 +9,14 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 const DISK_COLUMNS: &str = "id, alias, description, storage_domain_id, format, sparse, provisioned_size, actual_size, \
-                            status, volume_id, shareable, wipe_after_delete, created";
+                            status, volume_id, shareable, wipe_after_delete, created, comment";
 
 fn disk_from_row(r: &AnyRow) -> Result<Disk> {
     Ok(Disk {
         id: r.parse("id")?,
         alias: r.text("alias")?,
         description: r.text("description")?,
+        comment: r.text("comment")?,
         storage_domain_id: r.parse("storage_domain_id")?,
         format: r.parse("format")?,
         sparse: r.flag("sparse")?,
@@ -44,6 +45,7 @@ async fn disk_write(c: &mut AnyConnection, sql: &'static str, d: &Disk, doing: &
         .bind(d.shareable)
         .bind(d.wipe_after_delete)
         .bind(d.created.0)
+        .bind(d.comment.clone())
         .execute(&mut *c)
         .await;
     match res {
@@ -64,8 +66,8 @@ pub(crate) async fn disk_insert(c: &mut AnyConnection, d: &Disk) -> Result<()> {
     disk_write(
         c,
         "INSERT INTO disks (id, alias, description, storage_domain_id, format, sparse, provisioned_size, actual_size, \
-         status, volume_id, shareable, wipe_after_delete, created) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         status, volume_id, shareable, wipe_after_delete, created, comment) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         d,
         "adding a disk",
     )
@@ -116,7 +118,7 @@ pub(crate) async fn disk_update(c: &mut AnyConnection, d: &Disk) -> Result<()> {
         c,
         "UPDATE disks SET alias = $2, description = $3, storage_domain_id = $4, format = $5, sparse = $6, \
          provisioned_size = $7, actual_size = $8, status = $9, volume_id = $10, shareable = $11, \
-         wipe_after_delete = $12, created = $13 WHERE id = $1",
+         wipe_after_delete = $12, created = $13, comment = $14 WHERE id = $1",
         d,
         "updating a disk",
     )

@@ -9,12 +9,14 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 const HOST_COLUMNS: &str = "id, name, address, port, cluster_id, status, status_detail, certificate_fingerprint, \
-                            capabilities, memory_total, max_scheduling_memory, created";
+                            capabilities, memory_total, max_scheduling_memory, created, description, comment";
 
 fn host_from_row(r: &AnyRow) -> Result<Host> {
     Ok(Host {
         id: r.parse("id")?,
         name: r.text("name")?,
+        description: r.text("description")?,
+        comment: r.text("comment")?,
         address: r.text("address")?,
         port: r.int_as("port")?,
         cluster_id: r.parse("cluster_id")?,
@@ -50,6 +52,8 @@ async fn host_write(c: &mut AnyConnection, sql: &'static str, h: &Host, doing: &
         .bind(db_size("host memory", h.memory_total)?)
         .bind(db_size("host scheduling memory", h.max_scheduling_memory)?)
         .bind(h.created.0)
+        .bind(h.description.clone())
+        .bind(h.comment.clone())
         .execute(&mut *c)
         .await;
     match res {
@@ -62,8 +66,8 @@ pub(crate) async fn host_insert(c: &mut AnyConnection, h: &Host) -> Result<()> {
     host_write(
         c,
         "INSERT INTO hosts (id, name, address, port, cluster_id, status, status_detail, certificate_fingerprint, \
-         capabilities, memory_total, max_scheduling_memory, created) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         capabilities, memory_total, max_scheduling_memory, created, description, comment) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         h,
         "adding a host",
     )
@@ -109,7 +113,7 @@ pub(crate) async fn host_update(c: &mut AnyConnection, h: &Host) -> Result<()> {
         c,
         "UPDATE hosts SET name = $2, address = $3, port = $4, cluster_id = $5, status = $6, status_detail = $7, \
          certificate_fingerprint = $8, capabilities = $9, memory_total = $10, max_scheduling_memory = $11, \
-         created = $12 WHERE id = $1",
+         created = $12, description = $13, comment = $14 WHERE id = $1",
         h,
         "updating a host",
     )

@@ -8,7 +8,7 @@ use oxvirt_types::{DataCenterId, NetworkId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-const NETWORK_COLUMNS: &str = "id, name, data_center_id, description, vm, vlan_id, mtu";
+const NETWORK_COLUMNS: &str = "id, name, data_center_id, description, vm, vlan_id, mtu, comment";
 
 fn network_from_row(r: &AnyRow) -> Result<Network> {
     Ok(Network {
@@ -16,6 +16,7 @@ fn network_from_row(r: &AnyRow) -> Result<Network> {
         name: r.text("name")?,
         data_center_id: r.parse("data_center_id")?,
         description: r.text("description")?,
+        comment: r.text("comment")?,
         vm: r.flag("vm")?,
         vlan_id: r.int_as_opt("vlan_id")?,
         mtu: r.int_as("mtu")?,
@@ -31,6 +32,7 @@ async fn network_write(c: &mut AnyConnection, sql: &'static str, n: &Network, do
         .bind(n.vm)
         .bind(n.vlan_id.map(i64::from))
         .bind(i64::from(n.mtu))
+        .bind(n.comment.clone())
         .execute(&mut *c)
         .await;
     match res {
@@ -53,8 +55,8 @@ async fn network_write(c: &mut AnyConnection, sql: &'static str, n: &Network, do
 pub(crate) async fn network_insert(c: &mut AnyConnection, n: &Network) -> Result<()> {
     network_write(
         c,
-        "INSERT INTO networks (id, name, data_center_id, description, vm, vlan_id, mtu) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO networks (id, name, data_center_id, description, vm, vlan_id, mtu, comment) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         n,
         "adding a network",
     )
@@ -100,8 +102,8 @@ pub(crate) async fn network_list(c: &mut AnyConnection, f: &NetworkFilter) -> Re
 pub(crate) async fn network_update(c: &mut AnyConnection, n: &Network) -> Result<()> {
     let affected = network_write(
         c,
-        "UPDATE networks SET name = $2, data_center_id = $3, description = $4, vm = $5, vlan_id = $6, mtu = $7 \
-         WHERE id = $1",
+        "UPDATE networks SET name = $2, data_center_id = $3, description = $4, vm = $5, vlan_id = $6, mtu = $7, \
+         comment = $8 WHERE id = $1",
         n,
         "updating a network",
     )

@@ -7,13 +7,15 @@ use oxvirt_types::{NicId, VmId};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-const NIC_COLUMNS: &str = "id, vm_id, name, mac, vnic_profile_id, interface, plugged, linked";
+const NIC_COLUMNS: &str = "id, vm_id, name, mac, vnic_profile_id, interface, plugged, linked, description, comment";
 
 fn nic_from_row(r: &AnyRow) -> Result<Nic> {
     Ok(Nic {
         id: r.parse("id")?,
         vm_id: r.parse("vm_id")?,
         name: r.text("name")?,
+        description: r.text("description")?,
+        comment: r.text("comment")?,
         mac: r.parse("mac")?,
         vnic_profile_id: r.parse_opt("vnic_profile_id")?,
         interface: r.parse("interface")?,
@@ -32,6 +34,8 @@ async fn nic_write(c: &mut AnyConnection, sql: &'static str, n: &Nic, doing: &st
         .bind(n.interface.as_str())
         .bind(n.plugged)
         .bind(n.linked)
+        .bind(n.description.clone())
+        .bind(n.comment.clone())
         .execute(&mut *c)
         .await;
     match res {
@@ -53,8 +57,8 @@ async fn nic_write(c: &mut AnyConnection, sql: &'static str, n: &Nic, doing: &st
 pub(crate) async fn nic_insert(c: &mut AnyConnection, n: &Nic) -> Result<()> {
     nic_write(
         c,
-        "INSERT INTO nics (id, vm_id, name, mac, vnic_profile_id, interface, plugged, linked) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO nics (id, vm_id, name, mac, vnic_profile_id, interface, plugged, linked, description, comment) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         n,
         "adding a NIC",
     )
@@ -86,7 +90,7 @@ pub(crate) async fn nic_update(c: &mut AnyConnection, n: &Nic) -> Result<()> {
     let affected = nic_write(
         c,
         "UPDATE nics SET vm_id = $2, name = $3, mac = $4, vnic_profile_id = $5, interface = $6, plugged = $7, \
-         linked = $8 WHERE id = $1",
+         linked = $8, description = $9, comment = $10 WHERE id = $1",
         n,
         "updating a NIC",
     )

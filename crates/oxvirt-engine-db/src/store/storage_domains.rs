@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 const SD_COLUMNS: &str = "id, name, description, domain_type, storage_type, path, spec, vfs_type, mount_options, \
                           status, available, used, committed, master, warning_low_space_percent, \
-                          critical_space_action_blocker_gib, created, host_id";
+                          critical_space_action_blocker_gib, created, host_id, comment";
 
 fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
     let storage_type: StorageType = r.parse("storage_type")?;
@@ -39,6 +39,7 @@ fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
         id: r.parse("id")?,
         name: r.text("name")?,
         description: r.text("description")?,
+        comment: r.text("comment")?,
         domain_type: r.parse("domain_type")?,
         connection,
         status: r.status("status")?,
@@ -80,6 +81,7 @@ async fn sd_write(c: &mut AnyConnection, sql: &'static str, sd: &StorageDomain, 
         .bind(i64::from(sd.critical_space_action_blocker_gib))
         .bind(sd.created.0)
         .bind(sd.host_id.map(|h| h.to_string()))
+        .bind(sd.comment.clone())
         .execute(&mut *c)
         .await;
     match res {
@@ -106,8 +108,8 @@ pub(crate) async fn storage_domain_insert(c: &mut AnyConnection, sd: &StorageDom
         c,
         "INSERT INTO storage_domains (id, name, description, domain_type, storage_type, path, spec, vfs_type, \
          mount_options, status, available, used, committed, master, warning_low_space_percent, \
-         critical_space_action_blocker_gib, created, host_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         critical_space_action_blocker_gib, created, host_id, comment) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         sd,
         "adding a storage domain",
     )
@@ -159,7 +161,7 @@ pub(crate) async fn storage_domain_update(c: &mut AnyConnection, sd: &StorageDom
         "UPDATE storage_domains SET name = $2, description = $3, domain_type = $4, storage_type = $5, path = $6, \
          spec = $7, vfs_type = $8, mount_options = $9, status = $10, available = $11, used = $12, committed = $13, \
          master = $14, warning_low_space_percent = $15, critical_space_action_blocker_gib = $16, created = $17, \
-         host_id = $18 WHERE id = $1",
+         host_id = $18, comment = $19 WHERE id = $1",
         sd,
         "updating a storage domain",
     )

@@ -9,13 +9,15 @@ use oxvirt_types::TemplateId;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-const TEMPLATE_COLUMNS: &str = concat!("id, name, description, cluster_id, ", config_columns!(), ", status, created");
+const TEMPLATE_COLUMNS: &str =
+    concat!("id, name, description, comment, cluster_id, ", config_columns!(), ", status, created");
 
 fn template_from_row(r: &AnyRow) -> Result<Template> {
     Ok(Template {
         id: r.parse("id")?,
         name: r.text("name")?,
         description: r.text("description")?,
+        comment: r.text("comment")?,
         cluster_id: r.parse_opt("cluster_id")?,
         config: config_from_row(r)?,
         status: r.parse("status")?,
@@ -28,6 +30,7 @@ async fn template_write(c: &mut AnyConnection, sql: String, t: &Template, doing:
         .bind(t.id.to_string())
         .bind(t.name.clone())
         .bind(t.description.clone())
+        .bind(t.comment.clone())
         .bind(t.cluster_id.map(|id| id.to_string()));
     let q = bind_config(q, &t.config)?.bind(t.status.as_str()).bind(t.created.0);
     match q.execute(&mut *c).await {

@@ -78,21 +78,25 @@ pub(super) fn bind_config(q: Query, cfg: &VmConfig) -> Result<Query> {
 }
 
 const VM_COLUMNS: &str = concat!(
-    "id, name, description, cluster_id, template_id, ",
+    "id, name, description, comment, cluster_id, template_id, ",
     config_columns!(),
     ", placement_affinity, placement_host_id, delete_protected, created, ",
     "status, host_id, migrating_to_host_id, start_time, stop_time, stop_reason, config_version"
 );
 
 /// The columns a configuration write sets (after `id`): never the runtime the monitor owns.
-const VM_CONFIG_COLUMNS: &str =
-    concat!("id, name, description, ", config_columns!(), ", placement_affinity, placement_host_id, delete_protected");
+const VM_CONFIG_COLUMNS: &str = concat!(
+    "id, name, description, comment, ",
+    config_columns!(),
+    ", placement_affinity, placement_host_id, delete_protected"
+);
 
 fn vm_from_row(r: &AnyRow) -> Result<Vm> {
     Ok(Vm {
         id: r.parse("id")?,
         name: r.text("name")?,
         description: r.text("description")?,
+        comment: r.text("comment")?,
         cluster_id: r.parse("cluster_id")?,
         template_id: r.parse("template_id")?,
         config: config_from_row(r)?,
@@ -139,6 +143,7 @@ async fn vm_write(c: &mut AnyConnection, sql: String, vm: &Vm, doing: &str) -> R
         .bind(vm.id.to_string())
         .bind(vm.name.clone())
         .bind(vm.description.clone())
+        .bind(vm.comment.clone())
         .bind(vm.cluster_id.to_string())
         .bind(vm.template_id.to_string());
     let q = bind_config(q, &vm.config)?
@@ -152,7 +157,7 @@ async fn vm_write(c: &mut AnyConnection, sql: String, vm: &Vm, doing: &str) -> R
     }
 }
 
-/// Writes the VM's configuration (name, description, configuration, placement, delete
+/// Writes the VM's configuration (name, description, comment, configuration, placement, delete
 /// protection) only if its configuration version is still `vm.config_version`, and bumps it;
 /// the runtime is left alone. Returns whether it was written (false: another write came first).
 pub(crate) async fn vm_config_update(c: &mut AnyConnection, vm: &Vm) -> Result<bool> {
@@ -166,7 +171,8 @@ pub(crate) async fn vm_config_update(c: &mut AnyConnection, vm: &Vm) -> Result<b
     let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(vm.id.to_string())
         .bind(vm.name.clone())
-        .bind(vm.description.clone());
+        .bind(vm.description.clone())
+        .bind(vm.comment.clone());
     let q = bind_config(q, &vm.config)?
         .bind(vm.placement.affinity.as_str())
         .bind(vm.placement.host_id.map(|id| id.to_string()))

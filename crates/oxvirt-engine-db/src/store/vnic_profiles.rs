@@ -7,7 +7,7 @@ use oxvirt_types::NetworkId;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-const PROFILE_COLUMNS: &str = "id, name, network_id, description";
+const PROFILE_COLUMNS: &str = "id, name, network_id, description, comment";
 
 fn profile_from_row(r: &AnyRow) -> Result<VnicProfile> {
     Ok(VnicProfile {
@@ -15,6 +15,7 @@ fn profile_from_row(r: &AnyRow) -> Result<VnicProfile> {
         name: r.text("name")?,
         network_id: r.parse("network_id")?,
         description: r.text("description")?,
+        comment: r.text("comment")?,
     })
 }
 
@@ -24,6 +25,7 @@ async fn profile_write(c: &mut AnyConnection, sql: &'static str, p: &VnicProfile
         .bind(p.name.clone())
         .bind(p.network_id.to_string())
         .bind(p.description.clone())
+        .bind(p.comment.clone())
         .execute(&mut *c)
         .await;
     match res {
@@ -46,7 +48,7 @@ async fn profile_write(c: &mut AnyConnection, sql: &'static str, p: &VnicProfile
 pub(crate) async fn vnic_profile_insert(c: &mut AnyConnection, p: &VnicProfile) -> Result<()> {
     profile_write(
         c,
-        "INSERT INTO vnic_profiles (id, name, network_id, description) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO vnic_profiles (id, name, network_id, description, comment) VALUES ($1, $2, $3, $4, $5)",
         p,
         "adding a vNIC profile",
     )
@@ -77,7 +79,7 @@ pub(crate) async fn vnic_profile_list(
 pub(crate) async fn vnic_profile_update(c: &mut AnyConnection, p: &VnicProfile) -> Result<()> {
     let n = profile_write(
         c,
-        "UPDATE vnic_profiles SET name = $2, network_id = $3, description = $4 WHERE id = $1",
+        "UPDATE vnic_profiles SET name = $2, network_id = $3, description = $4, comment = $5 WHERE id = $1",
         p,
         "updating a vNIC profile",
     )

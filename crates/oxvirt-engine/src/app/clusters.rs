@@ -13,6 +13,7 @@ use oxvirt_types::{ClusterId, DataCenterId};
 pub struct ClusterAdd {
     pub name: String,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub data_center: Named<DataCenterId>,
     pub cpu_architecture: Option<Architecture>,
     pub cpu_type: Option<String>,
@@ -22,6 +23,7 @@ pub struct ClusterAdd {
 pub struct ClusterUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub cpu_type: Option<String>,
 }
 
@@ -42,6 +44,7 @@ impl App {
             id: ClusterId::new_random(),
             name: req.name,
             description: req.description.unwrap_or_default(),
+            comment: req.comment.unwrap_or_default(),
             data_center_id: dc.id,
             cpu_architecture: req.cpu_architecture.unwrap_or(Architecture::X86_64),
             cpu_type: req.cpu_type,
@@ -84,6 +87,9 @@ impl App {
         }
         if let Some(d) = req.description {
             cluster.description = d;
+        }
+        if let Some(c) = req.comment {
+            cluster.comment = c;
         }
         if req.cpu_type.is_some() {
             cluster.cpu_type = req.cpu_type;

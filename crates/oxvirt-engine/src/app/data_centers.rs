@@ -19,6 +19,7 @@ pub const MANAGEMENT_NETWORK: &str = "ovirtmgmt";
 pub struct DataCenterAdd {
     pub name: String,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub local: Option<bool>,
 }
 
@@ -26,6 +27,7 @@ pub struct DataCenterAdd {
 pub struct DataCenterUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub local: Option<bool>,
 }
 
@@ -37,6 +39,7 @@ impl App {
             id: DataCenterId::new_random(),
             name: req.name,
             description: req.description.unwrap_or_default(),
+            comment: req.comment.unwrap_or_default(),
             local: req.local.unwrap_or(false),
             status: DataCenterStatus::Uninitialized,
             version: Version::CURRENT,
@@ -46,6 +49,7 @@ impl App {
             name: MANAGEMENT_NETWORK.to_owned(),
             data_center_id: dc.id,
             description: "Management Network".to_owned(),
+            comment: String::new(),
             vm: true,
             vlan_id: None,
             mtu: 0,
@@ -58,6 +62,7 @@ impl App {
             name: MANAGEMENT_NETWORK.to_owned(),
             network_id: network.id,
             description: String::new(),
+            comment: String::new(),
         })
         .await?;
         tx.commit().await?;
@@ -124,6 +129,9 @@ impl App {
         }
         if let Some(d) = req.description {
             dc.description = d;
+        }
+        if let Some(c) = req.comment {
+            dc.comment = c;
         }
         if let Some(local) = req.local.filter(|l| *l != dc.local) {
             if dc.status != DataCenterStatus::Uninitialized {

@@ -25,6 +25,7 @@ pub struct DiskAdd {
     /// oVirt's `name` (= `alias`); empty gets a generated one.
     pub name: String,
     pub description: String,
+    pub comment: Option<String>,
     pub storage_domain: Named<StorageDomainId>,
     pub format: DiskFormat,
     /// Thin or preallocated; `None` = thin. `cow` must be thin on file domains (oVirt's rule).
@@ -142,6 +143,7 @@ impl App {
             id: disk_id,
             alias,
             description: req.description,
+            comment: req.comment.unwrap_or_default(),
             storage_domain_id: sd.id,
             format: req.format,
             sparse,

@@ -17,6 +17,8 @@ pub struct HostAdd {
     pub name: String,
     pub address: String,
     pub port: Option<u16>,
+    pub description: Option<String>,
+    pub comment: Option<String>,
     pub cluster: Named<ClusterId>,
     /// The agent's enrollment secret. oVirt clients send it as the host's `root_password`
     /// (oVirt used the root password to install the host over SSH; oxvirt never logs in to a
@@ -64,6 +66,8 @@ impl App {
             cluster_id: cluster.id,
             cluster_name: cluster.name,
             enrollment_secret: secret,
+            description: req.description.unwrap_or_default(),
+            comment: req.comment.unwrap_or_default(),
         };
         let tx = self.store.begin().await?;
         let job_id = self.saga_start(tx, who, &ADD_HOST, format!("Adding host {}", req.name), &params, opts).await?;
@@ -184,6 +188,11 @@ struct AddHostParams {
     cluster_id: ClusterId,
     cluster_name: String,
     enrollment_secret: String,
+    /// Absent from the parameters of jobs written before hosts had them.
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    comment: String,
 }
 
 /// `AddHost`: enroll the agent (its host id is the step's output), record the host
@@ -228,6 +237,8 @@ async fn host_add_record(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let host = Host {
         id,
         name: p.name,
+        description: p.description,
+        comment: p.comment,
         address: p.address,
         port: p.port,
         cluster_id: p.cluster_id,

@@ -17,6 +17,7 @@ const NETWORK_NAME_MAX: usize = 15;
 pub struct NetworkAdd {
     pub name: String,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub data_center: Named<DataCenterId>,
     /// Carries VM traffic (oVirt's `usages` containing `vm`); default true.
     pub vm: Option<bool>,
@@ -28,6 +29,7 @@ pub struct NetworkAdd {
 pub struct NetworkUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub mtu: Option<u32>,
 }
 
@@ -68,6 +70,7 @@ impl App {
             name: req.name,
             data_center_id: dc.id,
             description: req.description.unwrap_or_default(),
+            comment: req.comment.unwrap_or_default(),
             vm: req.vm.unwrap_or(true),
             vlan_id: req.vlan_id,
             mtu,
@@ -80,6 +83,7 @@ impl App {
                 name: network.name.clone(),
                 network_id: network.id,
                 description: String::new(),
+                comment: String::new(),
             })
             .await?;
         }
@@ -109,7 +113,7 @@ impl App {
         Ok(self.store.network_list(&filter).await?)
     }
 
-    /// Changes a network's name, description or MTU. `ovirtmgmt` keeps its name.
+    /// Changes a network's name, description, comment or MTU. `ovirtmgmt` keeps its name.
     pub async fn network_update(&self, who: &Principal, id: NetworkId, req: NetworkUpdate) -> Result<Network> {
         let mut network = self.store.network_get(id).await?;
         if let Some(name) = req.name.filter(|n| *n != network.name) {
@@ -123,6 +127,9 @@ impl App {
         }
         if let Some(d) = req.description {
             network.description = d;
+        }
+        if let Some(c) = req.comment {
+            network.comment = c;
         }
         if let Some(mtu) = req.mtu {
             mtu_check(mtu)?;

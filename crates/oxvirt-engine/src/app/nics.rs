@@ -12,6 +12,8 @@ use oxvirt_types::{NicId, VmId, VnicProfileId};
 #[derive(Debug, Clone, Default)]
 pub struct NicAdd {
     pub name: String,
+    pub description: Option<String>,
+    pub comment: Option<String>,
     pub interface: Option<NicInterface>,
     /// `None` = the management network's profile of the VM's data center (`ovirtmgmt`).
     pub vnic_profile: Option<VnicProfileId>,
@@ -24,6 +26,8 @@ pub struct NicAdd {
 #[derive(Debug, Clone, Default)]
 pub struct NicUpdate {
     pub name: Option<String>,
+    pub description: Option<String>,
+    pub comment: Option<String>,
     pub interface: Option<NicInterface>,
     /// `Some(None)` empties the NIC's profile (no network).
     pub vnic_profile: Option<Option<VnicProfileId>>,
@@ -44,6 +48,8 @@ impl App {
             id: NicId::new_random(),
             vm_id,
             name: req.name,
+            description: req.description.unwrap_or_default(),
+            comment: req.comment.unwrap_or_default(),
             mac: req.mac.unwrap_or(MacPool::default().ranges[0].from),
             vnic_profile_id: profile,
             interface: req.interface.unwrap_or(NicInterface::Virtio),
@@ -97,6 +103,12 @@ impl App {
         if let Some(name) = req.name {
             name_check("NIC", &name)?;
             nic.name = name;
+        }
+        if let Some(d) = req.description {
+            nic.description = d;
+        }
+        if let Some(c) = req.comment {
+            nic.comment = c;
         }
         if let Some(i) = req.interface {
             nic.interface = i;

@@ -26,6 +26,7 @@ const CRITICAL_SPACE_BLOCKER_GIB: u32 = 5;
 pub struct StorageDomainAdd {
     pub name: String,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub domain_type: StorageDomainType,
     pub host: Named<HostId>,
     pub connection: StorageConnection,
@@ -35,6 +36,7 @@ pub struct StorageDomainAdd {
 pub struct StorageDomainUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
+    pub comment: Option<String>,
 }
 
 /// oVirt's parameters of a storage domain removal.
@@ -134,6 +136,7 @@ impl App {
             id,
             name: req.name,
             description: req.description.unwrap_or_default(),
+            comment: req.comment.unwrap_or_default(),
             domain_type: req.domain_type,
             connection: req.connection,
             status: StorageDomainStatus::Locked,
@@ -192,6 +195,9 @@ impl App {
         }
         if let Some(d) = req.description {
             sd.description = d;
+        }
+        if let Some(c) = req.comment {
+            sd.comment = c;
         }
         self.store.storage_domain_update(&sd).await?;
         self.audit(

@@ -68,6 +68,7 @@ pub struct VmConfigPatch {
 pub struct VmAdd {
     pub name: String,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub cluster: Named<ClusterId>,
     /// `Blank` when not given.
     pub template: Option<Named<TemplateId>>,
@@ -80,6 +81,7 @@ pub struct VmAdd {
 pub struct VmUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub config: VmConfigPatch,
     pub delete_protected: Option<bool>,
 }
@@ -155,14 +157,14 @@ fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
     }
     if c.memory_guaranteed > c.memory {
         return Err(AppError::InvalidInput(format!(
-            "VM {vm_name}: guaranteed memory ({}) cannot exceed memory ({})",
+            "VM {vm_name}: guaranteed memory (memory_policy.guaranteed, {}) cannot exceed memory ({})",
             c.memory_guaranteed.bytes(),
             c.memory.bytes()
         )));
     }
     if c.memory_max < c.memory {
         return Err(AppError::InvalidInput(format!(
-            "VM {vm_name}: maximum memory ({}) cannot be below memory ({})",
+            "VM {vm_name}: maximum memory (memory_policy.max, {}) cannot be below memory ({})",
             c.memory_max.bytes(),
             c.memory.bytes()
         )));
@@ -176,7 +178,7 @@ fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
     }
     if (c.boot.initrd.is_some() || c.boot.cmdline.is_some()) && c.boot.kernel.is_none() {
         return Err(AppError::InvalidInput(format!(
-            "VM {vm_name}: an initrd or kernel command line needs os.kernel (direct kernel boot) too"
+            "VM {vm_name}: os.initrd or os.cmdline needs os.kernel (direct kernel boot) too"
         )));
     }
     Ok(())
@@ -206,6 +208,7 @@ impl App {
             id: VmId::new_random(),
             name: req.name,
             description: req.description.unwrap_or_default(),
+            comment: req.comment.unwrap_or_default(),
             cluster_id: cluster.id,
             template_id: template.id,
             config,
@@ -250,6 +253,9 @@ impl App {
         }
         if let Some(d) = req.description {
             vm.description = d;
+        }
+        if let Some(c) = req.comment {
+            vm.comment = c;
         }
         if let Some(p) = req.delete_protected {
             vm.delete_protected = p;

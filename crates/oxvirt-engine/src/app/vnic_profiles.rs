@@ -11,6 +11,7 @@ use oxvirt_types::NetworkId;
 pub struct VnicProfileAdd {
     pub name: String,
     pub description: Option<String>,
+    pub comment: Option<String>,
     pub network: NetworkId,
 }
 
@@ -18,6 +19,7 @@ pub struct VnicProfileAdd {
 pub struct VnicProfileUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
+    pub comment: Option<String>,
 }
 
 impl App {
@@ -40,6 +42,7 @@ impl App {
             name: req.name,
             network_id: network.id,
             description: req.description.unwrap_or_default(),
+            comment: req.comment.unwrap_or_default(),
         };
         self.store.vnic_profile_insert(&profile).await?;
         self.audit(
@@ -82,6 +85,9 @@ impl App {
         }
         if let Some(d) = req.description {
             profile.description = d;
+        }
+        if let Some(c) = req.comment {
+            profile.comment = c;
         }
         self.store.vnic_profile_update(&profile).await?;
         let network = self.store.network_get(profile.network_id).await?;

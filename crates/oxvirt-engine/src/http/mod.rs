@@ -39,6 +39,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ovirt-engine/services/pki-resource", get(pki_resource))
         .route("/ovirt-engine/sso/oauth/token", post(sso::token))
         .route("/ovirt-engine/services/sso-logout", post(sso::logout))
+        // `/ovirt-engine/api/v4` is oVirt's explicit-version alias of the API.
+        .nest("/ovirt-engine/api/v4", api::router(app.clone()))
         .nest("/ovirt-engine/api", api::router(app.clone()))
         .layer(axum::middleware::from_fn(render_faults))
         .with_state(app)
@@ -97,6 +99,7 @@ impl Failure {
             ErrorKind::Unauthenticated => "Unauthorized",
             ErrorKind::Forbidden => "Forbidden",
             ErrorKind::NotFound => "Not Found",
+            ErrorKind::MethodNotAllowed => "Method Not Allowed",
             ErrorKind::Conflict => "Operation Failed",
             ErrorKind::Unavailable => "Service Unavailable",
             ErrorKind::Internal => "Internal Server Error",

@@ -44,7 +44,10 @@ pub trait FromElement: Sized {
 }
 
 /// A request body in XML or JSON (by `Content-Type`), rooted at `T::ROOT` and read into `T`.
-/// Every rejection is a 400 fault naming what is wrong.
+/// Every rejection is a 400 fault naming what is wrong — including an element of oVirt's model
+/// that `T::from_element` did not read: it is refused (`vm.lease is not supported yet`), never
+/// silently dropped; elements outside the model are ignored, as oVirt ignores them. An
+/// action's body may be empty (`<action/>`).
 #[derive(Debug)]
 pub struct Body<T>(pub T);
 
@@ -55,9 +58,28 @@ impl<S: Send + Sync, T: FromElement> FromRequest<S> for Body<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| Failure::new(oxvirt_types::ErrorKind::InvalidInput, format!("cannot read the body: {e}")))?;
-        let mut el = parse_body(content_type.as_deref(), &bytes)?;
+        let mut el = if T::ROOT == "action" && bytes.iter().all(u8::is_ascii_whitespace) {
+            Element::new("action")
+        } else {
+            parse_body(content_type.as_deref(), &bytes)?
+        };
         el.expect_root(T::ROOT)?;
-        T::from_element(&el).map(Body)
+        let value = T::from_element(&el)?;
+        refuse_unread(&el)?;
+        Ok(Body(value))
+    }
+}
+
+/// A 400 naming every element of the model in `el` that nothing read.
+pub fn refuse_unread(el: &Element) -> Result<(), Failure> {
+    let unread = oxvirt_ovirt::model::unconsumed(el, el.name());
+    match unread.as_slice() {
+        [] => Ok(()),
+        [one] => Err(Failure::new(oxvirt_types::ErrorKind::InvalidInput, format!("{one} is not supported yet"))),
+        many => Err(Failure::new(
+            oxvirt_types::ErrorKind::InvalidInput,
+            format!("{} are not supported yet", many.join(", ")),
+        )),
     }
 }
 

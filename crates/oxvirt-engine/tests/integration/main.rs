@@ -11,6 +11,7 @@
 //!
 //! Every test waits on conditions with deadlines (`EngineTestContext::wait_*`), never sleeps.
 
+mod comments;
 mod data_centers;
 mod hosts;
 mod job_crashes;

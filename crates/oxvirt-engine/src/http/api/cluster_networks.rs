@@ -54,21 +54,35 @@ async fn cluster_network_attach(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath(c): IdPath<ClusterId>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<NetworkAttachBody>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "network")?;
-    // The body is the network itself (`<network id="…"/>`, or by name within the cluster's
-    // data center).
-    let network = match (el.own_id::<NetworkId>()?, el.text("name")) {
-        (Some(i), _) => Named::Id(i),
-        (None, Some(name)) => Named::Name(name),
-        (None, None) => {
-            return Err(Failure::new(ErrorKind::InvalidInput, "attaching a network needs the network's id or name"));
-        }
-    };
-    let (net, cn) = app.cluster_network_attach(&who, c, network, el.bool("required")?).await?;
+    let (net, cn) = app.cluster_network_attach(&who, c, req.network, req.required).await?;
     Ok(Reply::new(fmt, StatusCode::CREATED, &cluster_network_el(&net, &cn)))
+}
+
+/// The body of an attach is the network itself (`<network id="…"/>`, or by name within the
+/// cluster's data center) with `required`.
+#[derive(Debug)]
+struct NetworkAttachBody {
+    network: Named<NetworkId>,
+    required: Option<bool>,
+}
+
+impl FromElement for NetworkAttachBody {
+    const ROOT: &'static str = "network";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        let network = match (el.own_id::<NetworkId>()?, el.text("name")) {
+            (Some(i), _) => Named::Id(i),
+            (None, Some(name)) => Named::Name(name),
+            (None, None) => {
+                return Err(Failure::new(
+                    ErrorKind::InvalidInput,
+                    "attaching a network needs the network's id or name",
+                ));
+            }
+        };
+        Ok(NetworkAttachBody { network, required: el.bool("required")? })
+    }
 }
 
 async fn cluster_network_detach(

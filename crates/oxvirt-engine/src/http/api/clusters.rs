@@ -21,6 +21,7 @@ fn cluster_el(c: &Cluster) -> Element {
         .id(c.id)
         .text_child("name", &c.name)
         .text_child("description", &c.description)
+        .text_child("comment", &c.comment)
         .child(cpu)
         .child(version_el(c.version))
         .child(
@@ -62,6 +63,7 @@ impl FromElement for ClusterAdd {
         Ok(ClusterAdd {
             name: el.required_text("name")?,
             description: el.text("description"),
+            comment: el.text("comment"),
             data_center,
             cpu_architecture,
             cpu_type,
@@ -85,6 +87,7 @@ impl FromElement for ClusterUpdate {
         Ok(ClusterUpdate {
             name: el.text("name"),
             description: el.text("description"),
+            comment: el.text("comment"),
             cpu_type: el.child_named("cpu").and_then(|c| c.text("type")),
         })
     }

@@ -17,6 +17,7 @@ fn data_center_el(dc: &DataCenter) -> Element {
         .id(dc.id)
         .text_child("name", &dc.name)
         .text_child("description", &dc.description)
+        .text_child("comment", &dc.comment)
         .bool_child("local", dc.local)
         .enum_child("status", dc.status.as_str())
         .text_child("storage_format", "v5")
@@ -48,6 +49,7 @@ impl FromElement for DataCenterAdd {
         Ok(DataCenterAdd {
             name: el.required_text("name")?,
             description: el.text("description"),
+            comment: el.text("comment"),
             local: el.bool("local")?,
         })
     }
@@ -66,7 +68,12 @@ async fn data_center_add(
 impl FromElement for DataCenterUpdate {
     const ROOT: &'static str = "data_center";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        Ok(DataCenterUpdate { name: el.text("name"), description: el.text("description"), local: el.bool("local")? })
+        Ok(DataCenterUpdate {
+            name: el.text("name"),
+            description: el.text("description"),
+            comment: el.text("comment"),
+            local: el.bool("local")?,
+        })
     }
 }
 

@@ -20,6 +20,7 @@ pub(super) fn disk_el(disk: &Disk) -> Element {
         .text_child("name", &disk.alias)
         .text_child("alias", &disk.alias)
         .text_child("description", &disk.description)
+        .text_child("comment", &disk.comment)
         .enum_child("format", disk.format.as_str())
         .bool_child("sparse", disk.sparse)
         .int_child("provisioned_size", disk.provisioned_size.bytes())
@@ -81,6 +82,7 @@ pub(super) fn disk_add_from(el: &Element) -> Result<DiskAdd, Failure> {
     Ok(DiskAdd {
         name,
         description: el.text("description").unwrap_or_default(),
+        comment: el.text("comment"),
         storage_domain,
         format,
         sparse: el.bool("sparse")?,

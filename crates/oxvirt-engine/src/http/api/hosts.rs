@@ -18,6 +18,8 @@ fn host_el(h: &oxvirt_engine_db::model::Host) -> Element {
         .href(href_of(h.id))
         .id(h.id)
         .text_child("name", &h.name)
+        .text_child("description", &h.description)
+        .text_child("comment", &h.comment)
         .text_child("address", &h.address)
         .int_child("port", h.port)
         .enum_child("status", h.status.as_str())
@@ -76,6 +78,8 @@ impl FromElement for HostAdd {
         };
         Ok(HostAdd {
             name: el.required_text("name")?,
+            description: el.text("description"),
+            comment: el.text("comment"),
             address: el.required_text("address")?,
             port,
             cluster,
@@ -109,17 +113,20 @@ async fn host_action(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath((h, action)): IdPath<(HostId, Segment)>,
+    uri: axum::http::Uri,
+    body: Result<Body<ActionBody>, Failure>,
 ) -> Result<Reply, Failure> {
     let host: HostId = h;
     match action.as_str() {
-        "deactivate" => app.host_deactivate(&who, host).await?,
-        "activate" => app.host_activate(&who, host).await?,
-        other => {
-            return Err(Failure::new(
-                ErrorKind::NotFound,
-                format!("hosts have no action '{other}'; actions: activate, deactivate"),
-            ));
+        "deactivate" => {
+            body?;
+            app.host_deactivate(&who, host).await?
         }
+        "activate" => {
+            body?;
+            app.host_activate(&who, host).await?
+        }
+        _ => return Err(unserved::unknown_action(uri.path(), &["activate", "deactivate"])),
     };
     Ok(Reply::action_done(fmt, None))
 }

@@ -102,17 +102,20 @@ async fn job_action(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath((j, action)): IdPath<(JobId, Segment)>,
+    uri: axum::http::Uri,
+    body: Result<Body<ActionBody>, Failure>,
 ) -> Result<Reply, Failure> {
     let job: JobId = j;
     match action.as_str() {
-        "clear" => app.job_clear(&who, job).await?,
-        "end" => app.job_end_requested(job).await?,
-        other => {
-            return Err(Failure::new(
-                ErrorKind::NotFound,
-                format!("jobs have no action '{other}'; actions: clear, end"),
-            ));
+        "clear" => {
+            body?;
+            app.job_clear(&who, job).await?
         }
+        "end" => {
+            body?;
+            app.job_end_requested(job).await?
+        }
+        _ => return Err(unserved::unknown_action(uri.path(), &["clear", "end"])),
     }
     Ok(Reply::action_done(fmt, None))
 }

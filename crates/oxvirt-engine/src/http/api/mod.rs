@@ -21,6 +21,7 @@ mod operating_systems;
 mod storage_check;
 mod storage_domains;
 mod templates;
+mod unserved;
 mod vms;
 mod vnic_profiles;
 
@@ -32,9 +33,8 @@ use crate::app::{
     ClusterAdd, ClusterUpdate, Comparison, Condition, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named, Sort,
 };
 use crate::auth::Principal;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -43,7 +43,7 @@ use base64::Engine as _;
 use oxvirt_engine_db::model::{Architecture, Cluster, DataCenter, Version};
 use oxvirt_ovirt::search::{Operator, PatternPart, SortDirection};
 use oxvirt_ovirt::tree::{Reference, TypedId};
-use oxvirt_ovirt::{Element, api_href, href_of, parse_body, parse_search, sub_href};
+use oxvirt_ovirt::{Element, api_href, href_of, parse_search, sub_href};
 use oxvirt_types::{ClusterId, DataCenterId, ErrorKind, HostId};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -86,9 +86,8 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .merge(operating_systems::routes())
         .merge(events::routes())
         .merge(jobs::routes())
-        .fallback(|| async {
-            Failure::new(ErrorKind::NotFound, "no such resource in the API (see /ovirt-engine/api for the collections)")
-        })
+        .fallback(unserved::unserved)
+        .method_not_allowed_fallback(unserved::unserved)
         .layer(axum::middleware::from_fn_with_state(app, authenticate))
 }
 
@@ -182,20 +181,33 @@ fn condition(c: &oxvirt_ovirt::search::Condition) -> Condition {
     Condition { field: c.field.clone(), op, pattern, literal: c.value.as_literal() }
 }
 
-fn body(headers: &HeaderMap, bytes: &Bytes, root: &str) -> Result<Element, Failure> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let mut el = parse_body(content_type, bytes)?;
-    el.expect_root(root)?;
-    Ok(el)
-}
-
 /// A required reference to another object (`<cluster id="…"/>` or by `<name>`), as the app
 /// layer takes it; `what` names the object that needs it, for the error.
 fn required_ref<T: TypedId>(el: &Element, child: &str, what: &str) -> Result<Named<T>, Failure> {
-    match el.reference_to::<T>(child)? {
-        Some(Reference::Id(i)) => Ok(Named::Id(i)),
-        Some(Reference::Name(n)) => Ok(Named::Name(n)),
-        None => Err(Failure::new(ErrorKind::InvalidInput, format!("{what} needs a {child} (by id or name)"))),
+    optional_ref(el, child)?
+        .ok_or_else(|| Failure::new(ErrorKind::InvalidInput, format!("{what} needs a {child} (by id or name)")))
+}
+
+/// An optional reference to another object, by id or name.
+fn optional_ref<T: TypedId>(el: &Element, child: &str) -> Result<Option<Named<T>>, Failure> {
+    Ok(match el.reference_to::<T>(child)? {
+        Some(Reference::Id(i)) => Some(Named::Id(i)),
+        Some(Reference::Name(n)) => Some(Named::Name(n)),
+        None => None,
+    })
+}
+
+/// The `<action>` of an action that takes no parameters the engine honours but `async` (it
+/// answers when the action is done either way); an empty body is an empty action. Anything
+/// else of the model it carries is refused by [`Body`].
+#[derive(Debug)]
+struct ActionBody;
+
+impl FromElement for ActionBody {
+    const ROOT: &'static str = "action";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        el.bool("async")?;
+        Ok(ActionBody)
     }
 }
 

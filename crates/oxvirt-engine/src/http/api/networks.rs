@@ -33,6 +33,7 @@ fn network_el(n: &Network) -> Element {
         .id(n.id)
         .text_child("name", &n.name)
         .text_child("description", &n.description)
+        .text_child("comment", &n.comment)
         .reference_id("data_center", n.data_center_id)
         .int_child("mtu", n.mtu)
         .bool_child("stp", false)
@@ -70,21 +71,43 @@ fn mtu(el: &Element) -> Result<Option<u32>, Failure> {
     }
 }
 
-fn network_add_req(el: &Element, data_center: Named<DataCenterId>) -> Result<NetworkAdd, Failure> {
-    Ok(NetworkAdd {
-        name: el.required_text("name")?,
-        description: el.text("description"),
-        data_center,
-        vm: vm_usage(el),
-        vlan_id: vlan_id(el)?,
-        mtu: mtu(el)?,
-    })
+/// A `<network>` to add; its data center comes from the body (`/networks`) or the path
+/// (`/datacenters/{id}/networks`).
+#[derive(Debug)]
+struct NetworkAddBody {
+    data_center: Option<Named<DataCenterId>>,
+    add: NetworkAdd,
+}
+
+impl FromElement for NetworkAddBody {
+    const ROOT: &'static str = "network";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        let data_center = optional_ref::<DataCenterId>(el, "data_center")?;
+        Ok(NetworkAddBody {
+            add: NetworkAdd {
+                name: el.required_text("name")?,
+                description: el.text("description"),
+                comment: el.text("comment"),
+                // Replaced by the body's or the path's before use.
+                data_center: Named::Name(String::new()),
+                vm: vm_usage(el),
+                vlan_id: vlan_id(el)?,
+                mtu: mtu(el)?,
+            },
+            data_center,
+        })
+    }
 }
 
 impl FromElement for NetworkUpdate {
     const ROOT: &'static str = "network";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        Ok(NetworkUpdate { name: el.text("name"), description: el.text("description"), mtu: mtu(el)? })
+        Ok(NetworkUpdate {
+            name: el.text("name"),
+            description: el.text("description"),
+            comment: el.text("comment"),
+            mtu: mtu(el)?,
+        })
     }
 }
 
@@ -110,12 +133,10 @@ async fn network_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<NetworkAddBody>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "network")?;
-    let data_center = required_ref::<DataCenterId>(&el, "data_center", "a network")?;
-    let network = app.network_add(&who, network_add_req(&el, data_center)?).await?;
+    let data_center = req.data_center.ok_or_else(|| invalid("a network needs a data_center (by id or name)"))?;
+    let network = app.network_add(&who, NetworkAdd { data_center, ..req.add }).await?;
     Ok(Reply::created(fmt, &network))
 }
 
@@ -172,11 +193,9 @@ async fn data_center_network_add(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath(dc): IdPath<DataCenterId>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<NetworkAddBody>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "network")?;
-    let network = app.network_add(&who, network_add_req(&el, Named::Id(dc))?).await?;
+    let network = app.network_add(&who, NetworkAdd { data_center: Named::Id(dc), ..req.add }).await?;
     Ok(Reply::created(fmt, &network))
 }
 

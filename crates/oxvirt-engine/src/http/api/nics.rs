@@ -18,6 +18,8 @@ fn nic_el(n: &Nic) -> Element {
         .href(sub_href(n.vm_id, "nics", n.id))
         .id(n.id)
         .text_child("name", &n.name)
+        .text_child("description", &n.description)
+        .text_child("comment", &n.comment)
         .enum_child("interface", n.interface.as_str())
         .bool_child("linked", n.linked)
         .child(Element::new("mac").text_child("address", n.mac.to_string()))
@@ -58,6 +60,8 @@ impl FromElement for NicAdd {
     fn from_element(el: &Element) -> Result<Self, Failure> {
         Ok(NicAdd {
             name: el.required_text("name")?,
+            description: el.text("description"),
+            comment: el.text("comment"),
             interface: el.parsed("interface", "virtio, e1000 or rtl8139", NicInterface::from_wire)?,
             vnic_profile: el.id_of::<VnicProfileId>("vnic_profile")?,
             mac: nic_mac(el)?,
@@ -89,6 +93,8 @@ impl FromElement for NicUpdate {
         };
         Ok(NicUpdate {
             name: el.text("name"),
+            description: el.text("description"),
+            comment: el.text("comment"),
             interface: el.parsed("interface", "virtio, e1000 or rtl8139", NicInterface::from_wire)?,
             vnic_profile,
             linked: el.bool("linked")?,

@@ -44,6 +44,7 @@ fn storage_domain_el(sd: &StorageDomain, dc: Option<DataCenterId>) -> Element {
         .id(sd.id)
         .text_child("name", &sd.name)
         .text_child("description", &sd.description)
+        .text_child("comment", &sd.comment)
         .enum_child("type", sd.domain_type.as_str())
         .enum_child("status", sd.status.as_str())
         .enum_child("external_status", "ok")
@@ -134,7 +135,14 @@ impl FromElement for StorageDomainAdd {
             el.parsed("type", "data, iso or export", StorageDomainType::from_wire)?.unwrap_or(StorageDomainType::Data);
         let host = required_ref::<HostId>(el, "host", "a new storage domain (the host to create it through)")?;
         let connection = connection_from(el, &name)?;
-        Ok(StorageDomainAdd { name, description: el.text("description"), domain_type, host, connection })
+        Ok(StorageDomainAdd {
+            name,
+            description: el.text("description"),
+            comment: el.text("comment"),
+            domain_type,
+            host,
+            connection,
+        })
     }
 }
 
@@ -152,7 +160,11 @@ async fn storage_domain_add(
 impl FromElement for StorageDomainUpdate {
     const ROOT: &'static str = "storage_domain";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        Ok(StorageDomainUpdate { name: el.text("name"), description: el.text("description") })
+        Ok(StorageDomainUpdate {
+            name: el.text("name"),
+            description: el.text("description"),
+            comment: el.text("comment"),
+        })
     }
 }
 
@@ -217,19 +229,29 @@ async fn attached_add(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath(dc): IdPath<DataCenterId>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(AttachBody(sd_ref)): Body<AttachBody>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "storage_domain")?;
-    let sd_ref = match el.own_id::<StorageDomainId>()? {
-        Some(i) => Named::Id(i),
-        None => match el.text("name").filter(|n| !n.trim().is_empty()) {
-            Some(n) => Named::Name(n),
-            None => return Err(invalid("attaching needs the storage domain's id or name: <storage_domain id=\"…\"/>")),
-        },
-    };
     let sd = app.data_center_storage_domain_attach(&who, dc, &sd_ref).await?;
     Ok(Reply::new(fmt, StatusCode::CREATED, &storage_domain_el(&sd, Some(dc))))
+}
+
+/// The body of an attach: the storage domain, by id or name.
+#[derive(Debug)]
+struct AttachBody(Named<StorageDomainId>);
+
+impl FromElement for AttachBody {
+    const ROOT: &'static str = "storage_domain";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        Ok(AttachBody(match el.own_id::<StorageDomainId>()? {
+            Some(i) => Named::Id(i),
+            None => match el.text("name").filter(|n| !n.trim().is_empty()) {
+                Some(n) => Named::Name(n),
+                None => {
+                    return Err(invalid("attaching needs the storage domain's id or name: <storage_domain id=\"…\"/>"));
+                }
+            },
+        }))
+    }
 }
 
 async fn attached_remove(
@@ -246,17 +268,20 @@ async fn attached_action(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath((dc, sd, action)): IdPath<(DataCenterId, StorageDomainId, Segment)>,
+    uri: axum::http::Uri,
+    body: Result<Body<ActionBody>, Failure>,
 ) -> Result<Reply, Failure> {
     let (dc, sd): (DataCenterId, StorageDomainId) = (dc, sd);
     match action.as_str() {
-        "activate" => app.data_center_storage_domain_activate(&who, dc, sd).await?,
-        "deactivate" => app.data_center_storage_domain_deactivate(&who, dc, sd).await?,
-        other => {
-            return Err(Failure::new(
-                ErrorKind::NotFound,
-                format!("attached storage domains have no action '{other}'; actions: activate, deactivate"),
-            ));
+        "activate" => {
+            body?;
+            app.data_center_storage_domain_activate(&who, dc, sd).await?
         }
+        "deactivate" => {
+            body?;
+            app.data_center_storage_domain_deactivate(&who, dc, sd).await?
+        }
+        _ => return Err(unserved::unknown_action(uri.path(), &["activate", "deactivate"])),
     };
     Ok(Reply::action_done(fmt, None))
 }

@@ -33,7 +33,7 @@ pub(super) fn template_el(t: &Template) -> Element {
         .id(t.id)
         .text_child("name", &t.name)
         .text_child("description", &t.description)
-        .text_child("comment", "")
+        .text_child("comment", &t.comment)
         .date_child("creation_time", oxvirt_ovirt::date::from_epoch_millis(t.created.as_millis()))
         .enum_child("status", t.status.as_str())
         .enum_child("type", c.vm_type.as_str())

@@ -88,6 +88,7 @@ fn vm_el(vm: &Vm) -> Element {
         .id(vm.id)
         .text_child("name", &vm.name)
         .text_child("description", &vm.description)
+        .text_child("comment", &vm.comment)
         .child(
             Element::new("cpu").text_child("architecture", "x86_64").child(
                 Element::new("topology")
@@ -253,11 +254,7 @@ fn small(v: Option<u64>, what: &str) -> Result<Option<u16>, Failure> {
 impl FromElement for VmAdd {
     const ROOT: &'static str = "vm";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        let template = match el.reference_to::<TemplateId>("template")? {
-            Some(Reference::Id(i)) => Some(Named::Id(i)),
-            Some(Reference::Name(n)) => Some(Named::Name(n)),
-            None => None,
-        };
+        let template = optional_ref::<TemplateId>(el, "template")?;
         let placement_host = match el.at("placement_policy/hosts").and_then(|h| h.child_named("host")) {
             None => None,
             Some(h) => Some(match (h.own_id::<HostId>()?, h.text("name")) {
@@ -269,6 +266,7 @@ impl FromElement for VmAdd {
         Ok(VmAdd {
             name: el.required_text("name")?,
             description: el.text("description"),
+            comment: el.text("comment"),
             cluster: required_ref(el, "cluster", "a VM")?,
             template,
             config: config_patch(el)?,
@@ -294,6 +292,7 @@ impl FromElement for VmUpdate {
         Ok(VmUpdate {
             name: el.text("name"),
             description: el.text("description"),
+            comment: el.text("comment"),
             config: config_patch(el)?,
             delete_protected: el.bool("delete_protected")?,
         })
@@ -330,13 +329,16 @@ async fn vm_action(
     Accept(fmt): Accept,
     IdPath((vm, action)): IdPath<(VmId, Segment)>,
     JobOpts(mut opts): JobOpts,
-    headers: HeaderMap,
-    bytes: Bytes,
+    uri: axum::http::Uri,
+    body: Result<Body<VmActionBody>, Failure>,
 ) -> Result<Reply, Failure> {
-    let el = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(body(&headers, &bytes, "action")?) };
-    let reason = el.as_ref().and_then(|el| el.text("reason"));
+    if !VM_ACTIONS.contains(&action.as_str()) {
+        return Err(unserved::unknown_action(uri.path(), VM_ACTIONS));
+    }
+    let Body(body) = body?;
+    let reason = body.reason;
     // oVirt's action element carries `async` too: `false` answers when the job has ended.
-    if let Some(asynchronous) = el.as_ref().map(|el| el.bool("async")).transpose()?.flatten() {
+    if let Some(asynchronous) = body.asynchronous {
         opts.asynchronous = Some(asynchronous);
     }
     let done = match action.as_str() {
@@ -344,14 +346,24 @@ async fn vm_action(
         "stop" => app.vm_stop(&who, vm, reason, &opts).await?,
         "shutdown" => app.vm_shutdown(&who, vm, reason, &opts).await?,
         "reboot" => app.vm_reboot(&who, vm, &opts).await?,
-        other => {
-            return Err(Failure::new(
-                ErrorKind::NotFound,
-                format!("VMs have no action '{other}'; actions: {}", VM_ACTIONS.join(", ")),
-            ));
-        }
+        _ => return Err(unserved::unknown_action(uri.path(), VM_ACTIONS)),
     };
     Ok(Reply::action_done(fmt, Some(done.to_element())))
+}
+
+/// What a VM action's `<action>` may carry that the engine honours: `reason` (stop, shutdown)
+/// and `async`. Anything else of the model is refused.
+#[derive(Debug)]
+struct VmActionBody {
+    reason: Option<String>,
+    asynchronous: Option<bool>,
+}
+
+impl FromElement for VmActionBody {
+    const ROOT: &'static str = "action";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        Ok(VmActionBody { reason: el.text("reason"), asynchronous: el.bool("async")? })
+    }
 }
 
 async fn vm_console_log(

@@ -22,6 +22,7 @@ fn profile_el(p: &VnicProfile) -> Element {
         .id(p.id)
         .text_child("name", &p.name)
         .text_child("description", &p.description)
+        .text_child("comment", &p.comment)
         .reference_id("network", p.network_id)
         .child(Element::new("pass_through").enum_child("mode", "disabled"))
         .bool_child("port_mirroring", false)
@@ -50,29 +51,54 @@ async fn profile_get(
     Ok(Reply::ok(fmt, &app.vnic_profile_get(p).await?))
 }
 
-fn profile_add_req(el: &Element, network: NetworkId) -> Result<VnicProfileAdd, Failure> {
-    Ok(VnicProfileAdd { name: el.required_text("name")?, description: el.text("description"), network })
+/// A `<vnic_profile>` to add; its network comes from the body (`/vnicprofiles`) or the path
+/// (`/networks/{id}/vnicprofiles`).
+#[derive(Debug)]
+struct ProfileAddBody {
+    name: String,
+    description: Option<String>,
+    comment: Option<String>,
+    network: Option<NetworkId>,
+}
+
+impl FromElement for ProfileAddBody {
+    const ROOT: &'static str = "vnic_profile";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        Ok(ProfileAddBody {
+            name: el.required_text("name")?,
+            description: el.text("description"),
+            comment: el.text("comment"),
+            network: el.id_of::<NetworkId>("network")?,
+        })
+    }
+}
+
+impl ProfileAddBody {
+    fn into_add(self, network: NetworkId) -> VnicProfileAdd {
+        VnicProfileAdd { name: self.name, description: self.description, comment: self.comment, network }
+    }
 }
 
 async fn profile_add(
     State(app): State<AppState>,
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<ProfileAddBody>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "vnic_profile")?;
-    let network = el
-        .id_of::<NetworkId>("network")?
-        .ok_or_else(|| Failure::new(ErrorKind::InvalidInput, "a vNIC profile needs a network (by id)"))?;
-    let profile = app.vnic_profile_add(&who, profile_add_req(&el, network)?).await?;
+    let network =
+        req.network.ok_or_else(|| Failure::new(ErrorKind::InvalidInput, "a vNIC profile needs a network (by id)"))?;
+    let profile = app.vnic_profile_add(&who, req.into_add(network)).await?;
     Ok(Reply::created(fmt, &profile))
 }
 
 impl FromElement for VnicProfileUpdate {
     const ROOT: &'static str = "vnic_profile";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        Ok(VnicProfileUpdate { name: el.text("name"), description: el.text("description") })
+        Ok(VnicProfileUpdate {
+            name: el.text("name"),
+            description: el.text("description"),
+            comment: el.text("comment"),
+        })
     }
 }
 
@@ -124,10 +150,8 @@ async fn network_profile_add(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath(n): IdPath<NetworkId>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Body(req): Body<ProfileAddBody>,
 ) -> Result<Reply, Failure> {
-    let el = body(&headers, &bytes, "vnic_profile")?;
-    let profile = app.vnic_profile_add(&who, profile_add_req(&el, n)?).await?;
+    let profile = app.vnic_profile_add(&who, req.into_add(n)).await?;
     Ok(Reply::created(fmt, &profile))
 }
