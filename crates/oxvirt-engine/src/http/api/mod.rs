@@ -88,6 +88,7 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .merge(jobs::routes())
         .fallback(unserved::unserved)
         .method_not_allowed_fallback(unserved::unserved)
+        .layer(axum::middleware::from_fn(unserved::query_check))
         .layer(axum::middleware::from_fn_with_state(app, authenticate))
 }
 

@@ -24,15 +24,9 @@ pub(super) async fn unserved(
     method: HttpMethod,
     uri: Uri,
 ) -> Result<Reply, Failure> {
-    let path = uri.path();
-    let path = path.strip_prefix(oxvirt_ovirt::API_PREFIX).unwrap_or(path);
-    let path = path.strip_prefix("/v4").filter(|p| p.is_empty() || p.starts_with('/')).unwrap_or(path);
-    let verb = match method {
-        HttpMethod::GET | HttpMethod::HEAD => Verb::Get,
-        HttpMethod::POST => Verb::Post,
-        HttpMethod::PUT => Verb::Put,
-        HttpMethod::DELETE => Verb::Delete,
-        _ => return Err(Failure::new(ErrorKind::InvalidInput, format!("oVirt's API has no {method} requests"))),
+    let path = api_path(uri.path());
+    let Some(verb) = model_verb(&method) else {
+        return Err(Failure::new(ErrorKind::InvalidInput, format!("oVirt's API has no {method} requests")));
     };
     let methods = model::methods_matching(path);
     if methods.is_empty() {
@@ -79,6 +73,117 @@ pub(super) async fn unserved(
             ),
         )),
     }
+}
+
+/// A request path relative to the API root (`/vms/123`), from the nested router's view or the
+/// full one, `/v4` alias included.
+pub(super) fn api_path(path: &str) -> &str {
+    let path = path.strip_prefix(oxvirt_ovirt::API_PREFIX).unwrap_or(path);
+    path.strip_prefix("/v4").filter(|p| p.is_empty() || p.starts_with('/')).unwrap_or(path)
+}
+
+pub(super) fn model_verb(method: &HttpMethod) -> Option<Verb> {
+    Some(match *method {
+        HttpMethod::GET | HttpMethod::HEAD => Verb::Get,
+        HttpMethod::POST => Verb::Post,
+        HttpMethod::PUT => Verb::Put,
+        HttpMethod::DELETE => Verb::Delete,
+        _ => return None,
+    })
+}
+
+/// The query parameters of oVirt's model that each method served honours (model paths, ids as
+/// `{id}`). Every other parameter of the model a request carries is refused by
+/// [`query_check`] before the handler runs; a handler that starts reading one must list it
+/// here (until then its clients get a 400, never a silent drop).
+const QUERY_HONOURED: &[(Verb, &str, &[&str])] = &[
+    (Verb::Get, "/clusters", LIST),
+    (Verb::Get, "/datacenters", LIST),
+    (Verb::Get, "/datacenters/{id}/networks", &["max"]),
+    (Verb::Get, "/datacenters/{id}/storagedomains", &["max"]),
+    (Verb::Get, "/disks", LIST),
+    (Verb::Delete, "/disks/{id}", &["async"]),
+    (Verb::Get, "/events", &["from", "search", "max", "case_sensitive"]),
+    (Verb::Get, "/hosts", LIST),
+    (Verb::Get, "/jobs", LIST),
+    (Verb::Get, "/networks", LIST),
+    (Verb::Get, "/networks/{id}/vnicprofiles", &["max"]),
+    (Verb::Get, "/operatingsystems", &["max"]),
+    (Verb::Get, "/storagedomains", LIST),
+    (Verb::Delete, "/storagedomains/{id}", &["host", "format"]),
+    (Verb::Get, "/templates", LIST),
+    (Verb::Get, "/vms", &["follow", "search", "max", "case_sensitive"]),
+    (Verb::Get, "/vms/{id}", &["follow"]),
+    (Verb::Delete, "/vms/{id}", &["detach_only", "async"]),
+    (Verb::Delete, "/vms/{id}/diskattachments/{id}", &["detach_only"]),
+    (Verb::Get, "/vnicprofiles", &["max"]),
+];
+
+const LIST: &[&str] = &["search", "max", "case_sensitive"];
+
+/// Honoured by every method that has it: `all_content=true` asks for the attributes oVirt
+/// leaves out by default, and the engine always renders everything it has.
+const HONOURED_EVERYWHERE: &[&str] = &["all_content"];
+
+/// Accepted everywhere at the value that is what the engine does anyway (clients such as
+/// Ansible's modules send them with their defaults): no clone of a template's disks or
+/// permissions, the administrator's unfiltered view, no forcing.
+const HONOURED_AT: &[(&str, &str)] =
+    &[("clone", "false"), ("clone_permissions", "false"), ("filter", "false"), ("force", "false")];
+
+/// The query parameters of `m` in oVirt's model: its input parameters but the entity an add
+/// or update carries in its body. (An action's parameters are all in its body.)
+fn model_query_params(m: &model::Method) -> impl Iterator<Item = &'static str> + '_ {
+    m.params
+        .iter()
+        .filter(move |p| {
+            p.input
+                && m.kind != Kind::Action
+                && !(matches!(m.kind, Kind::Add | Kind::Update) && p.output && matches!(p.attribute.ty, Ty::Struct(_)))
+        })
+        .map(|p| p.attribute.name)
+}
+
+/// Refuses a query parameter of oVirt's model that the method does not honour
+/// ([`QUERY_HONOURED`]): `POST /vms?clone=true` is a 400, not a VM made without cloning.
+/// Parameters outside the model are left alone.
+pub(super) async fn query_check(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (Some(query), Some(verb)) = (req.uri().query(), model_verb(req.method())) else {
+        return next.run(req).await;
+    };
+    let path = api_path(req.uri().path());
+    let Some(m) = model::methods_matching(path).into_iter().find(|m| m.verb == verb) else {
+        return next.run(req).await;
+    };
+    let honoured =
+        QUERY_HONOURED.iter().find(|(v, p, _)| *v == verb && *p == m.path).map(|(_, _, k)| *k).unwrap_or(&[]);
+    let mut refused: Vec<&str> = Vec::new();
+    for (key, value) in query.split('&').map(|pair| pair.split_once('=').unwrap_or((pair, ""))) {
+        if let Some(name) = model_query_params(m).find(|n| *n == key)
+            && !honoured.contains(&name)
+            && !HONOURED_EVERYWHERE.contains(&name)
+            && !HONOURED_AT.iter().any(|(n, v)| *n == name && value.eq_ignore_ascii_case(v))
+            && !refused.contains(&name)
+        {
+            refused.push(name);
+        }
+    }
+    if refused.is_empty() {
+        return next.run(req).await;
+    }
+    Failure::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "query parameter{} {} of {} {} {} not supported yet",
+            if refused.len() > 1 { "s" } else { "" },
+            refused.join(", "),
+            verb_name(verb),
+            m.path,
+            if refused.len() > 1 { "are" } else { "is" }
+        ),
+    )
+    .into_response()
 }
 
 fn verb_name(v: Verb) -> &'static str {
@@ -147,8 +252,7 @@ async fn parent_exists(app: &AppState, segments: &[&str]) -> Result<(), Failure>
 /// requested, `/vms/123/migrate`): a 400 saying it is not supported yet when oVirt's model has
 /// it, else a 404 naming the actions there are (`served`).
 pub(super) fn unknown_action(path: &str, served: &[&str]) -> Failure {
-    let path = path.strip_prefix(oxvirt_ovirt::API_PREFIX).unwrap_or(path);
-    let path = path.strip_prefix("/v4").filter(|p| p.starts_with('/')).unwrap_or(path);
+    let path = api_path(path);
     match model::methods_matching(path).iter().find(|m| m.verb == Verb::Post) {
         Some(m) => Failure::new(
             ErrorKind::InvalidInput,
@@ -163,5 +267,27 @@ pub(super) fn unknown_action(path: &str, served: &[&str]) -> Failure {
             ErrorKind::NotFound,
             format!("no such action: POST {path}; actions served here: {}", served.join(", ")),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_honoured_query_parameter_is_one_of_the_model() {
+        let mut wrong = Vec::new();
+        for (verb, path, keys) in QUERY_HONOURED {
+            let Some(m) = model::METHODS.iter().find(|m| m.verb == *verb && m.path == *path) else {
+                wrong.push(format!("{} {path} is not a method of the model", verb_name(*verb)));
+                continue;
+            };
+            for k in *keys {
+                if !model_query_params(m).any(|n| n == *k) {
+                    wrong.push(format!("{k} is not a query parameter of {} {path}", verb_name(*verb)));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }
