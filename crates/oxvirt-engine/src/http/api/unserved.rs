@@ -6,8 +6,9 @@
 //!   (`/vms/{id}/numanodes`, `/vms/{id}/nics/{id}/networkfilterparameters`): an empty list with
 //!   the collection's element name, which is the truth (a VM of ours has no NUMA nodes), and
 //!   its items a 404;
-//! - any other method of the model (an add, update, remove or action not implemented): a 400
-//!   fault saying it is not supported yet — refused, never an empty 405 or a silent success.
+//! - any other method of the model (a top-level collection, an add, update, remove or action
+//!   not implemented): a 400 fault saying it is not supported yet — refused, never an empty
+//!   405 or a silent success.
 //!
 //! Why here and not per resource: every object advertises links and oVirt clients (Ansible's
 //! modules above all) list sub-collections they know of whether or not they were advertised;
@@ -44,7 +45,9 @@ pub(super) async fn unserved(
     };
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match m.kind {
-        Kind::List => {
+        // A top-level collection not served is not known to be empty (there are users and
+        // roles, say, before `/users` and `/roles` exist): refused, not answered empty.
+        Kind::List if segments.len() > 1 => {
             parent_exists(&app, &segments[..segments.len() - 1]).await?;
             let plural = m
                 .params
