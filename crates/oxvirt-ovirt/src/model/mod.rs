@@ -16,7 +16,8 @@
 //!
 //! Regenerate with a checkout of the model:
 //! `cargo run -p oxvirt-modelgen -- /path/to/ovirt-engine-api-model crates/oxvirt-ovirt/src/model/generated.rs`
-//! (set `OXVIRT_MODEL_ORIGIN` to name the commit in the header).
+//! (set `OXVIRT_MODEL_ORIGIN` to name the commit in the header), then `cargo fmt --all`, which
+//! formats the checked-in file.
 
 mod generated;
 

@@ -2,10 +2,12 @@
 //! ([`oxvirt_ovirt::model::METHODS`]):
 //! - a path the model does not have: a 404 fault naming it;
 //! - a path the model has, with a verb it does not: a 405 fault naming the verbs it has;
-//! - a sub-collection of an existing object that the engine does not populate yet
-//!   (`/vms/{id}/numanodes`, `/vms/{id}/nics/{id}/networkfilterparameters`): an empty list with
-//!   the collection's element name, which is the truth (a VM of ours has no NUMA nodes), and
-//!   its items a 404;
+//! - a sub-collection of an existing object that is empty by construction, because oxvirt
+//!   never makes what it holds ([`EMPTY_SUB_COLLECTIONS`]: `/vms/{id}/numanodes`,
+//!   `/vms/{id}/nics/{id}/networkfilterparameters`): an empty list with the collection's
+//!   element name, which is the truth, and its items a 404. A sub-collection whose objects do
+//!   exist without being served (`/datacenters/{id}/clusters`, `/storagedomains/{id}/disks`)
+//!   is not empty and is refused like any other unserved method;
 //! - any other method of the model (a top-level collection, an add, update, remove or action
 //!   not implemented): a 400 fault saying it is not supported yet — refused, never an empty
 //!   405 or a silent success.
@@ -47,7 +49,7 @@ pub(super) async fn unserved(
     match m.kind {
         // A top-level collection not served is not known to be empty (there are users and
         // roles, say, before `/users` and `/roles` exist): refused, not answered empty.
-        Kind::List if segments.len() > 1 => {
+        Kind::List if EMPTY_SUB_COLLECTIONS.contains(&m.path) => {
             parent_exists(&app, &segments[..segments.len() - 1]).await?;
             let plural = m
                 .params
@@ -59,7 +61,7 @@ pub(super) async fn unserved(
                 .unwrap_or(segments[segments.len() - 1]);
             Ok(Reply::new(fmt, StatusCode::OK, &Element::collection(plural, std::iter::empty())))
         }
-        Kind::Get if segments.len() >= 3 => {
+        Kind::Get if segments.len() >= 3 && EMPTY_SUB_COLLECTIONS.contains(&parent_path(m.path)) => {
             parent_exists(&app, &segments[..segments.len() - 2]).await?;
             Err(Failure::new(
                 ErrorKind::NotFound,
@@ -189,6 +191,46 @@ pub(super) async fn query_check(req: axum::extract::Request, next: axum::middlew
     .into_response()
 }
 
+/// Sub-collections (model paths) that are empty for every object of oxvirt, because nothing in
+/// oxvirt makes what they hold: no vNUMA nodes, watchdogs, CD-ROM or floppy devices, host
+/// devices, snapshots, backups, tags, affinity labels or groups, guest-agent reports, errata,
+/// network filter parameters, fence agents, Gluster volumes or iSCSI bonds. Each entry must
+/// stay true: when oxvirt starts making such objects, the entry goes and a handler serves them.
+const EMPTY_SUB_COLLECTIONS: &[&str] = &[
+    "/vms/{id}/affinitylabels",
+    "/vms/{id}/applications",
+    "/vms/{id}/backups",
+    "/vms/{id}/cdroms",
+    "/vms/{id}/checkpoints",
+    "/vms/{id}/hostdevices",
+    "/vms/{id}/katelloerrata",
+    "/vms/{id}/mediateddevices",
+    "/vms/{id}/nics/{id}/networkfilterparameters",
+    "/vms/{id}/nics/{id}/reporteddevices",
+    "/vms/{id}/numanodes",
+    "/vms/{id}/reporteddevices",
+    "/vms/{id}/sessions",
+    "/vms/{id}/snapshots",
+    "/vms/{id}/tags",
+    "/vms/{id}/watchdogs",
+    "/hosts/{id}/affinitylabels",
+    "/hosts/{id}/fenceagents",
+    "/hosts/{id}/katelloerrata",
+    "/hosts/{id}/tags",
+    "/templates/{id}/cdroms",
+    "/templates/{id}/tags",
+    "/templates/{id}/watchdogs",
+    "/clusters/{id}/affinitygroups",
+    "/clusters/{id}/glusterhooks",
+    "/clusters/{id}/glustervolumes",
+    "/datacenters/{id}/iscsibonds",
+];
+
+/// `/vms/{id}/numanodes` of `/vms/{id}/numanodes/{id}`.
+fn parent_path(path: &str) -> &str {
+    path.rsplit_once('/').map_or(path, |(p, _)| p)
+}
+
 fn verb_name(v: Verb) -> &'static str {
     match v {
         Verb::Get => "GET",
@@ -276,6 +318,16 @@ pub(super) fn unknown_action(path: &str, served: &[&str]) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_empty_sub_collection_is_a_list_of_the_model() {
+        for path in EMPTY_SUB_COLLECTIONS {
+            assert!(
+                model::METHODS.iter().any(|m| m.path == *path && m.kind == Kind::List),
+                "{path} is not a list of the model"
+            );
+        }
+    }
 
     #[test]
     fn every_honoured_query_parameter_is_one_of_the_model() {
