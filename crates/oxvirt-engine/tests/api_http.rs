@@ -182,9 +182,14 @@ async fn unserved_paths_and_unread_fields_answer_by_the_model() {
     let (status, body) = send(admin(http.put(format!("{api}/vms")))).await;
     assert_eq!((status, body.contains("GET, POST")), (405, true), "{body}");
     // A sub-collection whose objects exist but are not served is refused, never answered
-    // empty: a data center's clusters.
-    let (status, body) = send(admin(http.get(format!("{api}/datacenters/{dc}/clusters")))).await;
+    // empty: a storage domain's disks (the data center has none, but the rule does not look).
+    let (status, body) = send(admin(http.get(format!("{api}/storagedomains/{dc}/disks")))).await;
     assert_eq!((status, body.contains("not supported by oxvirt yet")), (400, true), "{body}");
+    // A data center's clusters are served.
+    let (status, body) = send(admin(http.get(format!("{api}/datacenters/{dc}/clusters")))).await;
+    assert_eq!((status, body.contains("<name>fidc</name>")), (200, true), "{body}");
+    let (status, _) = send(admin(http.get(format!("{api}/datacenters/{dc}/clusters/{cluster}")))).await;
+    assert_eq!(status, 200);
     // A method of the model that is not implemented: refused, saying so.
     let (status, body) = send(admin(http.post(format!("{api}/vms/{vm}/numanodes"))).body("<vm_numa_node/>")).await;
     assert_eq!((status, body.contains("not supported by oxvirt yet")), (400, true), "{body}");

@@ -73,9 +73,14 @@ impl App {
         Ok(self.store.cluster_get(id).await?)
     }
 
-    pub async fn cluster_list(&self, q: &ListQuery) -> Result<Vec<Cluster>> {
+    /// Clusters matching `q`; with `data_center`, only its clusters (after checking it exists,
+    /// so that a missing data center is a 404 rather than an empty list).
+    pub async fn cluster_list(&self, q: &ListQuery, data_center: Option<DataCenterId>) -> Result<Vec<Cluster>> {
         let c = q.criteria(&super::query::CLUSTERS)?;
-        let filter = ClusterFilter { name: c.name, data_center_id: None, page: c.page };
+        if let Some(dc) = data_center {
+            self.store.data_center_get(dc).await?;
+        }
+        let filter = ClusterFilter { name: c.name, data_center_id: data_center, page: c.page };
         Ok(self.store.cluster_list(&filter).await?)
     }
 

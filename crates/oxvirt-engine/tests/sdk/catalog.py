@@ -29,6 +29,11 @@ system = conn.system_service()
 dc = system.data_centers_service().add(types.DataCenter(name="cat-dc", local=False))
 cluster = system.clusters_service().add(types.Cluster(name="cat-cluster", data_center=types.DataCenter(name="cat-dc")))
 
+# The data center's clusters, through its own sub-collection.
+dc_clusters = system.data_centers_service().data_center_service(dc.id).clusters_service()
+assert [c.name for c in dc_clusters.list()] == ["cat-cluster"], dc_clusters.list()
+assert dc_clusters.cluster_service(cluster.id).get().id == cluster.id
+
 # The data center's ovirtmgmt and its profile.
 networks = system.networks_service()
 mgmt = [n for n in networks.list(search="name=ovirtmgmt") if n.data_center.id == dc.id]

@@ -7,6 +7,8 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/clusters", get(cluster_list).post(cluster_add))
         .route("/clusters/{id}", get(cluster_get).put(cluster_update).delete(cluster_remove))
+        .route("/datacenters/{id}/clusters", get(data_center_cluster_list))
+        .route("/datacenters/{id}/clusters/{cid}", get(data_center_cluster_get))
 }
 
 to_element!(Cluster, "clusters", cluster_el);
@@ -37,8 +39,33 @@ async fn cluster_list(
     Accept(fmt): Accept,
     Params(p): Params<ListParams>,
 ) -> Result<Reply, Failure> {
-    let clusters = app.cluster_list(&p.query()?).await?;
+    let clusters = app.cluster_list(&p.query()?, None).await?;
     Ok(Reply::list(fmt, &clusters))
+}
+
+/// `/datacenters/{id}/clusters`: the clusters of one data center.
+async fn data_center_cluster_list(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath(dc): IdPath<DataCenterId>,
+    Params(p): Params<ListParams>,
+) -> Result<Reply, Failure> {
+    let clusters = app.cluster_list(&p.query()?, Some(dc)).await?;
+    Ok(Reply::list(fmt, &clusters))
+}
+
+/// One cluster of a data center; a cluster of another data center is not found here.
+async fn data_center_cluster_get(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath((dc, c)): IdPath<(DataCenterId, ClusterId)>,
+) -> Result<Reply, Failure> {
+    let (dc, c): (DataCenterId, ClusterId) = (dc, c);
+    let cluster = app.cluster_get(c).await?;
+    if cluster.data_center_id != dc {
+        return Err(Failure::new(ErrorKind::NotFound, format!("data center {dc} has no cluster {}", cluster.name)));
+    }
+    Ok(Reply::ok(fmt, &cluster))
 }
 
 async fn cluster_get(

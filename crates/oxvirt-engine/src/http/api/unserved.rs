@@ -104,6 +104,7 @@ pub(super) fn model_verb(method: &HttpMethod) -> Option<Verb> {
 const QUERY_HONOURED: &[(Verb, &str, &[&str])] = &[
     (Verb::Get, "/clusters", LIST),
     (Verb::Get, "/datacenters", LIST),
+    (Verb::Get, "/datacenters/{id}/clusters", LIST),
     (Verb::Get, "/datacenters/{id}/networks", &["max"]),
     (Verb::Get, "/datacenters/{id}/storagedomains", &["max"]),
     (Verb::Get, "/disks", LIST),
