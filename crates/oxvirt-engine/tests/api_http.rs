@@ -194,6 +194,11 @@ async fn unserved_paths_and_unread_fields_answer_by_the_model() {
     let (status, body) = send(admin(http.post(format!("{api}/vms/{vm}/numanodes"))).body("<vm_numa_node/>")).await;
     assert_eq!((status, body.contains("not supported by oxvirt yet")), (400, true), "{body}");
 
+    // A reason is honoured by stop and shutdown only: on start it is refused, naming it.
+    let (status, body) =
+        send(admin(http.post(format!("{api}/vms/{vm}/start"))).body("<action><reason>r</reason></action>")).await;
+    assert_eq!((status, body.contains("action.reason is not supported by start")), (400, true), "{body}");
+
     // The v4 alias serves the same API.
     let (status, body) = send(admin(http.get(format!("{api}/v4/vms/{vm}")))).await;
     assert_eq!((status, body.contains("<name>fidvm</name>")), (200, true), "{body}");

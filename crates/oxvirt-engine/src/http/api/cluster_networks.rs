@@ -71,16 +71,9 @@ struct NetworkAttachBody {
 impl FromElement for NetworkAttachBody {
     const ROOT: &'static str = "network";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        let network = match (el.own_id::<NetworkId>()?, el.text("name")) {
-            (Some(i), _) => Named::Id(i),
-            (None, Some(name)) => Named::Name(name),
-            (None, None) => {
-                return Err(Failure::new(
-                    ErrorKind::InvalidInput,
-                    "attaching a network needs the network's id or name",
-                ));
-            }
-        };
+        let network = own_ref::<NetworkId>(el)?.ok_or_else(|| {
+            Failure::new(ErrorKind::InvalidInput, "attaching a network needs the network's id or name")
+        })?;
         Ok(NetworkAttachBody { network, required: el.bool("required")? })
     }
 }

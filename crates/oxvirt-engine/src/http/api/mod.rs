@@ -189,6 +189,15 @@ fn required_ref<T: TypedId>(el: &Element, child: &str, what: &str) -> Result<Nam
         .ok_or_else(|| Failure::new(ErrorKind::InvalidInput, format!("{what} needs a {child} (by id or name)")))
 }
 
+/// How a body names the object it is (`<network id="…"/>` or `<network><name>…`): by its own
+/// id, else by a non-empty name; `None` when it carries neither.
+fn own_ref<T: TypedId>(el: &Element) -> Result<Option<Named<T>>, Failure> {
+    Ok(match el.own_id::<T>()? {
+        Some(i) => Some(Named::Id(i)),
+        None => el.text("name").filter(|n| !n.trim().is_empty()).map(Named::Name),
+    })
+}
+
 /// An optional reference to another object, by id or name.
 fn optional_ref<T: TypedId>(el: &Element, child: &str) -> Result<Option<Named<T>>, Failure> {
     Ok(match el.reference_to::<T>(child)? {

@@ -242,15 +242,9 @@ struct AttachBody(Named<StorageDomainId>);
 impl FromElement for AttachBody {
     const ROOT: &'static str = "storage_domain";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        Ok(AttachBody(match el.own_id::<StorageDomainId>()? {
-            Some(i) => Named::Id(i),
-            None => match el.text("name").filter(|n| !n.trim().is_empty()) {
-                Some(n) => Named::Name(n),
-                None => {
-                    return Err(invalid("attaching needs the storage domain's id or name: <storage_domain id=\"…\"/>"));
-                }
-            },
-        }))
+        own_ref::<StorageDomainId>(el)?
+            .map(AttachBody)
+            .ok_or_else(|| invalid("attaching needs the storage domain's id or name: <storage_domain id=\"…\"/>"))
     }
 }
 

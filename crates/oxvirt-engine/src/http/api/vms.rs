@@ -337,6 +337,14 @@ async fn vm_action(
     }
     let Body(body) = body?;
     let reason = body.reason;
+    // Only stop and shutdown take a reason (oVirt's model): on start or reboot it would be
+    // dropped, so it is refused.
+    if reason.is_some() && !matches!(action.as_str(), "stop" | "shutdown") {
+        return Err(Failure::new(
+            ErrorKind::InvalidInput,
+            format!("action.reason is not supported by {}", action.as_str()),
+        ));
+    }
     // oVirt's action element carries `async` too: `false` answers when the job has ended.
     if let Some(asynchronous) = body.asynchronous {
         opts.asynchronous = Some(asynchronous);
