@@ -13,7 +13,15 @@
 //! Running one twice, after a crash, or after an engine restart does no harm, and there is
 //! one code path for "engine start", "reconnect" and "periodic check". The only in-memory
 //! state is per watcher: the stream position (`stream_id`, last applied generation) and since
-//! when the agent has not answered.
+//! when the agent has not answered; and, per VM, the newest agent generation applied.
+//!
+//! Why that last one: reports reach [`App::vm_observed`] by three paths that do not wait for
+//! each other — a full-state list read a moment ago, a stream event, the reply to a stop or a
+//! start. A list read before a stop and applied after it would bring the stopped VM back `up`
+//! (or down a VM whose start reply came in meanwhile). Every agent report carries the
+//! generation of the VM's last change, so a report older than the one applied is ignored, and
+//! a VM absent from a list older than its last report is not taken for vanished. Generations
+//! restart with an agent run: a new `stream_id` forgets that host's marks.
 //!
 //! Who sets what:
 //! - [`App::vm_observed`] is the one place where an agent's view of a VM (a stream event, a
@@ -69,11 +77,53 @@ pub(crate) struct Monitors {
     stopped: std::sync::atomic::AtomicBool,
     /// Orphan domains already reported (host, VM): each is reported once while it runs.
     orphans: Mutex<HashSet<(HostId, VmId)>>,
+    /// Per VM, the host and agent generation of the newest report applied (or being applied).
+    applied: Mutex<HashMap<VmId, (HostId, u64)>>,
+    /// Per host, the agent run (`stream_id`) whose generations `applied` holds.
+    streams: Mutex<HashMap<HostId, String>>,
 }
 
 impl Monitors {
     fn tasks(&self) -> std::sync::MutexGuard<'_, HashMap<HostId, tokio::task::JoinHandle<()>>> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn applied(&self) -> std::sync::MutexGuard<'_, HashMap<VmId, (HostId, u64)>> {
+        self.applied.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `host`'s agent speaks in the generations of `stream_id`: when that is a new run, the
+    /// marks of its previous run are forgotten (the new numbers are not comparable).
+    fn stream_seen(&self, host: HostId, stream_id: &str) {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if streams.get(&host).is_some_and(|s| s == stream_id) {
+            return;
+        }
+        streams.insert(host, stream_id.to_owned());
+        drop(streams);
+        self.applied().retain(|_, (h, _)| *h != host);
+    }
+
+    /// Claims the application of `host`'s report of `vm` at `generation`: false when a newer
+    /// report of that host was applied (this one is stale and must be ignored).
+    fn observation_claim(&self, host: HostId, vm: VmId, generation: u64) -> bool {
+        let mut applied = self.applied();
+        match applied.get(&vm) {
+            Some(&(h, g)) if h == host && generation < g => false,
+            Some(&(h, g)) if h == host => {
+                applied.insert(vm, (host, g.max(generation)));
+                true
+            }
+            _ => {
+                applied.insert(vm, (host, generation));
+                true
+            }
+        }
+    }
+
+    /// Whether a report of `host` newer than `generation` was applied to `vm`.
+    fn observation_superseded(&self, host: HostId, vm: VmId, generation: u64) -> bool {
+        self.applied().get(&vm).is_some_and(|&(h, g)| h == host && g > generation)
     }
 }
 
@@ -376,6 +426,7 @@ impl App {
                             if generation != w.generation + 1 {
                                 return FollowEnd::Resync("a gap in the event stream");
                             }
+                            self.monitors.stream_seen(host.id, &stream_id);
                             self.host_event_apply(&host, w, timestamp_ms, &vm).await;
                             w.generation = generation;
                         }
@@ -449,6 +500,7 @@ impl App {
     /// listed VM through [`App::vm_observed`]; a VM the engine runs on this host that the agent
     /// does not list goes down as vanished (not one in `wait_for_launch`: its job owns it).
     pub(crate) async fn host_vms_reconcile(&self, host: &Host, list: &VmStateList) -> Result<()> {
+        self.monitors.stream_seen(host.id, &list.stream_id);
         let mut first_error = None;
         // What the engine records for this host's VMs, in one query: a report that changes
         // nothing for one of them is skipped without touching the database, so a steady-state
@@ -469,6 +521,9 @@ impl App {
         self.host_orphans_report(host, list, &recorded).await;
         let listed: HashSet<VmId> = list.vms.iter().map(|v| v.id).collect();
         for vm in on_host.into_iter().filter(|v| is_running(v.runtime.status) && !listed.contains(&v.id)) {
+            if self.monitors.observation_superseded(host.id, vm.id, list.generation) {
+                continue; // reported after the list was read (a start's reply): not vanished
+            }
             let reason = format!("the VM vanished from host {}", host.name);
             let next = VmRuntime {
                 status: VmStatus::Down,
@@ -547,12 +602,18 @@ impl App {
 
     /// Records what `host`'s agent says about one VM: the single place where an agent's view
     /// becomes the VM's runtime (see [`vm_runtime_from_observation`]), with an audit event per
-    /// change of status. Reports about VMs the engine does not know are ignored. The VM-start
-    /// code calls this with the state `vm_create` returned (`wait_for_launch` → `up`).
+    /// change of status. Reports about VMs the engine does not know are ignored, and so are
+    /// reports older than one already applied from the same host (see the module doc). The
+    /// VM-start code calls this with the state `vm_create` returned (`wait_for_launch` → `up`).
     pub(crate) async fn vm_observed(&self, host: HostId, state: &VmState) -> Result<()> {
+        if !self.monitors.observation_claim(host, state.id, state.generation) {
+            tracing::debug!(%host, vm = %state.id, generation = state.generation, "ignoring a stale report");
+            return Ok(());
+        }
         let mut vm = match self.store.vm_get(state.id).await {
             Ok(vm) => vm,
             Err(StoreError::NotFound { .. }) => {
+                self.monitors.applied().remove(&state.id);
                 tracing::debug!(%host, vm = %state.id, name = %state.name, "ignoring a report about a VM the engine does not know");
                 return Ok(());
             }
@@ -560,6 +621,9 @@ impl App {
         };
         // Compare-and-set on the status: a racing writer (a start, a stop) makes us re-read.
         for _ in 0..3 {
+            if self.monitors.observation_superseded(host, state.id, state.generation) {
+                return Ok(()); // a newer report came in while this one was read
+            }
             let Some(next) = vm_runtime_from_observation(&vm.runtime, host, state, Timestamp::now()) else {
                 if vm.runtime.host_id != Some(host) && vm.runtime.host_id.is_some() {
                     tracing::debug!(%host, vm = %vm.name, runs_on = ?vm.runtime.host_id, state = ?state.state,
@@ -1004,6 +1068,37 @@ mod tests {
         let before = events.len();
         f.app.host_vms_reconcile(&f.a, &list).await.expect("reconcile again");
         assert_eq!(f.events().await.len(), before);
+    }
+
+    /// The race a CI run caught: a full-state list read while a VM ran, applied after its stop
+    /// was recorded, brought it back `up`; and one read before a start's reply downed the VM
+    /// as vanished. Reports older than the one applied are ignored.
+    #[tokio::test]
+    async fn a_full_state_older_than_a_reply_changes_nothing() {
+        let f = fixture().await;
+        let at = |vm: &Vm, state, generation| VmState { generation, ..report(vm.id, state, None) };
+        let stopped = f.vm("stopped", running_on(f.a.id, VmStatus::Up)).await;
+        let started = f.vm("started", running_on(f.a.id, VmStatus::WaitForLaunch)).await;
+        let stale =
+            VmStateList { stream_id: "s".into(), generation: 4, vms: vec![at(&stopped, VmRunState::Running, 3)] };
+        f.app.host_vms_reconcile(&f.a, &stale).await.expect("first list");
+        // The stop's reply (generation 5), then the start's reply (generation 6).
+        let down = VmState { down_reason: Some(DownReason::Destroyed), ..at(&stopped, VmRunState::Down, 5) };
+        f.app.vm_observed(f.a.id, &down).await.expect("stop reply");
+        f.app.vm_observed(f.a.id, &at(&started, VmRunState::Running, 6)).await.expect("start reply");
+        assert_eq!(f.runtime(&stopped).await.status, VmStatus::Down);
+        assert_eq!(f.runtime(&started).await.status, VmStatus::Up);
+
+        f.app.host_vms_reconcile(&f.a, &stale).await.expect("the stale list, applied late");
+        assert_eq!(f.runtime(&stopped).await.status, VmStatus::Down, "a stopped VM stays down");
+        assert_eq!(f.runtime(&started).await.status, VmStatus::Up, "a started VM is not vanished");
+
+        // A new agent run restarts its generations: its reports count again.
+        let restarted =
+            VmStateList { stream_id: "s2".into(), generation: 1, vms: vec![at(&stopped, VmRunState::Running, 1)] };
+        f.app.host_vms_reconcile(&f.a, &restarted).await.expect("new run");
+        assert_eq!(f.runtime(&stopped).await.status, VmStatus::Up);
+        assert_eq!(f.runtime(&started).await.status, VmStatus::Down, "absent from the new run's full state");
     }
 
     #[tokio::test]
