@@ -6,6 +6,9 @@
 #   scripts/sdk-venv.sh --sdist  -> prints the path of the SDK's source archive (its examples/
 #                                   folder is run by tests/sdk/examples.py), downloaded once into
 #                                   $OXVIRT_SDK_SDIST_DIR (default: <venv>/sdist)
+#   scripts/sdk-venv.sh --ansible -> adds (once) Ansible 9.13.0 to the venv, the community package
+#                                   that bundles the ovirt.ovirt collection (3.2.0) our playbook
+#                                   test drives; prints the venv's ansible-playbook path
 # Building needs (scripts/install-deps.sh test installs them): python3-venv, python3-dev, gcc and
 # libxml2-dev for the SDK's C XML extension, and libcurl4-openssl-dev + libssl-dev for pycurl
 # when pip finds no binary wheel for it.
@@ -40,6 +43,26 @@ if [ "${1:-}" = "--sdist" ]; then
     fi
   fi
   echo "$sdist"
+  exit 0
+fi
+
+if [ "${1:-}" = "--ansible" ]; then
+  ansible_version=9.13.0
+  venv_python=$("$0")
+  ansible_stamp=$venv/.oxvirt-ansible-$ansible_version
+  if [ ! -e "$ansible_stamp" ]; then
+    exec 7>"$venv.ansible.lock"
+    flock 7
+    if [ ! -e "$ansible_stamp" ]; then
+      PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/pip" install -q "ansible==$ansible_version" >&2 || {
+        echo "sdk-venv: pip could not install ansible==$ansible_version" >&2
+        exit 1
+      }
+      "$venv_python" -c 'import ansible_collections.ovirt.ovirt' >&2
+      touch "$ansible_stamp"
+    fi
+  fi
+  echo "$venv/bin/ansible-playbook"
   exit 0
 fi
 

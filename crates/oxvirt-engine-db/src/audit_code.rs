@@ -96,6 +96,11 @@ audit_codes! {
     USER_DETACH_DISK_FROM_VM = 2018,
     USER_ADD_DISK_FINISHED_SUCCESS = 2021,
     USER_ADD_DISK_FINISHED_FAILURE = 2022,
+    /// An external event (`POST /events`), by severity.
+    EXTERNAL_EVENT_NORMAL = 9801,
+    EXTERNAL_EVENT_WARNING = 9802,
+    EXTERNAL_EVENT_ERROR = 9803,
+    EXTERNAL_ALERT = 9804,
     // oxvirt's own: events oVirt has no constant for.
     /// An ended job was cleared through the API.
     OXVIRT_JOB_CLEARED = AuditCode::OXVIRT_BASE + 1,

@@ -832,6 +832,10 @@ pub struct NewEvent {
     pub refs: EventRefs,
     /// Ties the event to the request (and job) that caused it.
     pub correlation_id: Option<String>,
+    /// An external event's origin (the system that wrote it); `None` for the engine's own.
+    pub origin: Option<String>,
+    /// An external event's id in its origin's terms (unique per origin).
+    pub custom_id: Option<i64>,
 }
 
 /// An audit-log entry.
@@ -844,6 +848,8 @@ pub struct Event {
     pub description: String,
     pub refs: EventRefs,
     pub correlation_id: Option<String>,
+    pub origin: Option<String>,
+    pub custom_id: Option<i64>,
 }
 
 /// A durable, possibly long operation (adding a host, creating a disk, …), run by the

@@ -237,6 +237,8 @@ fn event(description: &str, severity: Severity) -> NewEvent {
         description: description.into(),
         refs: EventRefs::default(),
         correlation_id: None,
+        origin: None,
+        custom_id: None,
     }
 }
 

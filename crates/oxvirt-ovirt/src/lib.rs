@@ -67,5 +67,7 @@ pub use format::{Format, parse_body};
 pub use json::to_json;
 pub use reply::{action_failed, action_reply, fault, fault_json, fault_xml};
 pub use search::{SearchQuery, parse_search};
-pub use tree::{API_PREFIX, Element, Reference, TopLevelId, TypedId, Value, api_href, href_of, sub_href};
+pub use tree::{
+    API_PREFIX, Element, Fixed, FixedValue, Reference, TopLevelId, TypedId, Value, api_href, href_of, sub_href,
+};
 pub use xml::to_xml;

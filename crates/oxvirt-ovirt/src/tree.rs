@@ -131,6 +131,55 @@ pub enum Reference<T> {
 
 pub use oxvirt_types::{TopLevelId, TypedId};
 
+/// A value an object always has in oxvirt, in oVirt's terms: `ksm.enabled` is `false` on every
+/// cluster because oxvirt does not run KSM. A resource declares these in one table that both
+/// renders them ([`Element::with_fixed`]) and reads requests ([`Element::accept_fixed`]): a
+/// request carrying the same value is honoured (it is what happens), any other value stays
+/// unread and is refused. So a field is never rendered one way and silently dropped the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fixed {
+    /// Dotted path below the object (`fencing_policy.skip_if_sd_active.enabled`).
+    pub path: &'static str,
+    pub value: FixedValue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixedValue {
+    Bool(bool),
+    Int(i64),
+    /// An enum value or text, compared ignoring case.
+    Text(&'static str),
+}
+
+impl Fixed {
+    pub const fn bool(path: &'static str, value: bool) -> Self {
+        Fixed { path, value: FixedValue::Bool(value) }
+    }
+    pub const fn int(path: &'static str, value: i64) -> Self {
+        Fixed { path, value: FixedValue::Int(value) }
+    }
+    pub const fn text(path: &'static str, value: &'static str) -> Self {
+        Fixed { path, value: FixedValue::Text(value) }
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        let text = text.trim();
+        match self.value {
+            FixedValue::Bool(b) => text.eq_ignore_ascii_case(if b { "true" } else { "false" }),
+            FixedValue::Int(i) => text.parse::<i64>() == Ok(i),
+            FixedValue::Text(t) => text.eq_ignore_ascii_case(t),
+        }
+    }
+
+    fn to_value(self) -> Value {
+        match self.value {
+            FixedValue::Bool(b) => Value::Bool(b),
+            FixedValue::Int(i) => Value::Integer(i.into()),
+            FixedValue::Text(t) => Value::Text(t.to_owned()),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Building
 // ---------------------------------------------------------------------------------------------
@@ -195,6 +244,29 @@ impl Element {
     }
 
     /// Appends a child element.
+    /// Adds every value of `fixed` at its path, merging into children already there.
+    pub fn with_fixed(mut self, fixed: &[Fixed]) -> Self {
+        for f in fixed {
+            let mut at = &mut self;
+            let mut parts = f.path.split('.').peekable();
+            while let Some(part) = parts.next() {
+                if parts.peek().is_none() {
+                    at.children.push(Element::leaf(part, f.to_value()));
+                    break;
+                }
+                let i = match at.children.iter().position(|c| c.name == part && c.value.is_none()) {
+                    Some(i) => i,
+                    None => {
+                        at.children.push(Element::new(part));
+                        at.children.len() - 1
+                    }
+                };
+                at = &mut at.children[i];
+            }
+        }
+        self
+    }
+
     pub fn child(mut self, child: Element) -> Self {
         self.children.push(child);
         self
@@ -495,6 +567,11 @@ impl Element {
         }
     }
 
+    /// Whether the element has no value, no attributes and no children (`<ssh/>`).
+    pub fn is_bare(&self) -> bool {
+        self.value.is_none() && self.attributes.is_empty() && self.children.is_empty()
+    }
+
     /// Whether a reader looked at this element (an accessor returned it or read its value).
     pub fn is_read(&self) -> bool {
         self.read.get() >= READ
@@ -523,6 +600,32 @@ impl Element {
             && c.own_text_unmarked().is_some_and(|t| t.trim().eq_ignore_ascii_case(default))
         {
             c.mark_read();
+        }
+    }
+
+    /// Marks read every value of `fixed` the request carries with that same value (with the
+    /// elements that lead to it); other values stay unread, to be refused.
+    pub fn accept_fixed(&self, fixed: &[Fixed]) {
+        for f in fixed {
+            let parts: Vec<&str> = f.path.split('.').collect();
+            let mut trail = vec![self];
+            for part in &parts {
+                match trail.last().and_then(|at| at.children.iter().find(|c| c.name == *part)) {
+                    Some(c) => trail.push(c),
+                    None => break,
+                }
+            }
+            // The elements leading to it are read (so a wrong value is refused by its own
+            // name, `cluster.ksm.enabled`); the value itself only when it is the fixed one.
+            let found = trail.len() == parts.len() + 1;
+            let containers = if found { trail.len() - 1 } else { trail.len() };
+            trail.iter().take(containers).skip(1).for_each(|e| e.mark_read());
+            if found
+                && let Some(leaf) = trail.last()
+                && leaf.own_text_unmarked().is_some_and(|t| f.matches(&t))
+            {
+                leaf.mark_read();
+            }
         }
     }
 
@@ -569,6 +672,37 @@ impl Element {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fixed_values_render_nested_and_accept_only_themselves() {
+        use super::{Element, Fixed};
+        const FIXED: &[Fixed] = &[
+            Fixed::bool("ksm.enabled", false),
+            Fixed::bool("ksm.merge_across_nodes", true),
+            Fixed::int("fencing_policy.skip_if_connectivity_broken.threshold", 50),
+            Fixed::text("error_handling.on_error", "do_not_migrate"),
+        ];
+        let el = Element::new("cluster").text_child("name", "c").with_fixed(FIXED);
+        let xml = crate::to_xml(&el);
+        assert!(
+            xml.contains(
+                "<ksm>\n    <enabled>false</enabled>\n    <merge_across_nodes>true</merge_across_nodes>\n  </ksm>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("<threshold>50</threshold>"), "{xml}");
+
+        let body = |xml: &str| crate::parse_body(Some("application/xml"), xml.as_bytes()).expect("parse");
+        let same = body(
+            "<cluster><ksm><enabled>FALSE</enabled></ksm><error_handling><on_error>do_not_migrate</on_error></error_handling></cluster>",
+        );
+        same.accept_fixed(FIXED);
+        assert!(crate::model::unconsumed(&same, "cluster").is_empty());
+        let other =
+            body("<cluster><ksm><enabled>true</enabled><merge_across_nodes>true</merge_across_nodes></ksm></cluster>");
+        other.accept_fixed(FIXED);
+        assert_eq!(crate::model::unconsumed(&other, "cluster"), vec!["cluster.ksm.enabled".to_owned()]);
+    }
+
     use super::*;
     use crate::xml::parse_xml;
     use oxvirt_types::{ClusterId, VmStatus};

@@ -177,7 +177,9 @@ pub fn domain_xml(spec: &VmSpec, disks: &[ResolvedDisk], opts: &RenderOptions) -
             VolumeFormat::Cow => "qcow2",
             VolumeFormat::Raw => "raw",
         };
-        x.empty("driver", &[("name", "qemu"), ("type", format)]);
+        // I/O errors pause the guest (VDSM's `error_policy='stop'`, what oVirt's disk
+        // `propagate_errors=false` means) instead of reaching it as failed reads and writes.
+        x.empty("driver", &[("name", "qemu"), ("type", format), ("error_policy", "stop")]);
         x.empty("source", &[("file", &resolved.path.to_string_lossy())]);
         x.empty("target", &[("dev", &targets[index]), ("bus", disk_bus(disk.interface))]);
         if disk.read_only {
@@ -730,6 +732,7 @@ mod tests {
             let driver = child(*disk, "driver");
             assert_eq!((driver.attribute("name"), driver.attribute("type")), (Some("qemu"), Some(format)));
             assert_eq!(driver.attribute("cache"), None);
+            assert_eq!(driver.attribute("error_policy"), Some("stop"), "propagate_errors=false");
             assert_eq!(child(*disk, "source").attribute("file"), resolved[i].path.to_str());
             let target = child(*disk, "target");
             assert_eq!((target.attribute("dev"), target.attribute("bus")), (Some(dev), Some(bus)));

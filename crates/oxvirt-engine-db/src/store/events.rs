@@ -1,6 +1,6 @@
 //! The audit log.
 
-use super::error::{Result, StoreError};
+use super::error::{Result, StoreError, WriteCtx};
 use super::filter::EventFilter;
 use super::sql::{RowExt as _, Sql};
 use crate::model::{Event, EventRefs, EventSeq, NewEvent, Severity, Timestamp};
@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 const EVENT_COLUMNS: &str = "id, time, severity, code, description, vm_id, host_id, cluster_id, data_center_id, \
-                             storage_domain_id, template_id, user_id, correlation_id";
+                             storage_domain_id, template_id, user_id, correlation_id, origin, custom_id";
 
 fn event_from_row(r: &AnyRow) -> Result<Event> {
     Ok(Event {
@@ -27,16 +27,18 @@ fn event_from_row(r: &AnyRow) -> Result<Event> {
             user_id: r.parse_opt("user_id")?,
         },
         correlation_id: r.text_opt("correlation_id")?,
+        origin: r.text_opt("origin")?,
+        custom_id: r.int_opt("custom_id")?,
     })
 }
 
 /// Appends an event to the audit log; the database numbers it.
 pub(crate) async fn event_insert(c: &mut AnyConnection, e: &NewEvent) -> Result<Event> {
     let refs = &e.refs;
-    let id: i64 = sqlx::query_scalar(
+    let res: std::result::Result<i64, sqlx::Error> = sqlx::query_scalar(
         "INSERT INTO events (time, severity, code, description, vm_id, host_id, cluster_id, data_center_id, \
-         storage_domain_id, template_id, user_id, correlation_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         storage_domain_id, template_id, user_id, correlation_id, origin, custom_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
     )
     .bind(e.time.0)
     .bind(e.severity.as_str())
@@ -50,9 +52,23 @@ pub(crate) async fn event_insert(c: &mut AnyConnection, e: &NewEvent) -> Result<
     .bind(refs.template_id.map(|id| id.to_string()))
     .bind(refs.user_id.map(|id| id.to_string()))
     .bind(e.correlation_id.clone())
+    .bind(e.origin.clone())
+    .bind(e.custom_id)
     .fetch_one(&mut *c)
-    .await
-    .map_err(StoreError::db("writing an audit log event"))?;
+    .await;
+    let id = match res {
+        Ok(id) => id,
+        Err(err) => {
+            let origin = e.origin.clone().unwrap_or_default();
+            let custom = e.custom_id.unwrap_or_default();
+            let ctx = WriteCtx::new("writing an audit log event", "events", "event", format!("event {custom}"), custom)
+                .unique(
+                    "events_origin_custom_id_key",
+                    format!("origin {origin} already has an event with custom_id {custom}; give each event its own"),
+                );
+            return Err(ctx.explain(c, err).await);
+        }
+    };
     Ok(Event {
         id: EventSeq(id),
         time: e.time,
@@ -61,7 +77,22 @@ pub(crate) async fn event_insert(c: &mut AnyConnection, e: &NewEvent) -> Result<
         description: e.description.clone(),
         refs: e.refs.clone(),
         correlation_id: e.correlation_id.clone(),
+        origin: e.origin.clone(),
+        custom_id: e.custom_id,
     })
+}
+
+/// Removes one event (oVirt's `DELETE /events/{id}`).
+pub(crate) async fn event_delete(c: &mut AnyConnection, id: EventSeq) -> Result<()> {
+    let r = sqlx::query("DELETE FROM events WHERE id = $1")
+        .bind(id.0)
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("removing an event"))?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::not_found("event", id));
+    }
+    Ok(())
 }
 
 pub(crate) async fn event_get(c: &mut AnyConnection, id: EventSeq) -> Result<Event> {

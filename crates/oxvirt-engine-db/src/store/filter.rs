@@ -114,6 +114,9 @@ pub struct NetworkFilter {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TemplateFilter {
     pub name: Option<NamePattern>,
+    pub id: Option<TemplateId>,
+    /// Those of this data center's clusters, plus the cluster-less ones (`Blank`).
+    pub data_center_id: Option<DataCenterId>,
     pub cluster_id: Option<ClusterId>,
     pub page: Page,
 }

@@ -488,6 +488,7 @@ store_methods! {
     /// none), so that a reader following `from=` does not pass one that is still committing.
     events::event_insert(event: &NewEvent) -> Event;
     events::event_get(id: EventSeq) -> Event;
+    events::event_delete(id: EventSeq) -> ();
     events::event_list(filter: &EventFilter) -> Vec<Event>;
     /// Up to `max` events numbered above `from` (all when `None`), oldest first.
     events::event_list_since(from: Option<EventSeq>, max: u32) -> Vec<Event>;

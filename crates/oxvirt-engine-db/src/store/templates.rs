@@ -77,6 +77,14 @@ pub(crate) async fn template_list(c: &mut AnyConnection, f: &TemplateFilter) -> 
     if let Some(cluster) = f.cluster_id {
         q.push(" AND (cluster_id IS NULL OR cluster_id = ").bind(cluster.to_string()).push(")");
     }
+    if let Some(dc) = f.data_center_id {
+        q.push(" AND (cluster_id IS NULL OR cluster_id IN (SELECT id FROM clusters WHERE data_center_id = ")
+            .bind(dc.to_string())
+            .push("))");
+    }
+    if let Some(id) = f.id {
+        q.push(" AND id = ").bind(id.to_string());
+    }
     let column = match f.page.sort_by {
         SortBy::Name => "name",
         SortBy::Status => "status",

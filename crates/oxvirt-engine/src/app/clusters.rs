@@ -80,7 +80,10 @@ impl App {
         if let Some(dc) = data_center {
             self.store.data_center_get(dc).await?;
         }
-        let filter = ClusterFilter { name: c.name, data_center_id: data_center, page: c.page };
+        let Some(data_center_id) = self.scope_data_center(&c).await?.within(data_center).filter() else {
+            return Ok(Vec::new());
+        };
+        let filter = ClusterFilter { name: c.name, data_center_id, page: c.page };
         Ok(self.store.cluster_list(&filter).await?)
     }
 

@@ -1,18 +1,36 @@
 //! A VM's disk attachments: attach an existing disk or create one with the attachment (a
 //! job), change interface/bootable/active, detach or delete.
 
+use super::Named;
 use super::vms::vm_must_be_down;
 use super::{App, AppError, Result};
 use crate::auth::Principal;
-use oxvirt_engine_db::model::{AuditCode, DiskAttachment, DiskInterface, EventRefs, Severity};
+use oxvirt_engine_db::model::{AuditCode, Disk, DiskAttachment, DiskFormat, DiskInterface, EventRefs, Severity};
 use oxvirt_engine_db::store::StoreError;
-use oxvirt_types::{DiskId, VmId};
+use oxvirt_types::{ByteSize, DiskId, StorageDomainId, VmId};
 
-/// A new disk attachment: an existing disk, or a disk created with it.
+/// A new disk attachment: an existing disk (with what the request restates about it), or a
+/// disk created with it.
 #[derive(Debug, Clone)]
 pub enum AttachmentDisk {
-    Existing(DiskId),
+    Existing(DiskId, DiskRestated),
     New(super::DiskAdd),
+}
+
+/// What an attachment of an existing disk says about the disk besides its id (the SDK sends
+/// the whole disk a client built: Ansible's `ovirt_disk` does). Attaching changes nothing of
+/// a disk, so each given field must be what the disk is; a different value is refused, never
+/// ignored.
+#[derive(Debug, Clone, Default)]
+pub struct DiskRestated {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub format: Option<DiskFormat>,
+    pub sparse: Option<bool>,
+    pub provisioned_size: Option<ByteSize>,
+    pub storage_domain: Option<Named<StorageDomainId>>,
+    pub shareable: Option<bool>,
+    pub wipe_after_delete: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +51,43 @@ pub struct DiskAttachmentUpdate {
 }
 
 impl App {
+    /// Refuses an attachment whose restated disk fields differ from the disk's.
+    async fn disk_restated_check(&self, disk: &Disk, r: &DiskRestated) -> Result<()> {
+        let mut differ: Vec<String> = Vec::new();
+        let mut check = |field: &str, given: Option<String>, is: String| {
+            if let Some(given) = given.filter(|g| *g != is) {
+                differ.push(format!("{field} is {given}, the disk's is {is}"));
+            }
+        };
+        check("name", r.name.clone(), disk.alias.clone());
+        check("description", r.description.clone(), disk.description.clone());
+        check("format", r.format.map(|f| f.as_str().to_owned()), disk.format.as_str().to_owned());
+        check("sparse", r.sparse.map(|b| b.to_string()), disk.sparse.to_string());
+        check(
+            "provisioned_size",
+            r.provisioned_size.map(|b| b.bytes().to_string()),
+            disk.provisioned_size.bytes().to_string(),
+        );
+        check("shareable", r.shareable.map(|b| b.to_string()), disk.shareable.to_string());
+        check("wipe_after_delete", r.wipe_after_delete.map(|b| b.to_string()), disk.wipe_after_delete.to_string());
+        if let Some(sd) = &r.storage_domain {
+            let sd = self.storage_domain_resolve(sd).await?;
+            if sd.id != disk.storage_domain_id {
+                differ.push(format!("storage domain is {}, the disk is on another", sd.name));
+            }
+        }
+        if differ.is_empty() {
+            return Ok(());
+        }
+        Err(AppError::InvalidInput(format!(
+            "attaching disk {} changes nothing of it, but the request says its {}; leave those out, or change \
+             the disk itself (PUT /disks/{})",
+            disk.alias,
+            differ.join("; "),
+            disk.id
+        )))
+    }
+
     // ---- disk attachments ------------------------------------------------------------------
     pub async fn disk_attachment_add(
         &self,
@@ -48,7 +103,7 @@ impl App {
             let attached = self.store.disk_attachment_list_for_vm(vm_id).await?;
             if let Some(boot) = attached.iter().find(|a| a.bootable) {
                 let this = match &req.disk {
-                    AttachmentDisk::Existing(id) => format!("disk {id}"),
+                    AttachmentDisk::Existing(id, _) => format!("disk {id}"),
                     AttachmentDisk::New(add) => format!("the new disk {}", add.name),
                 };
                 return Err(AppError::Conflict(format!(
@@ -72,13 +127,14 @@ impl App {
                 let disk = self.disk_add_attached(who, add, Some(attachment.clone()), opts).await?;
                 DiskAttachment { disk_id: disk.id, ..attachment }
             }
-            AttachmentDisk::Existing(disk_id) => {
-                self.store.disk_get(disk_id).await.map_err(|e| match e {
+            AttachmentDisk::Existing(disk_id, restated) => {
+                let disk = self.store.disk_get(disk_id).await.map_err(|e| match e {
                     StoreError::NotFound { .. } => AppError::InvalidInput(format!(
                         "disk {disk_id} does not exist; give an existing disk's id or a new disk"
                     )),
                     other => other.into(),
                 })?;
+                self.disk_restated_check(&disk, &restated).await?;
                 let attachment = DiskAttachment { disk_id, ..attachment };
                 self.store.disk_attachment_insert(&attachment).await.map_err(|e| match e {
                     StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {

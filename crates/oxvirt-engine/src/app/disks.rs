@@ -202,11 +202,17 @@ impl App {
         let c = q.criteria(&super::query::DISKS)?;
         let status = c
             .status
+            .clone()
             .map(|s| {
                 DiskStatus::from_wire(&s).ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a disk status")))
             })
             .transpose()?;
-        let filter = DiskFilter { name: c.name, status, storage_domain_id: None, vm_id: None, page: c.page };
+        let (Some(storage_domain_id), Some(vm_id)) =
+            (self.scope_storage_domain(&c).await?.filter(), self.scope_vm(&c).await?.filter())
+        else {
+            return Ok(Vec::new());
+        };
+        let filter = DiskFilter { name: c.name, status, storage_domain_id, vm_id, page: c.page };
         Ok(self.store.disk_list(&filter).await?)
     }
 

@@ -1,7 +1,26 @@
-//! The audit log as the API lists it (incremental polling with `from`).
+//! The audit log as the API lists it (incremental polling with `from`), and external events:
+//! what another system (monitoring, a playbook) writes into it through `POST /events`.
+//!
+//! Why oVirt's rules for external events: its clients rely on them. The origin names the
+//! writer and cannot be `oVirt` (the engine's own); `custom_id` is the writer's id for the
+//! event, unique per origin, so a writer that retries cannot log the same event twice.
 
 use super::query::ListQuery;
 use super::{App, AppError, Result};
+use crate::auth::Principal;
+use oxvirt_engine_db::model::{AuditCode, Event, EventRefs, EventSeq, NewEvent, Severity, Timestamp};
+
+/// An external event, as `POST /events` carries it.
+#[derive(Debug, Clone)]
+pub struct ExternalEvent {
+    pub description: String,
+    pub severity: Severity,
+    pub origin: String,
+    pub custom_id: i64,
+    pub correlation_id: Option<String>,
+    /// The objects it is about (checked to exist).
+    pub refs: EventRefs,
+}
 
 impl App {
     /// The audit log, newest first unless the search says `sortby time asc`; `from` keeps
@@ -29,5 +48,64 @@ impl App {
             ..oxvirt_engine_db::store::EventFilter::default()
         };
         Ok(self.store.event_list(&filter).await?)
+    }
+
+    pub async fn event_get(&self, id: EventSeq) -> Result<Event> {
+        Ok(self.store.event_get(id).await?)
+    }
+
+    /// Writes an external event under its origin, with the code oVirt gives external events
+    /// of that severity.
+    pub async fn event_add(&self, who: &Principal, e: ExternalEvent) -> Result<Event> {
+        if e.origin.trim().is_empty() || e.origin.trim().eq_ignore_ascii_case("ovirt") {
+            return Err(AppError::InvalidInput(format!(
+                "an external event needs an origin of its own (the system writing it), not '{}'",
+                e.origin
+            )));
+        }
+        if e.description.trim().is_empty() {
+            return Err(AppError::InvalidInput("an external event needs a description".into()));
+        }
+        let r = &e.refs;
+        if let Some(id) = r.vm_id {
+            self.store.vm_get(id).await?;
+        }
+        if let Some(id) = r.host_id {
+            self.store.host_get(id).await?;
+        }
+        if let Some(id) = r.cluster_id {
+            self.store.cluster_get(id).await?;
+        }
+        if let Some(id) = r.data_center_id {
+            self.store.data_center_get(id).await?;
+        }
+        if let Some(id) = r.storage_domain_id {
+            self.store.storage_domain_get(id).await?;
+        }
+        if let Some(id) = r.template_id {
+            self.store.template_get(id).await?;
+        }
+        let code = match e.severity {
+            Severity::Normal => AuditCode::EXTERNAL_EVENT_NORMAL,
+            Severity::Warning => AuditCode::EXTERNAL_EVENT_WARNING,
+            Severity::Error => AuditCode::EXTERNAL_EVENT_ERROR,
+            Severity::Alert => AuditCode::EXTERNAL_ALERT,
+        };
+        let event = NewEvent {
+            time: Timestamp::now(),
+            severity: e.severity,
+            code: code.code(),
+            description: e.description,
+            refs: EventRefs { user_id: e.refs.user_id.or(Some(who.user_id)), ..e.refs },
+            correlation_id: e.correlation_id,
+            origin: Some(e.origin),
+            custom_id: Some(e.custom_id),
+        };
+        Ok(self.store.event_insert(&event).await?)
+    }
+
+    /// Removes one event from the audit log (oVirt lets an administrator delete any).
+    pub async fn event_remove(&self, _who: &Principal, id: EventSeq) -> Result<()> {
+        Ok(self.store.event_delete(id).await?)
     }
 }

@@ -85,11 +85,13 @@ impl App {
         let c = q.criteria(&super::query::HOSTS)?;
         let status = c
             .status
+            .clone()
             .map(|s| {
                 HostStatus::from_wire(&s).ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a host status")))
             })
             .transpose()?;
-        let filter = HostFilter { name: c.name, status, cluster_id: None, page: c.page };
+        let Some(cluster_id) = self.scope_cluster(&c).await?.filter() else { return Ok(Vec::new()) };
+        let filter = HostFilter { name: c.name, status, cluster_id, page: c.page };
         Ok(self.store.host_list(&filter).await?)
     }
 

@@ -22,6 +22,7 @@ pub mod monitor;
 mod networks;
 mod nics;
 mod operating_systems;
+mod policies;
 pub mod query;
 pub mod saga;
 pub mod scheduler;
@@ -35,18 +36,20 @@ pub use clusters::{ClusterAdd, ClusterUpdate};
 pub use common::Named;
 pub(crate) use common::{missing_reference, name_check};
 pub use data_centers::{DataCenterAdd, DataCenterUpdate, MANAGEMENT_NETWORK};
-pub use disk_attachments::{AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate};
+pub use disk_attachments::{AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate, DiskRestated};
 pub use disks::{DiskAdd, disk_source};
+pub use events::ExternalEvent;
 pub use host_nics::HostNicInfo;
 pub(crate) use host_nics::stable_uuid;
 pub use hosts::HostAdd;
 pub use networks::{NetworkAdd, NetworkUpdate};
 pub use nics::{NicAdd, NicUpdate};
 pub use operating_systems::OperatingSystem;
+pub use policies::{DEFAULT_MAC_POOL_ID, MacPoolView, NONE_SCHEDULING_POLICY_ID, SchedulingPolicyView};
 pub use query::{Comparison, Condition, ListQuery, Sort};
 pub use saga::JobOptions;
 pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, storage_domain_reachable_from};
-pub use vms::{VmAdd, VmConfigPatch, VmUpdate};
+pub use vms::{PlacementPatch, VmAdd, VmConfigPatch, VmUpdate};
 pub use vnic_profiles::{VnicProfileAdd, VnicProfileUpdate};
 
 use crate::auth::{self, IssuedToken, Principal, Sessions};
@@ -245,6 +248,8 @@ impl App {
             description,
             refs: EventRefs { user_id: Some(who.user_id), ..refs },
             correlation_id: None,
+            origin: None,
+            custom_id: None,
         };
         if let Err(e) = self.store.event_insert(&event).await {
             tracing::error!(error = %e, "cannot write an audit event");

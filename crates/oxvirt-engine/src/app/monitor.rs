@@ -777,8 +777,16 @@ impl App {
 
     /// An audit event of the engine itself (no user acted); a failure to log is logged.
     pub(super) async fn audit_engine(&self, severity: Severity, code: AuditCode, description: String, refs: EventRefs) {
-        let event =
-            NewEvent { time: Timestamp::now(), severity, code: code.code(), description, refs, correlation_id: None };
+        let event = NewEvent {
+            time: Timestamp::now(),
+            severity,
+            code: code.code(),
+            description,
+            refs,
+            correlation_id: None,
+            origin: None,
+            custom_id: None,
+        };
         if let Err(e) = self.store.event_insert(&event).await {
             tracing::error!(error = %e, "cannot write an audit event");
         }

@@ -109,7 +109,10 @@ impl App {
             self.store.data_center_get(dc).await?;
         }
         let c = q.criteria(&super::query::NETWORKS)?;
-        let filter = NetworkFilter { name: c.name, data_center_id: data_center, page: c.page };
+        let Some(data_center_id) = self.scope_data_center(&c).await?.within(data_center).filter() else {
+            return Ok(Vec::new());
+        };
+        let filter = NetworkFilter { name: c.name, data_center_id, page: c.page };
         Ok(self.store.network_list(&filter).await?)
     }
 

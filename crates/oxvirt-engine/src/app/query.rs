@@ -6,8 +6,11 @@
 //! ([`Criteria`]). A field or order a collection does not support is refused with a message
 //! that lists what it does support, never ignored.
 
-use super::{AppError, Result};
-use oxvirt_engine_db::store::{NamePattern, Page, SortBy};
+use super::{App, AppError, Result};
+use oxvirt_engine_db::store::{
+    ClusterFilter, DataCenterFilter, HostFilter, NamePattern, Page, SortBy, StorageDomainFilter, VmFilter,
+};
+use oxvirt_types::{ClusterId, DataCenterId, HostId, StorageDomainId, VmId};
 
 /// What a list request asked for.
 #[derive(Debug, Clone, Default)]
@@ -71,28 +74,66 @@ pub struct Searchable {
     pub collection: &'static str,
     /// Fields a condition may name (`=` only, joined by `and`).
     pub fields: &'static [&'static str],
+    /// Cross-object fields (`datacenter=Default` on networks): the field as clients write it
+    /// (lower-case) and the kind of object whose name it matches.
+    pub refs: &'static [(&'static str, Ref)],
     /// Fields the list may be sorted by (`sortby name desc`).
     pub sort: &'static [&'static str],
 }
 
+/// The object a cross-object search field names (by its name, wildcards allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ref {
+    DataCenter,
+    Cluster,
+    Host,
+    StorageDomain,
+    Vm,
+}
+
+impl Ref {
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Ref::DataCenter => "data center",
+            Ref::Cluster => "cluster",
+            Ref::Host => "host",
+            Ref::StorageDomain => "storage domain",
+            Ref::Vm => "VM",
+        }
+    }
+}
+
 impl Searchable {
     const fn named(collection: &'static str) -> Self {
-        Searchable { collection, fields: &["name"], sort: &["name"] }
+        Searchable { collection, fields: &["name"], refs: &[], sort: &["name"] }
     }
 
     const fn with_status(collection: &'static str) -> Self {
-        Searchable { collection, fields: &["name", "status"], sort: &["name", "status"] }
+        Searchable { collection, fields: &["name", "status"], refs: &[], sort: &["name", "status"] }
+    }
+
+    const fn refs(self, refs: &'static [(&'static str, Ref)]) -> Self {
+        Searchable { refs, ..self }
     }
 }
 
 pub const DATA_CENTERS: Searchable = Searchable::with_status("data centers");
-pub const CLUSTERS: Searchable = Searchable::named("clusters");
-pub const HOSTS: Searchable = Searchable::with_status("hosts");
-pub const STORAGE_DOMAINS: Searchable = Searchable::with_status("storage domains");
-pub const DISKS: Searchable = Searchable::with_status("disks");
-pub const NETWORKS: Searchable = Searchable::named("networks");
-pub const TEMPLATES: Searchable = Searchable::with_status("templates");
-pub const VMS: Searchable = Searchable::with_status("vms");
+pub const CLUSTERS: Searchable = Searchable::named("clusters").refs(&[("datacenter", Ref::DataCenter)]);
+pub const HOSTS: Searchable = Searchable::with_status("hosts").refs(&[("cluster", Ref::Cluster)]);
+pub const STORAGE_DOMAINS: Searchable =
+    Searchable::with_status("storage domains").refs(&[("datacenter", Ref::DataCenter)]);
+pub const DISKS: Searchable = Searchable::with_status("disks").refs(&[
+    ("storage", Ref::StorageDomain),
+    ("storage.name", Ref::StorageDomain),
+    ("vm_names", Ref::Vm),
+]);
+pub const NETWORKS: Searchable = Searchable::named("networks").refs(&[("datacenter", Ref::DataCenter)]);
+pub const TEMPLATES: Searchable = Searchable::with_status("templates").refs(&[
+    ("datacenter", Ref::DataCenter),
+    ("cluster", Ref::Cluster),
+    ("vm.name", Ref::Vm),
+]);
+pub const VMS: Searchable = Searchable::with_status("vms").refs(&[("cluster", Ref::Cluster), ("host", Ref::Host)]);
 
 /// The parts of a search a collection understands, plus paging.
 #[derive(Debug, Default)]
@@ -100,7 +141,42 @@ pub(crate) struct Criteria {
     pub name: Option<NamePattern>,
     /// Lower-case status text; the collection parses it into its status type.
     pub status: Option<String>,
+    /// Cross-object conditions: the field as written, the kind of object, its name pattern.
+    /// Resolved by [`App::scope`] into the one object they name.
+    pub refs: Vec<(String, Ref, NamePattern)>,
     pub page: Page,
+}
+
+/// What a cross-object condition resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope<T> {
+    /// The search does not name such an object.
+    All,
+    /// Only objects related to this one.
+    Only(T),
+    /// It names an object that does not exist: nothing matches.
+    Nothing,
+}
+
+impl<T: PartialEq + Copy> Scope<T> {
+    /// The scope further narrowed to `given` (the parent of a sub-collection).
+    pub(crate) fn within(self, given: Option<T>) -> Scope<T> {
+        match (self, given) {
+            (s, None) => s,
+            (Scope::All, Some(g)) => Scope::Only(g),
+            (Scope::Only(x), Some(g)) if x == g => Scope::Only(g),
+            _ => Scope::Nothing,
+        }
+    }
+
+    /// `Some(filter value)`, or `None` when nothing can match.
+    pub(crate) fn filter(self) -> Option<Option<T>> {
+        match self {
+            Scope::All => Some(None),
+            Scope::Only(x) => Some(Some(x)),
+            Scope::Nothing => None,
+        }
+    }
 }
 
 impl ListQuery {
@@ -122,8 +198,9 @@ impl ListQuery {
                 )));
             }
             let field = cond.field.as_str();
-            match field {
-                "name" if table.fields.contains(&field) => {
+            let reference = table.refs.iter().find(|(f, _)| *f == field).map(|&(_, r)| r);
+            match (field, reference) {
+                ("name", _) if table.fields.contains(&field) => {
                     let pattern = cond.pattern.clone();
                     c.name = Some(if self.case_sensitive {
                         NamePattern::case_sensitive(pattern)
@@ -131,11 +208,27 @@ impl ListQuery {
                         NamePattern::new(pattern)
                     });
                 }
-                "status" if table.fields.contains(&field) => c.status = Some(cond.pattern.to_lowercase()),
+                ("status", _) if table.fields.contains(&field) => c.status = Some(cond.pattern.to_lowercase()),
+                (_, Some(kind)) => {
+                    if c.refs.iter().any(|(_, r, _)| *r == kind) {
+                        return Err(AppError::InvalidInput(format!(
+                            "searching {collection} by two {} conditions is not supported; give one",
+                            kind.noun()
+                        )));
+                    }
+                    let pattern = if self.case_sensitive {
+                        NamePattern::case_sensitive(cond.pattern.clone())
+                    } else {
+                        NamePattern::new(cond.pattern.clone())
+                    };
+                    c.refs.push((field.to_owned(), kind, pattern));
+                }
                 _ => {
+                    let fields: Vec<&str> =
+                        table.fields.iter().chain(table.refs.iter().map(|(f, _)| f)).copied().collect();
                     return Err(AppError::InvalidInput(format!(
                         "cannot search {collection} by '{field}'; searchable fields: {}",
-                        table.fields.join(", ")
+                        fields.join(", ")
                     )));
                 }
             }
@@ -180,6 +273,67 @@ impl ListQuery {
     }
 }
 
+impl Criteria {
+    fn reference(&self, kind: Ref) -> Option<(&str, &NamePattern)> {
+        self.refs.iter().find(|(_, r, _)| *r == kind).map(|(f, _, p)| (f.as_str(), p))
+    }
+}
+
+/// The scope of a cross-object condition from the objects its name matched (at most two
+/// asked for): none is [`Scope::Nothing`], several are refused (name one).
+fn scope_of<T>(field: &str, kind: Ref, pattern: &NamePattern, found: Vec<T>) -> Result<Scope<T>> {
+    let mut found = found.into_iter();
+    match (found.next(), found.next()) {
+        (None, _) => Ok(Scope::Nothing),
+        (Some(one), None) => Ok(Scope::Only(one)),
+        (Some(_), Some(_)) => Err(AppError::InvalidInput(format!(
+            "search condition {field}={} matches more than one {}; name one",
+            pattern.pattern,
+            kind.noun()
+        ))),
+    }
+}
+
+/// Resolving cross-object conditions: each names one object by its name (store lookups
+/// limited to two rows, so a wildcard matching many costs no more than one matching one).
+impl App {
+    pub(crate) async fn scope_data_center(&self, c: &Criteria) -> Result<Scope<DataCenterId>> {
+        let Some((field, pattern)) = c.reference(Ref::DataCenter) else { return Ok(Scope::All) };
+        let f = DataCenterFilter { name: Some(pattern.clone()), page: Page::first(2), ..DataCenterFilter::default() };
+        let found = self.store.data_center_list(&f).await?.into_iter().map(|x| x.id).collect();
+        scope_of(field, Ref::DataCenter, pattern, found)
+    }
+
+    pub(crate) async fn scope_cluster(&self, c: &Criteria) -> Result<Scope<ClusterId>> {
+        let Some((field, pattern)) = c.reference(Ref::Cluster) else { return Ok(Scope::All) };
+        let f = ClusterFilter { name: Some(pattern.clone()), page: Page::first(2), ..ClusterFilter::default() };
+        let found = self.store.cluster_list(&f).await?.into_iter().map(|x| x.id).collect();
+        scope_of(field, Ref::Cluster, pattern, found)
+    }
+
+    pub(crate) async fn scope_host(&self, c: &Criteria) -> Result<Scope<HostId>> {
+        let Some((field, pattern)) = c.reference(Ref::Host) else { return Ok(Scope::All) };
+        let f = HostFilter { name: Some(pattern.clone()), page: Page::first(2), ..HostFilter::default() };
+        let found = self.store.host_list(&f).await?.into_iter().map(|x| x.id).collect();
+        scope_of(field, Ref::Host, pattern, found)
+    }
+
+    pub(crate) async fn scope_storage_domain(&self, c: &Criteria) -> Result<Scope<StorageDomainId>> {
+        let Some((field, pattern)) = c.reference(Ref::StorageDomain) else { return Ok(Scope::All) };
+        let f =
+            StorageDomainFilter { name: Some(pattern.clone()), page: Page::first(2), ..StorageDomainFilter::default() };
+        let found = self.store.storage_domain_list(&f).await?.into_iter().map(|x| x.id).collect();
+        scope_of(field, Ref::StorageDomain, pattern, found)
+    }
+
+    pub(crate) async fn scope_vm(&self, c: &Criteria) -> Result<Scope<VmId>> {
+        let Some((field, pattern)) = c.reference(Ref::Vm) else { return Ok(Scope::All) };
+        let f = VmFilter { name: Some(pattern.clone()), page: Page::first(2), ..VmFilter::default() };
+        let found = self.store.vm_list(&f).await?.into_iter().map(|x| x.id).collect();
+        scope_of(field, Ref::Vm, pattern, found)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +362,32 @@ mod tests {
         assert_eq!(c.page, Page { sort_by: SortBy::Status, descending: true, limit: Some(10), offset: 20 });
         let e = sorted.criteria(&NETWORKS).expect_err("networks do not sort by status");
         assert!(e.to_string().contains("sortable by: name"), "{e}");
+    }
+
+    #[test]
+    fn cross_object_fields_name_their_object() {
+        let q = ListQuery {
+            any_of: vec![vec![eq("name", "d1"), eq("storage.name", "data*"), eq("vm_names", "web")]],
+            ..ListQuery::default()
+        };
+        let c = q.criteria(&DISKS).expect("disks by storage domain and VM");
+        assert_eq!(
+            c.refs,
+            vec![
+                ("storage.name".to_owned(), Ref::StorageDomain, NamePattern::new("data*")),
+                ("vm_names".to_owned(), Ref::Vm, NamePattern::new("web")),
+            ]
+        );
+        let twice =
+            ListQuery { any_of: vec![vec![eq("storage", "a"), eq("storage.name", "b")]], ..ListQuery::default() };
+        let e = twice.criteria(&DISKS).expect_err("two storage domain conditions");
+        assert!(e.to_string().contains("two storage domain conditions"), "{e}");
+        let e = q.criteria(&NETWORKS).expect_err("networks have no storage");
+        assert!(e.to_string().contains("searchable fields: name, datacenter"), "{e}");
+        assert_eq!(Scope::Only(1).within(Some(1)), Scope::Only(1));
+        assert_eq!(Scope::Only(1).within(Some(2)), Scope::Nothing);
+        assert_eq!(Scope::<u8>::All.within(None).filter(), Some(None));
+        assert_eq!(Scope::<u8>::Nothing.filter(), None);
     }
 
     #[test]

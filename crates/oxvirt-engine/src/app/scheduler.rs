@@ -11,10 +11,12 @@
 //! VM's cluster; every storage domain of the VM's active disks must be reachable from the host
 //! (a localfs domain only from the host it was made through); the host must have the VM's
 //! guaranteed memory free. Among those the VM's preferred host wins, else the one with the most
-//! memory free.
+//! memory free. A VM `pinned` to a host (placement affinity `pinned` with a host, oVirt's
+//! PinToHost filter) runs only there; with `migratable`/`user_migratable` the host is only
+//! preferred (oVirt's PreferredHosts weight).
 
 use super::storage_domain_reachable_from;
-use oxvirt_engine_db::model::{Host, StorageDomain, Vm};
+use oxvirt_engine_db::model::{Host, PlacementAffinity, StorageDomain, Vm};
 use oxvirt_types::{HostId, HostStatus, VmStatus};
 use std::collections::HashMap;
 
@@ -29,6 +31,8 @@ pub enum Passed {
     Memory { free: u64, needed: u64 },
     /// It fits, but another host was better (more free memory, or preferred).
     Outscored,
+    /// The VM is pinned to another host.
+    NotPinned,
 }
 
 /// The policy's answer.
@@ -38,18 +42,24 @@ pub struct Decision {
     pub chosen: Option<HostId>,
     /// Every other candidate with the reason it was passed over, in input order.
     pub passed: Vec<(HostId, Passed)>,
+    /// The host the VM is pinned to, when it is.
+    pub pinned: Option<HostId>,
 }
 
 impl Decision {
     /// Why no host qualified, stated for the administrator (only meaningful without a choice).
     pub fn refusal(&self) -> Refusal {
+        if let Some(host) = self.pinned {
+            let why = self.passed.iter().find(|(h, _)| *h == host).map(|(_, p)| p.clone());
+            return Refusal::Pinned { host, why };
+        }
         let mut unreachable = None;
         let mut memory = None;
         for (_, reason) in &self.passed {
             match reason {
                 Passed::Memory { needed, .. } => memory = Some(*needed),
                 Passed::Unreachable(names) => unreachable = Some(names.clone()),
-                Passed::NotUp | Passed::Outscored => {}
+                Passed::NotUp | Passed::Outscored | Passed::NotPinned => {}
             }
         }
         // The filter that let hosts through the furthest explains the refusal best.
@@ -65,8 +75,17 @@ impl Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     NoUpHost,
-    NoReach { domains: Vec<String> },
-    NoMemory { needed: u64 },
+    NoReach {
+        domains: Vec<String>,
+    },
+    NoMemory {
+        needed: u64,
+    },
+    /// The VM is pinned to a host that cannot take it (the reason, when it was a candidate).
+    Pinned {
+        host: HostId,
+        why: Option<Passed>,
+    },
 }
 
 /// Chooses a host for `vm` among `hosts` (its cluster's hosts); `domains` are the storage
@@ -74,9 +93,14 @@ pub enum Refusal {
 /// (this VM's own share included when it runs there).
 pub fn host_choose(vm: &Vm, hosts: &[Host], domains: &[StorageDomain], committed: &HashMap<HostId, u64>) -> Decision {
     let needed = vm.config.memory_guaranteed.bytes();
+    let pinned = vm.placement.host_id.filter(|_| vm.placement.affinity == PlacementAffinity::Pinned);
     let mut passed = Vec::new();
     let mut fits: Vec<(HostId, u64)> = Vec::new();
     for host in hosts {
+        if pinned.is_some_and(|p| p != host.id) {
+            passed.push((host.id, Passed::NotPinned));
+            continue;
+        }
         if host.status != HostStatus::Up || host.cluster_id != vm.cluster_id {
             passed.push((host.id, Passed::NotUp));
             continue;
@@ -105,7 +129,7 @@ pub fn host_choose(vm: &Vm, hosts: &[Host], domains: &[StorageDomain], committed
     });
     let chosen = preferred.or(best.map(|(h, _)| h));
     passed.extend(fits.iter().filter(|(h, _)| Some(*h) != chosen).map(|(h, _)| (*h, Passed::Outscored)));
-    Decision { chosen, passed }
+    Decision { chosen, passed, pinned }
 }
 
 #[cfg(test)]
@@ -208,6 +232,42 @@ mod tests {
         let d = host_choose(&vm(c, 20, None), &hosts, &[], &HashMap::new());
         assert_eq!(d.refusal(), Refusal::NoMemory { needed: 20 * GIB });
         assert!(d.passed.contains(&(h1.id, Passed::Memory { free: 8 * GIB, needed: 20 * GIB })));
+    }
+
+    /// oVirt's PinToHost: a pinned VM runs on its host or nowhere; a migratable one only
+    /// prefers it.
+    #[test]
+    fn a_pinned_vm_runs_only_on_its_host() {
+        let c = ClusterId::new_random();
+        let (h1, h2, h3) =
+            (host(1, HostStatus::Up, c, 8), host(2, HostStatus::Up, c, 16), host(3, HostStatus::Maintenance, c, 64));
+        let hosts = [h1.clone(), h2.clone(), h3.clone()];
+        let pinned_to = |h: &Host, gib: u64| {
+            let mut v = vm(c, gib, Some(h.id));
+            v.placement.affinity = PlacementAffinity::Pinned;
+            v
+        };
+        let d = host_choose(&pinned_to(&h1, 1), &hosts, &[], &HashMap::new());
+        assert_eq!(d.chosen, Some(h1.id), "h2 has more free memory, but the VM is pinned to h1");
+        assert_eq!(d.passed, vec![(h2.id, Passed::NotPinned), (h3.id, Passed::NotPinned)]);
+
+        let d = host_choose(&pinned_to(&h1, 10), &hosts, &[], &HashMap::new());
+        assert_eq!(d.chosen, None, "h1 lacks memory: no fallback to h2");
+        assert_eq!(
+            d.refusal(),
+            Refusal::Pinned { host: h1.id, why: Some(Passed::Memory { free: 8 * GIB, needed: 10 * GIB }) }
+        );
+        let d = host_choose(&pinned_to(&h3, 1), &hosts, &[], &HashMap::new());
+        assert_eq!(d.refusal(), Refusal::Pinned { host: h3.id, why: Some(Passed::NotUp) });
+        let gone = host(9, HostStatus::Up, c, 8);
+        assert_eq!(
+            host_choose(&pinned_to(&gone, 1), &hosts, &[], &HashMap::new()).refusal(),
+            Refusal::Pinned { host: gone.id, why: None }
+        );
+        // Pinned with no host: no filter (it only may not migrate).
+        let mut anywhere = vm(c, 1, None);
+        anywhere.placement.affinity = PlacementAffinity::Pinned;
+        assert_eq!(host_choose(&anywhere, &hosts, &[], &HashMap::new()).chosen, Some(h2.id));
     }
 
     #[test]

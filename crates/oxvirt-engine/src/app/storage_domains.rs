@@ -173,12 +173,16 @@ impl App {
         let c = q.criteria(&super::query::STORAGE_DOMAINS)?;
         let status = c
             .status
+            .clone()
             .map(|s| {
                 StorageDomainStatus::from_wire(&s)
                     .ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a storage domain status")))
             })
             .transpose()?;
-        let filter = StorageDomainFilter { name: c.name, status, domain_type: None, data_center_id: dc, page: c.page };
+        let Some(data_center_id) = self.scope_data_center(&c).await?.within(dc).filter() else {
+            return Ok(Vec::new());
+        };
+        let filter = StorageDomainFilter { name: c.name, status, domain_type: None, data_center_id, page: c.page };
         Ok(self.store.storage_domain_list(&filter).await?)
     }
 

@@ -17,10 +17,24 @@ impl App {
     pub async fn template_list(&self, q: &ListQuery) -> Result<Vec<Template>> {
         let c = q.criteria(&super::query::TEMPLATES)?;
         let status = c.status.clone();
+        let (Some(data_center_id), Some(cluster_id), Some(vm)) = (
+            self.scope_data_center(&c).await?.filter(),
+            self.scope_cluster(&c).await?.filter(),
+            self.scope_vm(&c).await?.filter(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        // `vm.name=`: the template the VM is based on.
+        let id = match vm {
+            Some(vm) => Some(self.store.vm_get(vm).await?.template_id),
+            None => None,
+        };
         // The store does not filter templates by status: filter here, then page.
         let filter = TemplateFilter {
             name: c.name,
-            cluster_id: None,
+            id,
+            data_center_id,
+            cluster_id,
             page: if status.is_some() { Page { limit: None, offset: 0, ..c.page } } else { c.page },
         };
         let mut templates = self.store.template_list(&filter).await?;

@@ -15,14 +15,15 @@
 //! down before the VM row goes, so a crash cannot leave them behind unnoticed.
 
 use super::saga::{JobOptions, Outcome, SagaCtx, SagaDef, StepDef, Undo, WaitFor, end_fn, output, step_fn};
-use super::scheduler::Refusal;
+use super::scheduler::{Passed, Refusal};
 use super::{App, AppError, ListQuery, Result};
 use super::{Named, name_check};
 use crate::auth::Principal;
 use oxvirt_agent_api::v1;
 use oxvirt_engine_db::model::{
     AuditCode, BootDevice, CpuTopology, DiskInterface, DiskStatus, DisplayType, EventRefs, HighAvailability, Host,
-    NicInterface, Placement, Severity, StepType, Template, Timestamp, Vm, VmConfig, VmRuntime, VmType,
+    NicInterface, Placement, PlacementAffinity, Severity, StepType, Template, Timestamp, Vm, VmConfig, VmRuntime,
+    VmType,
 };
 use oxvirt_engine_db::store::{HostFilter, StoreError, VmFilter};
 use oxvirt_types::{ByteSize, ClusterId, DiskId, HostId, HostStatus, TemplateId, VmId, VmStatus};
@@ -74,7 +75,7 @@ pub struct VmAdd {
     pub template: Option<Named<TemplateId>>,
     pub config: VmConfigPatch,
     pub delete_protected: Option<bool>,
-    pub placement_host: Option<Named<HostId>>,
+    pub placement: PlacementPatch,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -84,6 +85,15 @@ pub struct VmUpdate {
     pub comment: Option<String>,
     pub config: VmConfigPatch,
     pub delete_protected: Option<bool>,
+    pub placement: PlacementPatch,
+}
+
+/// What a request says of a VM's placement policy: the migration affinity, and the host it
+/// runs on (preferred, or required when pinned); `Some(None)` clears the host.
+#[derive(Debug, Clone, Default)]
+pub struct PlacementPatch {
+    pub affinity: Option<PlacementAffinity>,
+    pub host: Option<Option<Named<HostId>>>,
 }
 
 fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
@@ -198,10 +208,7 @@ impl App {
                 template.name, cluster.name, cluster.name
             )));
         }
-        let placement = match &req.placement_host {
-            None => Placement::default(),
-            Some(h) => Placement { host_id: Some(self.host_resolve(h).await?.id), ..Placement::default() },
-        };
+        let placement = self.placement_apply(Placement::default(), &req.placement, cluster.id).await?;
         let mut config = template.config.clone();
         config_apply(&mut config, req.config, &req.name)?;
         let vm = Vm {
@@ -238,9 +245,15 @@ impl App {
         let c = q.criteria(&super::query::VMS)?;
         let status = c
             .status
+            .clone()
             .map(|s| VmStatus::from_wire(&s).ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a VM status"))))
             .transpose()?;
-        let filter = VmFilter { name: c.name, status, page: c.page, ..VmFilter::default() };
+        let (Some(cluster_id), Some(host_id)) =
+            (self.scope_cluster(&c).await?.filter(), self.scope_host(&c).await?.filter())
+        else {
+            return Ok(Vec::new());
+        };
+        let filter = VmFilter { name: c.name, status, cluster_id, host_id, page: c.page, ..VmFilter::default() };
         Ok(self.store.vm_list(&filter).await?)
     }
 
@@ -260,6 +273,7 @@ impl App {
         if let Some(p) = req.delete_protected {
             vm.delete_protected = p;
         }
+        vm.placement = self.placement_apply(vm.placement.clone(), &req.placement, vm.cluster_id).await?;
         let name = vm.name.clone();
         config_apply(&mut vm.config, req.config, &name)?;
         // Compare-and-set on the configuration version: a concurrent update is refused, not
@@ -546,6 +560,21 @@ impl App {
                  lower its guaranteed memory",
                 vm.name
             )),
+            Refusal::Pinned { host, why } => {
+                let name = self.store.host_get(host).await.map(|h| h.name).unwrap_or_else(|_| host.to_string());
+                let why = match why {
+                    None => "it is not a host of the VM's cluster".to_owned(),
+                    Some(Passed::NotUp) => "it is not Up".to_owned(),
+                    Some(Passed::Unreachable(d)) => format!("it does not reach {}", d.join(", ")),
+                    Some(Passed::Memory { free, needed }) => format!("it has {free} bytes free of the {needed} needed"),
+                    Some(Passed::Outscored | Passed::NotPinned) => "it was not chosen".to_owned(),
+                };
+                AppError::Conflict(format!(
+                    "cannot run VM {}: it is pinned to host {name}, and {why}; wait for the host, or change the VM's \
+                     placement_policy (affinity migratable, or another host)",
+                    vm.name
+                ))
+            }
         })
     }
 
@@ -1001,4 +1030,33 @@ async fn remove_vm_ended(ctx: &SagaCtx, outcome: &Outcome) {
         ),
     };
     ctx.app.audit(&ctx.who, severity, AuditCode::USER_REMOVE_VM_FINISHED, text, refs).await;
+}
+
+impl App {
+    /// `placement` with `patch` applied; the host must be one of the VM's cluster.
+    async fn placement_apply(
+        &self,
+        mut placement: Placement,
+        patch: &PlacementPatch,
+        cluster: ClusterId,
+    ) -> Result<Placement> {
+        if let Some(a) = patch.affinity {
+            placement.affinity = a;
+        }
+        match &patch.host {
+            None => {}
+            Some(None) => placement.host_id = None,
+            Some(Some(h)) => {
+                let host = self.host_resolve(h).await?;
+                if host.cluster_id != cluster {
+                    return Err(AppError::InvalidInput(format!(
+                        "host {} is not in the VM's cluster; a VM can be placed only on a host of its cluster",
+                        host.name
+                    )));
+                }
+                placement.host_id = Some(host.id);
+            }
+        }
+        Ok(placement)
+    }
 }

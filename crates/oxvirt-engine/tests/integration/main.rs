@@ -13,6 +13,7 @@
 
 mod comments;
 mod data_centers;
+mod events;
 mod hosts;
 mod job_crashes;
 mod jobs;

@@ -53,6 +53,49 @@ async fn the_preferred_host_wins_while_the_vm_fits_on_it() {
     assert_ne!(host, busy, "the preferred host has too little memory free");
 }
 
+/// Pinned (affinity `pinned` with a host, set by an update as the SDK's `pin_vm.py` does):
+/// the VM runs there or not at all, and the refusal names the host and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_vm_runs_on_its_host_or_not_at_all() {
+    let ctx = EngineTestContext::start(2).await.expect("context");
+    ctx.setup(2).await.expect("dc1, c1, sim0 and sim1 up");
+    let hog = vm_add_sized(&ctx, "hog", 8 * GIB).await;
+    let busy = vm_host(&vm_start_up(&ctx, &hog).await).expect("hog runs");
+    let busy_name =
+        ctx.api.get(&format!("hosts/{busy}")).await.expect("host")["name"].as_str().expect("name").to_owned();
+
+    let vm = vm_add_sized(&ctx, "pinned", 4 * GIB).await;
+    let pin = json!({"placement_policy": {"affinity": "pinned", "hosts": {"host": [{"name": busy_name}]}}});
+    let updated = ctx.api.put(&format!("vms/{vm}"), &pin).await.expect("pin");
+    assert_eq!(updated["placement_policy"]["affinity"], "pinned", "{updated}");
+    assert_eq!(vm_host(&vm_start_up(&ctx, &vm).await), Some(busy.clone()), "its host, though the other has more free");
+    ctx.api.action(&format!("vms/{vm}"), "stop").await.expect("stop");
+    ctx.vm_wait_status(&vm, "down").await.expect("down");
+
+    // 8 GiB free on the pinned host (16 on the other): 10 GiB do not fit there, and the VM
+    // does not go elsewhere.
+    ctx.api
+        .put(&format!("vms/{vm}"), &json!({"memory": 10 * GIB, "memory_policy": {"guaranteed": 10 * GIB}}))
+        .await
+        .expect("grow");
+    let f = ctx.api.action(&format!("vms/{vm}"), "start").await.expect_err("its host has no room");
+    f.assert_names(409, &["pinned to host", &busy_name, "bytes free"]);
+    assert!(ctx.sim_hosts_running(&vm).is_empty(), "it runs nowhere");
+
+    // Two hosts are refused (oxvirt keeps one), naming the field.
+    let two = json!({"placement_policy": {"hosts": {"host": [{"id": busy}, {"id": busy}]}}});
+    ctx.api
+        .put(&format!("vms/{vm}"), &two)
+        .await
+        .expect_err("two hosts")
+        .assert_names(400, &["placement_policy.hosts"]);
+    // Migratable again: the host is only preferred, so the VM runs on the other one.
+    let free = json!({"placement_policy": {"affinity": "migratable"}});
+    ctx.api.put(&format!("vms/{vm}"), &free).await.expect("unpin");
+    let host = vm_host(&vm_start_up(&ctx, &vm).await).expect("runs");
+    assert_ne!(host, busy);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vm_no_host_has_the_memory_for_is_refused_naming_it_and_stays_down() {
     let ctx = EngineTestContext::start(2).await.expect("context");

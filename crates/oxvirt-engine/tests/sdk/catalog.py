@@ -34,12 +34,35 @@ dc_clusters = system.data_centers_service().data_center_service(dc.id).clusters_
 assert [c.name for c in dc_clusters.list()] == ["cat-cluster"], dc_clusters.list()
 assert dc_clusters.cluster_service(cluster.id).get().id == cluster.id
 
+# What every cluster is, as oVirt's words say it, and the two policies it links to.
+got = system.clusters_service().cluster_service(cluster.id).get()
+assert got.ksm.enabled is False and got.ballooning_enabled is False and got.fencing_policy.enabled is False, got
+assert got.error_handling.on_error == types.MigrateOnError.DO_NOT_MIGRATE and got.switch_type == types.SwitchType.LEGACY
+pool = conn.follow_link(got.mac_pool)
+assert pool.name == "Default" and pool.ranges[0].from_ == "56:6f:00:00:00:00" and pool.default_pool is True, pool
+assert [p.id for p in system.mac_pools_service().list()] == [pool.id]
+policy = conn.follow_link(got.scheduling_policy)
+assert policy.name == "none" and policy.id == "b4ed2332-a7ac-4d5f-9596-99a439cb2812", policy
+assert [p.name for p in system.scheduling_policies_service().list()] == ["none"]
+expect(lambda: system.mac_pools_service().mac_pool_service(BLANK).get(), 404, "one, Default")
+# Restating a fixed value is honoured; another value is refused naming it.
+clusters = system.clusters_service()
+clusters.cluster_service(cluster.id).update(types.Cluster(ksm=types.Ksm(enabled=False), ballooning_enabled=False))
+expect(lambda: clusters.cluster_service(cluster.id).update(types.Cluster(ksm=types.Ksm(enabled=True))), 400,
+       "cluster.ksm.enabled is not supported yet")
+expect(lambda: clusters.add(types.Cluster(name="cat-cl2", data_center=types.DataCenter(name="cat-dc"),
+                                          version=types.Version(major=4, minor=2))), 400, "cluster.version")
+# Cross-object search: clusters and networks by data center name.
+assert [c.name for c in clusters.list(search='datacenter="cat-dc"')] == ["cat-cluster"]
+assert clusters.list(search="datacenter=no-such-dc") == []
+
 # The data center's ovirtmgmt and its profile.
 networks = system.networks_service()
 mgmt = [n for n in networks.list(search="name=ovirtmgmt") if n.data_center.id == dc.id]
 assert len(mgmt) == 1, mgmt
 mgmt = mgmt[0]
 assert types.NetworkUsage.VM in mgmt.usages and types.NetworkUsage.MANAGEMENT in mgmt.usages, mgmt.usages
+assert [n.name for n in networks.list(search='name=ovirtmgmt and datacenter="cat-dc"')] == ["ovirtmgmt"]
 dc_networks = system.data_centers_service().data_center_service(dc.id).networks_service()
 assert [n.name for n in dc_networks.list()] == ["ovirtmgmt"]
 profiles = system.vnic_profiles_service()

@@ -66,10 +66,10 @@ SCRIPTS = {
     "asynchronous_inventory.py": {"names": [], "timeout": 60},
     "deactivate_disk_attachment.py": {"names": [], "timeout": 60},
     "add_floating_disk.py": {"names": [], "timeout": 120},
+    "pin_vm.py": {"names": [], "timeout": 60},
     # Examples asking for what the engine does not do yet: each must fail with the 400 that
     # names what it refused (before the API fidelity work they exited 0 and did nothing).
     # extend_disk.py needs the `bs-scsi-012` storage domain: ours is `mydata`.
-    "pin_vm.py": {"names": [], "timeout": 60, "refused": "vm.placement_policy is not supported yet"},
     "set_vm_serial_number.py": {"names": [], "timeout": 60, "refused": "vm.serial_number is not supported yet"},
     "set_vm_lease_storage_domain.py": {"names": [], "timeout": 60, "refused": "vm.lease"},
     "start_vm_with_boot_devices.py": {"names": [], "timeout": 60, "refused": "action.vm is not supported yet"},
@@ -352,7 +352,19 @@ def check_add_floating_disk(out):
         assert conn.follow_link(disk.storage_domains[0]).name == "mydata"
 
 
+def check_pin_vm(out):
+    from ovirtsdk4 import types
+    with connection() as conn:
+        vm = the_vm(conn)
+        [host] = vm.placement_policy.hosts
+        assert conn.follow_link(host).name == "myhost", host
+        # Only the host: the affinity stays migratable, so myhost is preferred, not required
+        # (oVirt's PreferredHosts; `pinned` makes it required).
+        assert vm.placement_policy.affinity == types.VmAffinity.MIGRATABLE, vm.placement_policy.affinity
+
+
 CHECKS = {
+    "pin_vm.py": check_pin_vm,
     "list_host_statistics.py": check_list_host_statistics,
     "asynchronous_inventory.py": check_asynchronous_inventory,
     "deactivate_disk_attachment.py": check_deactivate_disk_attachment,

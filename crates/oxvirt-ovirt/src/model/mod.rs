@@ -185,7 +185,11 @@ fn walk(el: &Element, def: &StructDef, path: &str, out: &mut Vec<String>) {
         let Some(attr) = def.attribute(child.name()) else { continue };
         let here = format!("{path}.{}", child.name());
         if !child.is_read() {
-            out.push(here);
+            // An empty structure carries nothing to honour (the SDK writes `<ssh/>` for an
+            // `Ssh()` whose fields are all unset); an empty scalar is a value (`""`).
+            if !(matches!(attr.ty, Ty::Struct(_)) && !attr.list && child.is_bare()) {
+                out.push(here);
+            }
             continue;
         }
         let Ty::Struct(ty) = attr.ty else {

@@ -56,6 +56,8 @@ mod tests {
                 description: text.into(),
                 refs: EventRefs::default(),
                 correlation_id: None,
+                origin: None,
+                custom_id: None,
             };
             app.store.event_insert(&event).await.expect("insert event");
         }

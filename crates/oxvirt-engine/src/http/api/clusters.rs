@@ -2,6 +2,7 @@
 //! domain of their VMs.
 
 use super::*;
+use crate::app::{DEFAULT_MAC_POOL_ID, NONE_SCHEDULING_POLICY_ID};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -12,6 +13,34 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 to_element!(Cluster, "clusters", cluster_el);
+
+/// What every cluster is in oxvirt, in oVirt's terms: rendered on each and accepted when a
+/// request says the same (see [`Fixed`]). No memory ballooning or KSM, no fencing and no
+/// migration on host errors yet (issue 15), Linux bridges (`legacy` switch), a virt cluster.
+pub(super) const CLUSTER_FIXED: &[Fixed] = &[
+    Fixed::bool("ballooning_enabled", false),
+    Fixed::bool("gluster_service", false),
+    Fixed::bool("virt_service", true),
+    Fixed::bool("threads_as_cores", false),
+    Fixed::bool("ha_reservation", false),
+    Fixed::bool("trusted_service", false),
+    Fixed::bool("maintenance_reason_required", false),
+    Fixed::bool("optional_reason", false),
+    Fixed::text("switch_type", "legacy"),
+    Fixed::bool("ksm.enabled", false),
+    Fixed::bool("ksm.merge_across_nodes", true),
+    Fixed::bool("fencing_policy.enabled", false),
+    Fixed::bool("fencing_policy.skip_if_sd_active.enabled", false),
+    Fixed::bool("fencing_policy.skip_if_connectivity_broken.enabled", false),
+    Fixed::int("fencing_policy.skip_if_connectivity_broken.threshold", 50),
+    Fixed::bool("fencing_policy.skip_if_gluster_bricks_up", false),
+    Fixed::bool("fencing_policy.skip_if_gluster_quorum_not_met", false),
+    Fixed::text("error_handling.on_error", "do_not_migrate"),
+    Fixed::text("migration.auto_converge", "inherit"),
+    Fixed::text("migration.compressed", "inherit"),
+    Fixed::text("migration.encrypted", "inherit"),
+    Fixed::text("migration.bandwidth.assignment_method", "auto"),
+];
 
 fn cluster_el(c: &Cluster) -> Element {
     let mut cpu = Element::new("cpu").enum_child("architecture", c.cpu_architecture.as_str());
@@ -30,8 +59,39 @@ fn cluster_el(c: &Cluster) -> Element {
             Element::new("memory_policy")
                 .child(Element::new("over_commit").int_child("percent", c.memory_overcommit_percent)),
         )
+        .with_fixed(CLUSTER_FIXED)
+        // Hosts of the cluster must offer /dev/urandom to guests (every Linux host does).
+        .text_list("required_rng_sources", "required_rng_source", ["urandom"])
         .reference_id("data_center", c.data_center_id)
+        .reference("mac_pool", DEFAULT_MAC_POOL_ID, api_href(&format!("macpools/{DEFAULT_MAC_POOL_ID}")))
+        .reference(
+            "scheduling_policy",
+            NONE_SCHEDULING_POLICY_ID,
+            api_href(&format!("schedulingpolicies/{NONE_SCHEDULING_POLICY_ID}")),
+        )
         .sub_links(&["networks", "permissions"])
+}
+
+/// The parts of a cluster request that only restate what every cluster is: the fixed values,
+/// the compatibility version, the one MAC pool and scheduling policy (by id or name).
+fn cluster_fixed_accept(el: &Element) {
+    el.accept_fixed(CLUSTER_FIXED);
+    el.accept_fixed(VERSION_FIXED);
+    for (name, id, policy_name) in
+        [("mac_pool", DEFAULT_MAC_POOL_ID, "Default"), ("scheduling_policy", NONE_SCHEDULING_POLICY_ID, "none")]
+    {
+        // Looked at on a copy (reading marks): only a reference to the one pool or policy is
+        // read; any other stays unread, to be refused by its name.
+        let probe = el.clone();
+        let Some(r) = probe.child_named(name) else { continue };
+        let names = match r.attr_value("id").map(str::to_owned).or_else(|| r.text("id")) {
+            Some(given) => given == id && r.text("name").is_none_or(|n| n == policy_name),
+            None => r.text("name").is_some_and(|n| n == policy_name),
+        };
+        if names && let Some(real) = el.child_named(name) {
+            real.mark_read_whole();
+        }
+    }
 }
 
 async fn cluster_list(
@@ -87,6 +147,7 @@ impl FromElement for ClusterAdd {
             None => None,
         };
         let cpu_type = el.child_named("cpu").and_then(|c| c.text("type"));
+        cluster_fixed_accept(el);
         Ok(ClusterAdd {
             name: el.required_text("name")?,
             description: el.text("description"),
@@ -111,6 +172,7 @@ async fn cluster_add(
 impl FromElement for ClusterUpdate {
     const ROOT: &'static str = "cluster";
     fn from_element(el: &Element) -> Result<Self, Failure> {
+        cluster_fixed_accept(el);
         Ok(ClusterUpdate {
             name: el.text("name"),
             description: el.text("description"),

@@ -46,6 +46,7 @@ async fn data_center_get(
 impl FromElement for DataCenterAdd {
     const ROOT: &'static str = "data_center";
     fn from_element(el: &Element) -> Result<Self, Failure> {
+        el.accept_fixed(VERSION_FIXED);
         Ok(DataCenterAdd {
             name: el.required_text("name")?,
             description: el.text("description"),
@@ -68,6 +69,7 @@ async fn data_center_add(
 impl FromElement for DataCenterUpdate {
     const ROOT: &'static str = "data_center";
     fn from_element(el: &Element) -> Result<Self, Failure> {
+        el.accept_fixed(VERSION_FIXED);
         Ok(DataCenterUpdate {
             name: el.text("name"),
             description: el.text("description"),

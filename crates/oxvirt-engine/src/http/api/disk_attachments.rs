@@ -76,7 +76,7 @@ impl FromElement for DiskAttachmentAdd {
         };
         let fields = attachment_fields(el)?;
         let disk = match disk.own_id::<DiskId>()? {
-            Some(existing) => AttachmentDisk::Existing(existing),
+            Some(existing) => AttachmentDisk::Existing(existing, super::disks::disk_restated_from(disk)?),
             None => AttachmentDisk::New(super::disks::disk_add_from(disk)?),
         };
         Ok(DiskAttachmentAdd {

@@ -1,7 +1,7 @@
 //! Floating disks (`/disks`): virtual disks on a storage domain, attached to VMs or not.
 
 use super::*;
-use crate::app::DiskAdd;
+use crate::app::{DiskAdd, DiskRestated};
 use oxvirt_engine_db::model::{Disk, DiskFormat};
 use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
 
@@ -12,6 +12,16 @@ pub(super) fn routes() -> Router<AppState> {
 to_element!(Disk, "disks", disk_el);
 
 /// A disk as oVirt shows it (also embedded by VMs' disk attachments).
+/// What every disk is in oxvirt (see [`Fixed`]): a data image (no ISO or memory-dump disks,
+/// no direct LUNs yet), whose I/O errors pause the VM rather than reach the guest (the
+/// agent's `error_policy='stop'`), without incremental backup.
+pub(super) const DISK_FIXED: &[Fixed] = &[
+    Fixed::text("storage_type", "image"),
+    Fixed::text("content_type", "data"),
+    Fixed::bool("propagate_errors", false),
+    Fixed::text("backup", "none"),
+];
+
 pub(super) fn disk_el(disk: &Disk) -> Element {
     let sd = disk.storage_domain_id;
     let mut el = Element::new("disk")
@@ -28,11 +38,9 @@ pub(super) fn disk_el(disk: &Disk) -> Element {
         .int_child("total_size", disk.actual_size.bytes())
         .enum_child("status", disk.status.as_str())
         .text_child("image_id", disk.volume_id.to_string())
-        .enum_child("storage_type", "image")
-        .enum_child("content_type", "data")
+        .with_fixed(DISK_FIXED)
         .bool_child("shareable", disk.shareable)
-        .bool_child("wipe_after_delete", disk.wipe_after_delete)
-        .bool_child("propagate_errors", false);
+        .bool_child("wipe_after_delete", disk.wipe_after_delete);
     if disk.format == DiskFormat::Cow {
         el = el.enum_child("qcow_version", "qcow2_v3");
     }
@@ -68,6 +76,7 @@ impl FromElement for DiskAdd {
 /// A new disk's fields (also of a disk created with an attachment).
 pub(super) fn disk_add_from(el: &Element) -> Result<DiskAdd, Failure> {
     let name = el.text("name").or_else(|| el.text("alias")).unwrap_or_default();
+    el.accept_fixed(DISK_FIXED);
     let format = el
         .parsed("format", "cow or raw", DiskFormat::from_wire)?
         .ok_or_else(|| invalid(format!("disk {name} needs a format: cow (qcow2) or raw")))?;
@@ -89,6 +98,26 @@ pub(super) fn disk_add_from(el: &Element) -> Result<DiskAdd, Failure> {
         provisioned_size: ByteSize(size),
         shareable: el.bool("shareable")?.unwrap_or(false),
         wipe_after_delete: el.bool("wipe_after_delete")?.unwrap_or(false),
+    })
+}
+
+/// What an attachment of an existing disk restates about it (checked by the app against the
+/// disk).
+pub(super) fn disk_restated_from(el: &Element) -> Result<DiskRestated, Failure> {
+    el.accept_fixed(DISK_FIXED);
+    let storage_domain = match el.child_named("storage_domains") {
+        Some(list) => optional_ref::<StorageDomainId>(list, "storage_domain")?,
+        None => optional_ref::<StorageDomainId>(el, "storage_domain")?,
+    };
+    Ok(DiskRestated {
+        name: el.text("name").or_else(|| el.text("alias")),
+        description: el.text("description"),
+        format: el.parsed("format", "cow or raw", DiskFormat::from_wire)?,
+        sparse: el.bool("sparse")?,
+        provisioned_size: el.u64("provisioned_size")?.map(ByteSize),
+        storage_domain,
+        shareable: el.bool("shareable")?,
+        wipe_after_delete: el.bool("wipe_after_delete")?,
     })
 }
 

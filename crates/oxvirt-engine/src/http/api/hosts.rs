@@ -11,6 +11,19 @@ pub(super) fn routes() -> Router<AppState> {
 
 to_element!(oxvirt_engine_db::model::Host, "hosts", host_el);
 
+/// What every host is in oxvirt, in oVirt's terms (see [`Fixed`]): no power management or
+/// kdump detection yet (fencing is issue 15), never the SPM (oxvirt has no storage pool
+/// manager: priority -1 is oVirt's "never"), the kernel command line left as installed, the
+/// firewall left alone.
+pub(super) const HOST_FIXED: &[Fixed] = &[
+    Fixed::bool("power_management.enabled", false),
+    Fixed::bool("power_management.kdump_detection", false),
+    Fixed::int("spm.priority", -1),
+    Fixed::text("spm.status", "none"),
+    Fixed::text("os.custom_kernel_cmdline", ""),
+    Fixed::bool("override_iptables", false),
+];
+
 fn host_el(h: &oxvirt_engine_db::model::Host) -> Element {
     let caps: Option<oxvirt_agent_api::v1::Capabilities> =
         h.capabilities.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok());
@@ -26,7 +39,8 @@ fn host_el(h: &oxvirt_engine_db::model::Host) -> Element {
         .int_child("memory", h.memory_total.bytes())
         .int_child("max_scheduling_memory", h.max_scheduling_memory.bytes())
         .enum_child("type", "rhel")
-        .reference_id("cluster", h.cluster_id);
+        .reference_id("cluster", h.cluster_id)
+        .with_fixed(HOST_FIXED);
     if let Some(detail) = &h.status_detail {
         el = el.text_child("status_detail", detail);
     }
@@ -69,6 +83,7 @@ impl FromElement for HostAdd {
     const ROOT: &'static str = "host";
     fn from_element(el: &Element) -> Result<Self, Failure> {
         let cluster = required_ref::<ClusterId>(el, "cluster", "a host")?;
+        el.accept_fixed(HOST_FIXED);
         let port = match el.u64("port")? {
             Some(p) => Some(
                 u16::try_from(p)

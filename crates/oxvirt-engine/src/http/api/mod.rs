@@ -18,6 +18,7 @@ mod jobs;
 mod networks;
 mod nics;
 mod operating_systems;
+mod policies;
 mod storage_check;
 mod storage_domains;
 mod templates;
@@ -43,7 +44,7 @@ use base64::Engine as _;
 use oxvirt_engine_db::model::{Architecture, Cluster, DataCenter, Version};
 use oxvirt_ovirt::search::{Operator, PatternPart, SortDirection};
 use oxvirt_ovirt::tree::{Reference, TypedId};
-use oxvirt_ovirt::{Element, api_href, href_of, parse_search, sub_href};
+use oxvirt_ovirt::{Element, Fixed, api_href, href_of, parse_search, sub_href};
 use oxvirt_types::{ClusterId, DataCenterId, ErrorKind, HostId};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -56,8 +57,10 @@ const COLLECTIONS: &[&str] = &[
     "events",
     "hosts",
     "jobs",
+    "macpools",
     "networks",
     "operatingsystems",
+    "schedulingpolicies",
     "storagedomains",
     "templates",
     "vms",
@@ -84,6 +87,7 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .merge(disk_attachments::routes())
         .merge(nics::routes())
         .merge(operating_systems::routes())
+        .merge(policies::routes())
         .merge(events::routes())
         .merge(jobs::routes())
         .fallback(unserved::unserved)
@@ -192,9 +196,12 @@ fn required_ref<T: TypedId>(el: &Element, child: &str, what: &str) -> Result<Nam
 /// How a body names the object it is (`<network id="…"/>` or `<network><name>…`): by its own
 /// id, else by a non-empty name; `None` when it carries neither.
 fn own_ref<T: TypedId>(el: &Element) -> Result<Option<Named<T>>, Failure> {
+    // With an id, a name beside it only restates which object (the SDK writes both when the
+    // client had the object in hand); oVirt goes by the id, so do we.
+    let name = el.text("name").filter(|n| !n.trim().is_empty());
     Ok(match el.own_id::<T>()? {
         Some(i) => Some(Named::Id(i)),
-        None => el.text("name").filter(|n| !n.trim().is_empty()).map(Named::Name),
+        None => name.map(Named::Name),
     })
 }
 
@@ -243,6 +250,13 @@ fn time(t: oxvirt_engine_db::model::Timestamp) -> std::time::SystemTime {
     oxvirt_ovirt::date::from_epoch_millis(t.as_millis())
 }
 
+/// The compatibility version every data center and cluster has: a request naming it is
+/// honoured, another is refused.
+const VERSION_FIXED: &[Fixed] = &[
+    Fixed::int("version.major", Version::CURRENT.major as i64),
+    Fixed::int("version.minor", Version::CURRENT.minor as i64),
+];
+
 fn version_el(v: Version) -> Element {
     Element::new("version").int_child("major", v.major).int_child("minor", v.minor)
 }
@@ -277,4 +291,51 @@ async fn root(State(app): State<AppState>, Accept(fmt): Accept) -> Result<Reply,
         el = el.link(c, api_href(c));
     }
     Ok(Reply::new(fmt, StatusCode::OK, &el))
+}
+
+/// Every table of fixed values, with the model type it is below: each path must be a chain of
+/// the type's attributes ending in a scalar of the value's kind (an enum's value among the
+/// enum's), so a table cannot render or accept what oVirt's model does not have.
+#[cfg(test)]
+const FIXED_TABLES: &[(&str, &[Fixed])] = &[
+    ("cluster", clusters::CLUSTER_FIXED),
+    ("cluster", VERSION_FIXED),
+    ("data_center", VERSION_FIXED),
+    ("host", hosts::HOST_FIXED),
+    ("disk", disks::DISK_FIXED),
+];
+
+#[cfg(test)]
+mod fixed_tests {
+    use super::FIXED_TABLES;
+    use oxvirt_ovirt::FixedValue;
+    use oxvirt_ovirt::model::{self, Ty};
+
+    #[test]
+    fn fixed_tables_follow_the_model() {
+        for (root, table) in FIXED_TABLES {
+            for f in *table {
+                let mut def = model::struct_def(root).unwrap_or_else(|| panic!("{root} is not a model type"));
+                let parts: Vec<&str> = f.path.split('.').collect();
+                for (i, part) in parts.iter().enumerate() {
+                    let attr = def.attribute(part).unwrap_or_else(|| panic!("{root}.{}: no {part}", f.path));
+                    assert!(!attr.list, "{root}.{}: {part} is a list", f.path);
+                    let last = i + 1 == parts.len();
+                    match (attr.ty, last) {
+                        (Ty::Struct(ty), false) => def = model::struct_def(ty).expect("struct"),
+                        (_, false) => panic!("{root}.{}: {part} is not a structure", f.path),
+                        (Ty::Boolean, true) => assert!(matches!(f.value, FixedValue::Bool(_)), "{root}.{}", f.path),
+                        (Ty::Integer, true) => assert!(matches!(f.value, FixedValue::Int(_)), "{root}.{}", f.path),
+                        (Ty::String, true) => assert!(matches!(f.value, FixedValue::Text(_)), "{root}.{}", f.path),
+                        (Ty::Enum(e), true) => {
+                            let FixedValue::Text(v) = f.value else { panic!("{root}.{} is an enum", f.path) };
+                            let values = model::enum_def(e).expect("enum").values;
+                            assert!(values.contains(&v), "{root}.{}: {v} is not one of {values:?}", f.path);
+                        }
+                        (ty, true) => panic!("{root}.{}: a fixed {ty:?} is not supported", f.path),
+                    }
+                }
+            }
+        }
+    }
 }

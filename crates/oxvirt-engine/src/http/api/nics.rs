@@ -27,7 +27,8 @@ fn nic_el(n: &Nic) -> Element {
     if let Some(p) = n.vnic_profile_id {
         el = el.reference_id("vnic_profile", p);
     }
-    el.reference_id("vm", n.vm_id)
+    // Empty until network filters and guest-agent reports exist; clients follow both links.
+    el.reference_id("vm", n.vm_id).sub_links(&["networkfilterparameters", "reporteddevices"])
 }
 
 async fn nic_list(

@@ -112,9 +112,11 @@ const QUERY_HONOURED: &[(Verb, &str, &[&str])] = &[
     (Verb::Get, "/events", &["from", "search", "max", "case_sensitive"]),
     (Verb::Get, "/hosts", LIST),
     (Verb::Get, "/jobs", LIST),
+    (Verb::Get, "/macpools", &["max"]),
     (Verb::Get, "/networks", LIST),
     (Verb::Get, "/networks/{id}/vnicprofiles", &["max"]),
     (Verb::Get, "/operatingsystems", &["max"]),
+    (Verb::Get, "/schedulingpolicies", &["max"]),
     (Verb::Get, "/storagedomains", LIST),
     (Verb::Delete, "/storagedomains/{id}", &["host", "format"]),
     (Verb::Get, "/templates", LIST),
@@ -133,9 +135,16 @@ const HONOURED_EVERYWHERE: &[&str] = &["all_content"];
 
 /// Accepted everywhere at the value that is what the engine does anyway (clients such as
 /// Ansible's modules send them with their defaults): no clone of a template's disks or
-/// permissions, the administrator's unfiltered view, no forcing.
-const HONOURED_AT: &[(&str, &str)] =
-    &[("clone", "false"), ("clone_permissions", "false"), ("filter", "false"), ("force", "false")];
+/// permissions, the administrator's unfiltered view, no forcing, no links to follow (what
+/// Ansible's info modules send when not asked to follow any), a host activated once installed.
+const HONOURED_AT: &[(&str, &str)] = &[
+    ("clone", "false"),
+    ("clone_permissions", "false"),
+    ("filter", "false"),
+    ("force", "false"),
+    ("follow", ""),
+    ("activate", "true"),
+];
 
 /// The query parameters of `m` in oVirt's model: its input parameters but the entity an add
 /// or update carries in its body. (An action's parameters are all in its body.)

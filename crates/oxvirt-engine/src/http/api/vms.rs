@@ -2,8 +2,8 @@
 //! `reboot`), `follow=`, the serial console log (an oxvirt extension) and permissions.
 
 use super::*;
-use crate::app::{VmAdd, VmConfigPatch, VmUpdate};
-use oxvirt_engine_db::model::{BootDevice, CpuTopology, DisplayType, HighAvailability, Vm, VmType};
+use crate::app::{PlacementPatch, VmAdd, VmConfigPatch, VmUpdate};
+use oxvirt_engine_db::model::{BootDevice, CpuTopology, DisplayType, HighAvailability, PlacementAffinity, Vm, VmType};
 use oxvirt_types::{ByteSize, HostId, TemplateId, VmId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -255,14 +255,6 @@ impl FromElement for VmAdd {
     const ROOT: &'static str = "vm";
     fn from_element(el: &Element) -> Result<Self, Failure> {
         let template = optional_ref::<TemplateId>(el, "template")?;
-        let placement_host = match el.at("placement_policy/hosts").and_then(|h| h.child_named("host")) {
-            None => None,
-            Some(h) => Some(match (h.own_id::<HostId>()?, h.text("name")) {
-                (Some(id), _) => Named::Id(id),
-                (None, Some(n)) => Named::Name(n),
-                (None, None) => return Err(invalid("placement_policy.hosts.host needs an id or a name")),
-            }),
-        };
         Ok(VmAdd {
             name: el.required_text("name")?,
             description: el.text("description"),
@@ -271,7 +263,7 @@ impl FromElement for VmAdd {
             template,
             config: config_patch(el)?,
             delete_protected: el.bool("delete_protected")?,
-            placement_host,
+            placement: placement_patch(el)?,
         })
     }
 }
@@ -295,8 +287,37 @@ impl FromElement for VmUpdate {
             comment: el.text("comment"),
             config: config_patch(el)?,
             delete_protected: el.bool("delete_protected")?,
+            placement: placement_patch(el)?,
         })
     }
+}
+
+/// `placement_policy`: the affinity, and at most one host (oxvirt keeps one per VM; oVirt's
+/// several dedicated hosts are refused rather than reduced to one). An empty `<hosts/>`
+/// clears the host.
+fn placement_patch(el: &Element) -> Result<PlacementPatch, Failure> {
+    let Some(p) = el.child_named("placement_policy") else { return Ok(PlacementPatch::default()) };
+    let affinity = p.parsed("affinity", "migratable, user_migratable or pinned", PlacementAffinity::from_wire)?;
+    let host = match p.child_named("hosts") {
+        None => None,
+        Some(hosts) => {
+            let mut each = hosts.children_named("host");
+            match (each.next(), each.next()) {
+                (None, _) => Some(None),
+                (Some(h), None) => Some(Some(match own_ref::<HostId>(h)? {
+                    Some(named) => named,
+                    None => return Err(invalid("placement_policy.hosts.host needs an id or a name")),
+                })),
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "placement_policy.hosts: oxvirt places a VM on one host (preferred, or required when \
+                         pinned); give one host",
+                    ));
+                }
+            }
+        }
+    };
+    Ok(PlacementPatch { affinity, host })
 }
 
 async fn vm_update(

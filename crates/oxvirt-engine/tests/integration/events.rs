@@ -1,0 +1,44 @@
+//! External events (`POST /events`): written under their own origin with oVirt's code for
+//! their severity, one per (origin, custom_id); read back by id and removed. (oVirt's JSON
+//! spells numbers as strings.)
+
+use oxvirt_testkit::EngineTestContext;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_event_is_logged_once_per_custom_id_and_can_be_removed() {
+    let ctx = EngineTestContext::start(0).await.expect("context");
+    let dc = ctx.api.post("datacenters", &json!({"name": "dc1", "local": false})).await.expect("dc");
+    let body = json!({
+        "description": "backup of dc1 finished",
+        "severity": "warning",
+        "origin": "backup-tool",
+        "custom_id": 7,
+        "data_center": {"id": dc["id"]},
+    });
+    let e = ctx.api.post("events", &body).await.expect("add an external event");
+    assert_eq!(
+        (&e["origin"], &e["custom_id"], &e["code"]),
+        (&json!("backup-tool"), &json!("7"), &json!("9802")),
+        "{e}"
+    );
+    assert_eq!(e["data_center"]["id"], dc["id"]);
+    let id = e["id"].as_str().expect("id").to_owned();
+    let got = ctx.api.get(&format!("events/{id}")).await.expect("get by id");
+    assert_eq!(got["description"], "backup of dc1 finished");
+    let listed = ctx.api.list("events", "event").await.expect("list");
+    assert_eq!(listed.iter().filter(|x| x["origin"] == "backup-tool").count(), 1);
+
+    ctx.api.post("events", &body).await.expect_err("the same custom_id twice").assert_names(409, &["custom_id 7"]);
+    let ours = json!({"description": "x", "severity": "normal", "origin": "oVirt", "custom_id": 1});
+    ctx.api.post("events", &ours).await.expect_err("oVirt's own origin").assert_names(400, &["origin"]);
+    let nowhere = json!({"description": "x", "severity": "normal", "origin": "t", "custom_id": 2,
+                         "vm": {"id": "11111111-2222-3333-4444-555555555555"}});
+    ctx.api.post("events", &nowhere).await.expect_err("a VM that does not exist").assert_names(404, &["11111111"]);
+    let flood = json!({"description": "x", "severity": "normal", "origin": "t", "custom_id": 3, "flood_rate": 30});
+    ctx.api.post("events", &flood).await.expect_err("flood protection").assert_names(400, &["event.flood_rate"]);
+
+    ctx.api.delete(&format!("events/{id}")).await.expect("remove");
+    ctx.api.get(&format!("events/{id}")).await.expect_err("gone").assert_names(404, &[&id]);
+    ctx.api.get("events/not-a-number").await.expect_err("not an event id").assert_names(404, &["not-a-number"]);
+}
