@@ -24,7 +24,7 @@
 pub use crate::audit_code::AuditCode;
 use oxvirt_types::{
     ByteSize, ClusterId, DataCenterId, DataCenterStatus, DiskId, HostId, HostStatus, JobId, NetworkId, NicId, StepId,
-    StorageDomainId, StorageDomainStatus, TemplateId, UserId, VmId, VmStatus, VolumeId,
+    StorageDomainId, StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus, VolumeId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -533,6 +533,20 @@ pub struct Network {
     /// 0 = the host's default.
     pub mtu: u32,
 }
+
+/// A tag: a free label on VMs and hosts. Tags form one tree under [`ROOT_TAG_ID`] (`root`,
+/// which exists from the start and cannot be changed); names are unique.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub id: TagId,
+    pub name: String,
+    pub description: String,
+    /// `None` only for `root`.
+    pub parent_id: Option<TagId>,
+}
+
+/// oVirt's built-in root tag (all zeros).
+pub const ROOT_TAG_ID: TagId = TagId::from_uuid(Uuid::nil());
 
 /// A vNIC profile: how VM NICs connect to a network. NICs name a profile, not a network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -317,6 +317,62 @@ async fn data_centers_and_clusters_round_trip(db: &TestDb) {
     assert_error(s.network_get(net.id).await.expect_err("cascaded"), ErrorKind::NotFound, &["network"]);
 }
 
+async fn external_events_are_unique_per_origin(db: &TestDb) {
+    let s = &db.store;
+    let external = NewEvent { origin: Some("backup".into()), custom_id: Some(7), ..event("done", Severity::Normal) };
+    let e = s.event_insert(&external).await.expect("external event");
+    assert_eq!(s.event_get(e.id).await.expect("get"), e);
+    assert_eq!((e.origin.as_deref(), e.custom_id), (Some("backup"), Some(7)));
+    let again = s.event_insert(&external).await.expect_err("the same custom_id again");
+    assert!(matches!(&again, StoreError::AlreadyExists(m) if m.contains("custom_id 7")), "{again}");
+    s.event_insert(&NewEvent { origin: Some("other".into()), ..external.clone() }).await.expect("another origin");
+    s.event_insert(&event("ours", Severity::Normal)).await.expect("the engine's own");
+    s.event_insert(&event("ours again", Severity::Normal)).await.expect("without custom ids, never a conflict");
+    s.event_delete(e.id).await.expect("remove");
+    assert!(matches!(s.event_delete(e.id).await, Err(StoreError::NotFound { .. })));
+}
+
+async fn tags_round_trip(db: &TestDb) {
+    let s = &db.store;
+    let (_dc, cl) = dc_and_cluster(s).await;
+    assert_eq!(s.tag_get(ROOT_TAG_ID).await.expect("root exists").name, "root");
+    let env =
+        Tag { id: TagId::new_random(), name: "env".into(), description: "d".into(), parent_id: Some(ROOT_TAG_ID) };
+    let mut prod =
+        Tag { id: TagId::new_random(), name: "prod".into(), description: String::new(), parent_id: Some(env.id) };
+    s.tag_insert(&env).await.expect("env");
+    s.tag_insert(&prod).await.expect("prod");
+    let taken = Tag { id: TagId::new_random(), ..prod.clone() };
+    assert!(matches!(s.tag_insert(&taken).await, Err(StoreError::AlreadyExists(m)) if m.contains("prod")));
+    prod.description = "production".into();
+    s.tag_update(&prod).await.expect("update");
+    assert_eq!(s.tag_get_by_name("prod").await.expect("by name"), prod);
+
+    let v = vm("vm1", &cl);
+    s.vm_insert(&v).await.expect("vm");
+    let h = host("host1", "192.0.2.10", &cl);
+    s.host_insert(&h).await.expect("host");
+    assert!(s.vm_tag_add(v.id, prod.id).await.expect("assign"));
+    assert!(!s.vm_tag_add(v.id, prod.id).await.expect("again: nothing"));
+    assert!(s.host_tag_add(h.id, env.id).await.expect("host"));
+    assert_eq!(s.vm_tag_list(v.id).await.expect("list"), vec![prod.clone()]);
+    let tagged = VmFilter { tag_id: Some(prod.id), ..VmFilter::default() };
+    assert_eq!(s.vm_list(&tagged).await.expect("by tag").len(), 1);
+    assert_eq!(
+        s.host_list(&HostFilter { tag_id: Some(env.id), ..HostFilter::default() }).await.expect("hosts").len(),
+        1
+    );
+
+    // Removing env takes prod and both assignments.
+    s.tag_delete(env.id).await.expect("remove");
+    assert!(matches!(s.tag_get(prod.id).await, Err(StoreError::NotFound { .. })));
+    assert!(
+        s.vm_tag_list(v.id).await.expect("list").is_empty() && s.host_tag_list(h.id).await.expect("list").is_empty()
+    );
+    assert!(!s.vm_tag_remove(v.id, prod.id).await.expect("nothing to remove"));
+    assert_eq!(s.tag_list().await.expect("all").len(), 1, "root stays");
+}
+
 async fn hosts_round_trip(db: &TestDb) {
     let s = &db.store;
     let (_dc, cl) = dc_and_cluster(s).await;
@@ -1359,6 +1415,8 @@ async fn sqlite_runs_in_wal_mode(db: &TestDb) {
 
 on_both_backends!(
     data_centers_and_clusters_round_trip,
+    tags_round_trip,
+    external_events_are_unique_per_origin,
     hosts_round_trip,
     storage_domains_round_trip,
     storage_domain_remembers_its_host,

@@ -121,6 +121,8 @@ typed_id!(/// A user (internal or from a directory).
     UserId, "user", "users");
 typed_id!(/// A network interface of a host (derived from the host and the interface name).
     HostNicId, "host NIC");
+typed_id!(/// A tag (a free label on VMs and hosts, in a tree).
+    TagId, "tag", "tags");
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,8 @@
 
 use crate::model::{EventSeq, JobStatus, Severity, StorageDomainType};
 use oxvirt_types::{
-    ClusterId, DataCenterId, DataCenterStatus, HostId, HostStatus, StorageDomainId, StorageDomainStatus, TemplateId,
-    VmId, VmStatus,
+    ClusterId, DataCenterId, DataCenterStatus, HostId, HostStatus, StorageDomainId, StorageDomainStatus, TagId,
+    TemplateId, VmId, VmStatus,
 };
 
 /// A name pattern in oVirt's search syntax: `*` matches any run of characters, everything
@@ -25,6 +25,25 @@ impl NamePattern {
 
     pub fn case_sensitive(pattern: impl Into<String>) -> Self {
         Self { pattern: pattern.into(), case_sensitive: true }
+    }
+
+    /// Whether `name` matches, as the database would (`*` any run of characters).
+    pub fn matches(&self, name: &str) -> bool {
+        let fold = |s: &str| if self.case_sensitive { s.to_owned() } else { s.to_lowercase() };
+        let (pattern, name) = (fold(&self.pattern), fold(name));
+        let parts: Vec<&str> = pattern.split('*').collect();
+        let [first, middle @ .., last] = parts.as_slice() else { return pattern == name };
+        if parts.len() == 1 {
+            return pattern == name;
+        }
+        let Some(mut rest) = name.strip_prefix(first) else { return false };
+        for part in middle {
+            match rest.find(part) {
+                Some(i) => rest = &rest[i + part.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last)
     }
 
     /// The SQL `LIKE` pattern, with `\` as the escape character.
@@ -91,6 +110,8 @@ pub struct HostFilter {
     pub name: Option<NamePattern>,
     pub status: Option<HostStatus>,
     pub cluster_id: Option<ClusterId>,
+    /// Only hosts with this tag.
+    pub tag_id: Option<TagId>,
     pub page: Page,
 }
 
@@ -129,6 +150,8 @@ pub struct VmFilter {
     /// Only VMs running on this host.
     pub host_id: Option<HostId>,
     pub template_id: Option<TemplateId>,
+    /// Only VMs with this tag.
+    pub tag_id: Option<TagId>,
     pub page: Page,
 }
 
@@ -180,6 +203,15 @@ pub struct JobFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_match_as_like_does() {
+        let p = NamePattern::new;
+        assert!(p("web").matches("WEB") && !p("web").matches("web1"));
+        assert!(p("web*").matches("web1") && p("*1").matches("web1") && p("w*b*1").matches("web1"));
+        assert!(p("*").matches("") && p("a*a").matches("aa") && !p("a*a").matches("a"));
+        assert!(!NamePattern::case_sensitive("Web").matches("web"));
+    }
 
     #[test]
     fn star_becomes_percent_and_like_metacharacters_match_themselves() {

@@ -98,6 +98,9 @@ pub(crate) async fn host_list(c: &mut AnyConnection, f: &HostFilter) -> Result<V
     q.name_like("name", &f.name)
         .eq_opt("status", f.status.map(|s| s.as_str().to_owned()))
         .eq_opt("cluster_id", f.cluster_id.map(|id| id.to_string()));
+    if let Some(tag) = f.tag_id {
+        q.push(" AND id IN (SELECT host_id FROM host_tags WHERE tag_id = ").bind(tag.to_string()).push(")");
+    }
     let column = match f.page.sort_by {
         SortBy::Name => "name",
         SortBy::Status => "status",

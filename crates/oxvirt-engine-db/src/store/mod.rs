@@ -46,6 +46,7 @@ mod networks;
 mod nics;
 mod storage_domains;
 mod summary;
+mod tags;
 mod templates;
 mod users;
 mod vms;
@@ -60,13 +61,13 @@ pub use filter::{
 
 use crate::model::{
     Cluster, ClusterNetwork, DataCenter, Disk, DiskAttachment, DiskStatus, Event, EventSeq, Host, Job, JobStatus,
-    MacAddress, MacPool, Network, NewEvent, Nic, Step, StorageDomain, StorageDomainAttachment, SummaryCounts, Template,
-    Timestamp, User, Vm, VmRuntime, VnicProfile, VnicProfileId, Volume, VolumeStatus,
+    MacAddress, MacPool, Network, NewEvent, Nic, Step, StorageDomain, StorageDomainAttachment, SummaryCounts, Tag,
+    Template, Timestamp, User, Vm, VmRuntime, VnicProfile, VnicProfileId, Volume, VolumeStatus,
 };
 use error::Result;
 use oxvirt_types::{
     ByteSize, ClusterId, DataCenterId, DiskId, HostId, HostStatus, JobId, NetworkId, NicId, StepId, StorageDomainId,
-    StorageDomainStatus, TemplateId, UserId, VmId, VmStatus, VolumeId,
+    StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus, VolumeId,
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
@@ -416,6 +417,22 @@ store_methods! {
     /// Removes a network with its vNIC profiles; refused while VM NICs use them.
     networks::network_delete(id: NetworkId) -> ();
     /// Adds a vNIC profile; its name must be unused on its network.
+    tags::tag_insert(tag: &Tag) -> ();
+    tags::tag_get(id: TagId) -> Tag;
+    tags::tag_get_by_name(name: &str) -> Tag;
+    tags::tag_list() -> Vec<Tag>;
+    tags::tag_update(tag: &Tag) -> ();
+    /// Removes a tag with its subtags and their assignments.
+    tags::tag_delete(id: TagId) -> ();
+    tags::vm_tag_list(vm: VmId) -> Vec<Tag>;
+    /// Assigns a tag to a VM; `false` when it already was.
+    tags::vm_tag_add(vm: VmId, tag: TagId) -> bool;
+    /// Unassigns a tag from a VM; `false` when it was not assigned.
+    tags::vm_tag_remove(vm: VmId, tag: TagId) -> bool;
+    tags::host_tag_list(host: HostId) -> Vec<Tag>;
+    tags::host_tag_add(host: HostId, tag: TagId) -> bool;
+    tags::host_tag_remove(host: HostId, tag: TagId) -> bool;
+
     vnic_profiles::vnic_profile_insert(profile: &VnicProfile) -> ();
     vnic_profiles::vnic_profile_get(id: VnicProfileId) -> VnicProfile;
     /// The profiles of one network, or all.

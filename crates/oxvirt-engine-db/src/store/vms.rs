@@ -214,6 +214,9 @@ pub(crate) async fn vm_list(c: &mut AnyConnection, f: &VmFilter) -> Result<Vec<V
         .eq_opt("cluster_id", f.cluster_id.map(|id| id.to_string()))
         .eq_opt("host_id", f.host_id.map(|id| id.to_string()))
         .eq_opt("template_id", f.template_id.map(|id| id.to_string()));
+    if let Some(tag) = f.tag_id {
+        q.push(" AND id IN (SELECT vm_id FROM vm_tags WHERE tag_id = ").bind(tag.to_string()).push(")");
+    }
     let column = match f.page.sort_by {
         SortBy::Name => "name",
         SortBy::Status => "status",

@@ -90,8 +90,12 @@ impl App {
                 HostStatus::from_wire(&s).ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a host status")))
             })
             .transpose()?;
-        let Some(cluster_id) = self.scope_cluster(&c).await?.filter() else { return Ok(Vec::new()) };
-        let filter = HostFilter { name: c.name, status, cluster_id, page: c.page };
+        let (Some(cluster_id), Some(tag_id)) =
+            (self.scope_cluster(&c).await?.filter(), self.scope_tag(&c).await?.filter())
+        else {
+            return Ok(Vec::new());
+        };
+        let filter = HostFilter { name: c.name, status, cluster_id, tag_id, page: c.page };
         Ok(self.store.host_list(&filter).await?)
     }
 

@@ -28,6 +28,7 @@ pub mod saga;
 pub mod scheduler;
 pub mod storage_check;
 mod storage_domains;
+mod tags;
 mod templates;
 mod vms;
 mod vnic_profiles;
@@ -49,6 +50,7 @@ pub use policies::{DEFAULT_MAC_POOL_ID, MacPoolView, NONE_SCHEDULING_POLICY_ID, 
 pub use query::{Comparison, Condition, ListQuery, Sort};
 pub use saga::JobOptions;
 pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, storage_domain_reachable_from};
+pub use tags::{TagAdd, TagUpdate, Tagged};
 pub use vms::{PlacementPatch, VmAdd, VmConfigPatch, VmUpdate};
 pub use vnic_profiles::{VnicProfileAdd, VnicProfileUpdate};
 

@@ -10,7 +10,7 @@ use super::{App, AppError, Result};
 use oxvirt_engine_db::store::{
     ClusterFilter, DataCenterFilter, HostFilter, NamePattern, Page, SortBy, StorageDomainFilter, VmFilter,
 };
-use oxvirt_types::{ClusterId, DataCenterId, HostId, StorageDomainId, VmId};
+use oxvirt_types::{ClusterId, DataCenterId, HostId, StorageDomainId, TagId, VmId};
 
 /// What a list request asked for.
 #[derive(Debug, Clone, Default)]
@@ -88,6 +88,7 @@ pub enum Ref {
     Cluster,
     Host,
     StorageDomain,
+    Tag,
     Vm,
 }
 
@@ -98,6 +99,7 @@ impl Ref {
             Ref::Cluster => "cluster",
             Ref::Host => "host",
             Ref::StorageDomain => "storage domain",
+            Ref::Tag => "tag",
             Ref::Vm => "VM",
         }
     }
@@ -119,7 +121,7 @@ impl Searchable {
 
 pub const DATA_CENTERS: Searchable = Searchable::with_status("data centers");
 pub const CLUSTERS: Searchable = Searchable::named("clusters").refs(&[("datacenter", Ref::DataCenter)]);
-pub const HOSTS: Searchable = Searchable::with_status("hosts").refs(&[("cluster", Ref::Cluster)]);
+pub const HOSTS: Searchable = Searchable::with_status("hosts").refs(&[("cluster", Ref::Cluster), ("tag", Ref::Tag)]);
 pub const STORAGE_DOMAINS: Searchable =
     Searchable::with_status("storage domains").refs(&[("datacenter", Ref::DataCenter)]);
 pub const DISKS: Searchable = Searchable::with_status("disks").refs(&[
@@ -133,7 +135,8 @@ pub const TEMPLATES: Searchable = Searchable::with_status("templates").refs(&[
     ("cluster", Ref::Cluster),
     ("vm.name", Ref::Vm),
 ]);
-pub const VMS: Searchable = Searchable::with_status("vms").refs(&[("cluster", Ref::Cluster), ("host", Ref::Host)]);
+pub const VMS: Searchable =
+    Searchable::with_status("vms").refs(&[("cluster", Ref::Cluster), ("host", Ref::Host), ("tag", Ref::Tag)]);
 
 /// The parts of a search a collection understands, plus paging.
 #[derive(Debug, Default)]
@@ -324,6 +327,14 @@ impl App {
             StorageDomainFilter { name: Some(pattern.clone()), page: Page::first(2), ..StorageDomainFilter::default() };
         let found = self.store.storage_domain_list(&f).await?.into_iter().map(|x| x.id).collect();
         scope_of(field, Ref::StorageDomain, pattern, found)
+    }
+
+    /// Tags are few (no paging): matched here, by oVirt's pattern rules.
+    pub(crate) async fn scope_tag(&self, c: &Criteria) -> Result<Scope<TagId>> {
+        let Some((field, pattern)) = c.reference(Ref::Tag) else { return Ok(Scope::All) };
+        let found =
+            self.store.tag_list().await?.into_iter().filter(|t| pattern.matches(&t.name)).map(|t| t.id).collect();
+        scope_of(field, Ref::Tag, pattern, found)
     }
 
     pub(crate) async fn scope_vm(&self, c: &Criteria) -> Result<Scope<VmId>> {

@@ -248,12 +248,15 @@ impl App {
             .clone()
             .map(|s| VmStatus::from_wire(&s).ok_or_else(|| AppError::InvalidInput(format!("'{s}' is not a VM status"))))
             .transpose()?;
-        let (Some(cluster_id), Some(host_id)) =
-            (self.scope_cluster(&c).await?.filter(), self.scope_host(&c).await?.filter())
-        else {
+        let (Some(cluster_id), Some(host_id), Some(tag_id)) = (
+            self.scope_cluster(&c).await?.filter(),
+            self.scope_host(&c).await?.filter(),
+            self.scope_tag(&c).await?.filter(),
+        ) else {
             return Ok(Vec::new());
         };
-        let filter = VmFilter { name: c.name, status, cluster_id, host_id, page: c.page, ..VmFilter::default() };
+        let filter =
+            VmFilter { name: c.name, status, cluster_id, host_id, tag_id, page: c.page, ..VmFilter::default() };
         Ok(self.store.vm_list(&filter).await?)
     }
 

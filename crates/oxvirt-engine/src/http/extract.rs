@@ -78,6 +78,7 @@ id_segments!(
     oxvirt_types::TemplateId,
     oxvirt_types::NetworkId,
     oxvirt_types::VnicProfileId,
+    oxvirt_types::TagId,
     oxvirt_types::NicId,
     oxvirt_types::JobId,
     oxvirt_types::StepId,

@@ -44,8 +44,6 @@ NOT_DRIVEN = {
     "ovirt_storage_template_info": "lists a storage domain's templates (issue 14)",
     "ovirt_storage_vm_info": "lists a storage domain's VMs (issue 14)",
     "ovirt_system_option_info": "needs system options",
-    "ovirt_tag": "needs tags (issue 12, small services)",
-    "ovirt_tag_info": "needs tags (issue 12, small services)",
     "ovirt_template": "needs templates made from VMs (issue 13)",
     "ovirt_user": "needs directory users (issue 11)",
     "ovirt_user_info": "needs directory users (issue 11)",

@@ -20,6 +20,7 @@ mod jobs;
 mod operating_systems;
 mod scheduling;
 mod storage_domains;
+mod tags;
 mod vms;
 
 use oxvirt_testkit::EngineTestContext;

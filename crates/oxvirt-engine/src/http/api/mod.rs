@@ -21,6 +21,7 @@ mod operating_systems;
 mod policies;
 mod storage_check;
 mod storage_domains;
+mod tags;
 mod templates;
 mod unserved;
 mod vms;
@@ -62,6 +63,7 @@ const COLLECTIONS: &[&str] = &[
     "operatingsystems",
     "schedulingpolicies",
     "storagedomains",
+    "tags",
     "templates",
     "vms",
     "vnicprofiles",
@@ -88,6 +90,7 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .merge(nics::routes())
         .merge(operating_systems::routes())
         .merge(policies::routes())
+        .merge(tags::routes())
         .merge(events::routes())
         .merge(jobs::routes())
         .fallback(unserved::unserved)

@@ -118,6 +118,7 @@ const QUERY_HONOURED: &[(Verb, &str, &[&str])] = &[
     (Verb::Get, "/operatingsystems", &["max"]),
     (Verb::Get, "/schedulingpolicies", &["max"]),
     (Verb::Get, "/storagedomains", LIST),
+    (Verb::Get, "/tags", &["max"]),
     (Verb::Delete, "/storagedomains/{id}", &["host", "format"]),
     (Verb::Get, "/templates", LIST),
     (Verb::Get, "/vms", &["follow", "search", "max", "case_sensitive"]),
@@ -203,7 +204,8 @@ pub(super) async fn query_check(req: axum::extract::Request, next: axum::middlew
 
 /// Sub-collections (model paths) that are empty for every object of oxvirt, because nothing in
 /// oxvirt makes what they hold: no vNUMA nodes, watchdogs, CD-ROM or floppy devices, host
-/// devices, snapshots, backups, tags, affinity labels or groups, guest-agent reports, errata,
+/// devices, snapshots, backups, tags on templates, affinity labels or groups, guest-agent
+/// reports, errata,
 /// network filter parameters, fence agents, Gluster volumes or iSCSI bonds. Each entry must
 /// stay true: when oxvirt starts making such objects, the entry goes and a handler serves them.
 const EMPTY_SUB_COLLECTIONS: &[&str] = &[
@@ -221,12 +223,10 @@ const EMPTY_SUB_COLLECTIONS: &[&str] = &[
     "/vms/{id}/reporteddevices",
     "/vms/{id}/sessions",
     "/vms/{id}/snapshots",
-    "/vms/{id}/tags",
     "/vms/{id}/watchdogs",
     "/hosts/{id}/affinitylabels",
     "/hosts/{id}/fenceagents",
     "/hosts/{id}/katelloerrata",
-    "/hosts/{id}/tags",
     "/templates/{id}/cdroms",
     "/templates/{id}/tags",
     "/templates/{id}/watchdogs",
