@@ -112,6 +112,52 @@ pub(crate) async fn job_update(c: &mut AnyConnection, j: &Job) -> Result<()> {
     Ok(())
 }
 
+/// Ends an external job (and its steps still running) with `status`, compare-and-set on its
+/// being started; returns whether it was.
+pub(crate) async fn job_external_end(
+    c: &mut AnyConnection,
+    id: JobId,
+    status: JobStatus,
+    end: Timestamp,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE jobs SET status = $2, end_time = $3, last_updated = $3 WHERE id = $1 AND external = $4 AND status = $5",
+    )
+    .bind(id.to_string())
+    .bind(status.as_str())
+    .bind(end.0)
+    .bind(true)
+    .bind(JobStatus::Started.as_str())
+    .execute(&mut *c)
+    .await
+    .map_err(StoreError::db("ending an external job"))?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE steps SET status = $2, end_time = $3 WHERE job_id = $1 AND status = $4")
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .bind(end.0)
+        .bind(JobStatus::Started.as_str())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("ending an external job's steps"))?;
+    Ok(true)
+}
+
+/// Ends one step with `status`, compare-and-set on its being started.
+pub(crate) async fn step_end(c: &mut AnyConnection, id: StepId, status: JobStatus, end: Timestamp) -> Result<bool> {
+    let r = sqlx::query("UPDATE steps SET status = $2, end_time = $3 WHERE id = $1 AND status = $4")
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .bind(end.0)
+        .bind(JobStatus::Started.as_str())
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("ending a step"))?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Takes the lease of a `started` job for `owner` until `until`, when nobody holds it, it has
 /// expired (before `now`), or it is held by an earlier run of the same engine (an owner
 /// starting with `engine_prefix` other than `owner`). Returns whether it was taken.

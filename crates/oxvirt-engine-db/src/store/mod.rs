@@ -532,6 +532,10 @@ store_methods! {
     jobs::jobs_unfinished() -> Vec<Job>;
     /// Removes auto-cleared jobs that ended before `before`; returns how many.
     jobs::job_delete_cleared_before(before: Timestamp) -> u64;
+    /// Ends a started external job and its running steps; `false` when it was not started.
+    jobs::job_external_end(id: JobId, status: JobStatus, end: Timestamp) -> bool;
+    /// Ends a started step; `false` when it was not started.
+    jobs::step_end(id: StepId, status: JobStatus, end: Timestamp) -> bool;
     jobs::step_insert(step: &Step) -> ();
     jobs::step_get(id: StepId) -> Step;
     /// A job's steps in order.

@@ -4,10 +4,13 @@
 use super::query::{Comparison, ListQuery};
 use super::{App, AppError, Result};
 use crate::auth::Principal;
-use oxvirt_engine_db::model::{AuditCode, EventRefs, Job, Severity, Step};
+use oxvirt_engine_db::model::{AuditCode, EventRefs, Job, Severity, Step, Timestamp};
 pub use oxvirt_engine_db::model::{JobStatus, StepType};
 use oxvirt_engine_db::store::JobFilter;
 use oxvirt_types::{JobId, StepId};
+
+/// The `action_type` of external jobs (no saga has it).
+pub const EXTERNAL_JOB: &str = "ExternalJob";
 
 impl App {
     pub async fn job_get(&self, id: JobId) -> Result<Job> {
@@ -26,8 +29,25 @@ impl App {
 }
 
 // What administrators do with jobs through the API: list and read them with their steps,
-// and clear finished ones. Engine jobs are ended by the engine itself; only jobs created by
-// outside tools ("external" jobs, not supported yet) could be ended through the API.
+// and clear finished ones. Engine jobs are ended by the engine itself. External jobs are
+// made by outside tools (a playbook, a backup system) to show their own work next to the
+// engine's: they and their steps are added and ended through the API, and the executor
+// never runs them.
+
+/// A new external job.
+#[derive(Debug, Clone)]
+pub struct ExternalJobAdd {
+    pub description: String,
+    pub auto_cleared: bool,
+}
+
+/// A new step of an external job.
+#[derive(Debug, Clone)]
+pub struct ExternalStepAdd {
+    pub description: String,
+    pub step_type: StepType,
+    pub parent: Option<StepId>,
+}
 
 impl App {
     /// Jobs, newest first; searchable by `status` and `correlation_id`
@@ -87,16 +107,110 @@ impl App {
         Ok(())
     }
 
-    /// oVirt's `end`: only external jobs may be ended by a client; the engine ends its own.
-    pub async fn job_end_requested(&self, id: JobId) -> Result<()> {
+    /// Adds an external job, started, owned by the caller.
+    pub async fn job_add_external(&self, who: &Principal, req: ExternalJobAdd) -> Result<Job> {
+        if req.description.trim().is_empty() {
+            return Err(AppError::InvalidInput("an external job needs a description of what it does".into()));
+        }
+        let now = Timestamp::now();
+        let job = Job {
+            id: JobId::new_random(),
+            action_type: EXTERNAL_JOB.to_owned(),
+            description: req.description,
+            status: JobStatus::Started,
+            start_time: now,
+            end_time: None,
+            last_updated: now,
+            auto_cleared: req.auto_cleared,
+            external: true,
+            owner_id: Some(who.user_id),
+            correlation_id: None,
+            params: serde_json::Value::Null,
+            lease_owner: None,
+            lease_until: None,
+        };
+        self.store.job_insert(&job).await?;
+        Ok(job)
+    }
+
+    /// oVirt's `end`: only external jobs may be ended by a client (with their running steps);
+    /// the engine ends its own.
+    pub async fn job_end_requested(&self, id: JobId, succeeded: bool) -> Result<()> {
         let job = self.store.job_get(id).await?;
-        Err(AppError::Conflict(if job.external {
-            format!("ending external job {id} is not supported yet")
-        } else {
-            format!(
+        if !job.external {
+            return Err(AppError::Conflict(format!(
                 "job {id} ({}) is run by the engine, which ends it itself; only external jobs can be ended",
                 job.description
-            )
-        }))
+            )));
+        }
+        let status = if succeeded { JobStatus::Finished } else { JobStatus::Failed };
+        if !self.store.job_external_end(id, status, Timestamp::now()).await? {
+            return Err(AppError::Conflict(format!(
+                "job {id} ({}) has ended already ({})",
+                job.description, job.status
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a step to a started external job (under `parent` when given).
+    pub async fn job_step_add_external(&self, job_id: JobId, req: ExternalStepAdd) -> Result<Step> {
+        let job = self.external_job_started(job_id).await?;
+        let steps = self.store.step_list_for_job(job.id).await?;
+        if let Some(parent) = req.parent
+            && !steps.iter().any(|s| s.id == parent)
+        {
+            return Err(AppError::InvalidInput(format!("job {job_id} has no step {parent} to put the step under")));
+        }
+        let number = steps.iter().filter(|s| s.parent_step_id == req.parent).count() + 1;
+        let step = Step {
+            id: StepId::new_random(),
+            job_id,
+            parent_step_id: req.parent,
+            number: u32::try_from(number).unwrap_or(u32::MAX),
+            step_type: req.step_type,
+            description: req.description,
+            status: JobStatus::Started,
+            start_time: Timestamp::now(),
+            end_time: None,
+            progress: None,
+            data: serde_json::Value::Null,
+        };
+        self.store.step_insert(&step).await?;
+        Ok(step)
+    }
+
+    /// Ends a step of an external job.
+    pub async fn job_step_end(&self, job_id: JobId, step: StepId, succeeded: bool) -> Result<()> {
+        let job = self.store.job_get(job_id).await?;
+        if !job.external {
+            return Err(AppError::Conflict(format!(
+                "job {job_id} ({}) is run by the engine, which ends its steps itself",
+                job.description
+            )));
+        }
+        let s = self.job_step_get(job_id, step).await?;
+        let status = if succeeded { JobStatus::Finished } else { JobStatus::Failed };
+        if !self.store.step_end(s.id, status, Timestamp::now()).await? {
+            return Err(AppError::Conflict(format!(
+                "step {step} ({}) has ended already ({})",
+                s.description, s.status
+            )));
+        }
+        Ok(())
+    }
+
+    async fn external_job_started(&self, id: JobId) -> Result<Job> {
+        let job = self.store.job_get(id).await?;
+        if !job.external {
+            return Err(AppError::Conflict(format!(
+                "job {id} ({}) is run by the engine; steps can be added only to external jobs",
+                job.description
+            )));
+        }
+        if job.status != JobStatus::Started {
+            return Err(AppError::Conflict(format!("job {id} ({}) has ended ({})", job.description, job.status)));
+        }
+        Ok(job)
     }
 }

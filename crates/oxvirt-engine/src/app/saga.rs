@@ -520,7 +520,8 @@ impl App {
             }
         };
         let prefix = format!("{}/", settings.engine_id);
-        for job in jobs {
+        // External jobs are their creators' to end, never the executor's to run.
+        for job in jobs.into_iter().filter(|j| !j.external) {
             if self.executor.running().contains_key(&job.id) {
                 continue;
             }

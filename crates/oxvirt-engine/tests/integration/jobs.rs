@@ -255,3 +255,43 @@ async fn a_domain_the_engine_does_not_know_is_reported_as_an_orphan() {
     assert!(ctx.api.list("vms", "vm").await.expect("vms").is_empty(), "the engine does not adopt it");
     assert!(ctx.sim_host(0).registry().get(stray).is_some_and(|s| s.state != VmRunState::Down), "nor destroy it");
 }
+
+/// External jobs: an outside tool adds a job and its steps, ends them (succeeded or not), and
+/// the executor never runs them; the engine's own jobs cannot be ended through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_jobs_and_steps_are_their_creators_to_end() {
+    let ctx = EngineTestContext::start(0).await.expect("context");
+    let body = json!({"description": "nightly backup", "status": "started", "external": true, "auto_cleared": false});
+    let job = ctx.api.post("jobs", &body).await.expect("add an external job");
+    assert_eq!(
+        (&job["status"], &job["external"], &job["auto_cleared"]),
+        (&json!("started"), &json!("true"), &json!("false"))
+    );
+    let job_id = id(&job);
+    let steps = format!("jobs/{job_id}/steps");
+    let one = ctx
+        .api
+        .post(&steps, &json!({"description": "copy", "type": "executing", "job": {"id": job_id}}))
+        .await
+        .expect("step");
+    let two = ctx
+        .api
+        .post(&steps, &json!({"description": "verify", "parent_step": {"id": one["id"]}}))
+        .await
+        .expect("substep");
+    assert_eq!((&one["number"], &two["number"], &two["type"]), (&json!("1"), &json!("1"), &json!("unknown")), "{two}");
+    ctx.api.action(&format!("{steps}/{}", id(&one)), "end").await.expect("end a step");
+    let f = ctx.api.action(&format!("{steps}/{}", id(&one)), "end").await.expect_err("twice");
+    f.assert_names(409, &["copy", "ended"]);
+
+    let failed = json!({"succeeded": false});
+    ctx.api.action_with(&format!("jobs/{job_id}"), "end", &failed).await.expect("end the job as failed");
+    let job = ctx.api.get(&format!("jobs/{job_id}")).await.expect("job");
+    assert_eq!(job["status"], "failed", "{job}");
+    let verify = ctx.api.get(&format!("{steps}/{}", id(&two))).await.expect("step");
+    assert_eq!(verify["status"], "failed", "a running step ends with its job: {verify}");
+    assert_eq!(ctx.api.get(&format!("{steps}/{}", id(&one))).await.expect("step")["status"], "finished");
+    let f = ctx.api.post(&steps, &json!({"description": "late"})).await.expect_err("the job has ended");
+    f.assert_names(409, &["nightly backup", "ended"]);
+    ctx.api.action(&format!("jobs/{job_id}"), "clear").await.expect("clear");
+}

@@ -173,6 +173,7 @@ TARGETS = [
 failures = []
 for cls_name, collection, base, own in TARGETS:
     tally = {"honoured": 0, "refused": 0}
+    honoured, refused = [], set()
     for path, value in cases(cls_name):
         if path[0][0] in own:
             continue
@@ -185,6 +186,7 @@ for cls_name, collection, base, own in TARGETS:
             leaf = path[-1][1]
             if e.code == 400 and names_the_path(str(e), path):
                 tally["refused"] += 1
+                refused.add(path[0][1])
             elif e.code == 400:
                 failures.append("%s: 400 without naming '%s': %s" % (label, leaf, e))
             else:
@@ -195,6 +197,7 @@ for cls_name, collection, base, own in TARGETS:
             got = read_at(path, service.get())
             if same(value, got):
                 tally["honoured"] += 1
+                honoured.append(".".join(p[1] for p in path))
             else:
                 failures.append("%s: SILENT: sent %r, reads back %r" % (label, value, got))
         finally:
@@ -202,6 +205,8 @@ for cls_name, collection, base, own in TARGETS:
                 service.update(types.Vm(delete_protected=False))
             service.remove()
     print("%-12s honoured %3d  refused %4d" % (cls_name, tally["honoured"], tally["refused"]))
+    print("  honoured: %s" % ", ".join(sorted(honoured)))
+    print("  refused (attributes with a case refused): %s" % ", ".join(sorted(refused)))
 
 for f in failures:
     print("FAIL", f)

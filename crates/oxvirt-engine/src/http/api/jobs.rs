@@ -2,15 +2,17 @@
 //! long operations.
 
 use super::*;
-use oxvirt_engine_db::model::{Job, Step};
+use crate::app::jobs::{ExternalJobAdd, ExternalStepAdd};
+use oxvirt_engine_db::model::{Job, Step, StepType};
 use oxvirt_types::{JobId, StepId};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/jobs", get(job_list).post(job_add))
         .route("/jobs/{id}", get(job_get))
-        .route("/jobs/{id}/steps", get(step_list))
+        .route("/jobs/{id}/steps", get(step_list).post(step_add))
         .route("/jobs/{id}/steps/{sid}", get(step_get))
+        .route("/jobs/{id}/steps/{sid}/{action}", axum::routing::post(step_action))
         .route("/jobs/{id}/{action}", axum::routing::post(job_action))
 }
 
@@ -47,7 +49,6 @@ fn step_el(s: &Step) -> Element {
         .int_child("number", s.number)
         .enum_child("status", s.status.as_str())
         .date_child("start_time", time(s.start_time))
-        .bool_child("external", false)
         .reference("job", s.job_id, job_href.clone());
     if let Some(end) = s.end_time {
         el = el.date_child("end_time", time(end));
@@ -74,9 +75,84 @@ async fn job_get(State(app): State<AppState>, Accept(fmt): Accept, IdPath(j): Id
     Ok(Reply::ok(fmt, &app.job_get(j).await?))
 }
 
-/// External jobs (made by outside tools through the API) are not supported yet.
-async fn job_add() -> Failure {
-    Failure::new(ErrorKind::InvalidInput, "adding external jobs is not supported yet; the engine records its own jobs")
+/// A new external job: its description; it starts `started` (the only status a new job has)
+/// and is external (the only kind a client can add).
+impl FromElement for ExternalJobAdd {
+    const ROOT: &'static str = "job";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        el.accept_default("status", "started");
+        el.accept_default("external", "true");
+        Ok(ExternalJobAdd {
+            description: el.required_text("description")?,
+            auto_cleared: el.bool("auto_cleared")?.unwrap_or(true),
+        })
+    }
+}
+
+async fn job_add(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    Body(req): Body<ExternalJobAdd>,
+) -> Result<Reply, Failure> {
+    Ok(Reply::created(fmt, &app.job_add_external(&who, req).await?))
+}
+
+/// A new step of an external job (the job is the one in the path).
+impl FromElement for ExternalStepAdd {
+    const ROOT: &'static str = "step";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        el.accept_default("status", "started");
+        el.accept_default("external", "true");
+        // The job is the path's; naming it again is read (and must be that job: checked below).
+        el.reference_to::<JobId>("job")?;
+        Ok(ExternalStepAdd {
+            description: el.required_text("description")?,
+            step_type: el
+                .parsed("type", "validating, executing, finalizing, rebooting or unknown", StepType::from_wire)?
+                .unwrap_or(StepType::Unknown),
+            parent: el.id_of("parent_step")?,
+        })
+    }
+}
+
+async fn step_add(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath(j): IdPath<JobId>,
+    Body(req): Body<ExternalStepAdd>,
+) -> Result<Reply, Failure> {
+    Ok(Reply::created(fmt, &app.job_step_add_external(j, req).await?))
+}
+
+/// `end`'s parameters: whether the job or step succeeded (default true); `force` only at
+/// false (the engine never forces).
+struct EndBody {
+    succeeded: Option<bool>,
+}
+
+impl FromElement for EndBody {
+    const ROOT: &'static str = "action";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        el.bool("async")?;
+        el.accept_default("force", "false");
+        Ok(EndBody { succeeded: el.bool("succeeded")? })
+    }
+}
+
+async fn step_action(
+    State(app): State<AppState>,
+    Accept(fmt): Accept,
+    IdPath((j, s, action)): IdPath<(JobId, StepId, Segment)>,
+    uri: axum::http::Uri,
+    body: Result<Body<EndBody>, Failure>,
+) -> Result<Reply, Failure> {
+    if action.as_str() != "end" {
+        return Err(unserved::unknown_action(uri.path(), &["end"]));
+    }
+    let Body(end) = body?;
+    app.job_step_end(j, s, end.succeeded.unwrap_or(true)).await?;
+    Ok(Reply::action_done(fmt, None))
 }
 
 async fn step_list(
@@ -103,17 +179,20 @@ async fn job_action(
     Accept(fmt): Accept,
     IdPath((j, action)): IdPath<(JobId, Segment)>,
     uri: axum::http::Uri,
-    body: Result<Body<ActionBody>, Failure>,
+    body: Result<Body<EndBody>, Failure>,
 ) -> Result<Reply, Failure> {
     let job: JobId = j;
     match action.as_str() {
         "clear" => {
-            body?;
+            let Body(end) = body?;
+            if end.succeeded.is_some() {
+                return Err(invalid("clear takes no succeeded parameter (it is end's)"));
+            }
             app.job_clear(&who, job).await?
         }
         "end" => {
-            body?;
-            app.job_end_requested(job).await?
+            let Body(end) = body?;
+            app.job_end_requested(job, end.succeeded.unwrap_or(true)).await?
         }
         _ => return Err(unserved::unknown_action(uri.path(), &["clear", "end"])),
     }
