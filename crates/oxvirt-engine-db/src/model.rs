@@ -23,8 +23,8 @@
 
 pub use crate::audit_code::AuditCode;
 use oxvirt_types::{
-    ByteSize, ClusterId, DataCenterId, DataCenterStatus, DiskId, HostId, HostStatus, JobId, NetworkId, NicId, StepId,
-    StorageDomainId, StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus, VolumeId,
+    AffinityLabelId, ByteSize, ClusterId, DataCenterId, DataCenterStatus, DiskId, HostId, HostStatus, JobId, NetworkId,
+    NicId, StepId, StorageDomainId, StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus, VolumeId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -543,6 +543,14 @@ pub struct Tag {
     pub description: String,
     /// `None` only for `root`.
     pub parent_id: Option<TagId>,
+}
+
+/// An affinity label: a named mark on VMs and hosts (placement will run a VM only on hosts
+/// with its labels once scheduling policies exist; now stored and listed). Names are unique.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AffinityLabel {
+    pub id: AffinityLabelId,
+    pub name: String,
 }
 
 /// oVirt's built-in root tag (all zeros).

@@ -332,6 +332,31 @@ async fn external_events_are_unique_per_origin(db: &TestDb) {
     assert!(matches!(s.event_delete(e.id).await, Err(StoreError::NotFound { .. })));
 }
 
+async fn affinity_labels_round_trip(db: &TestDb) {
+    let s = &db.store;
+    let (_dc, cl) = dc_and_cluster(s).await;
+    let mut gpu = AffinityLabel { id: AffinityLabelId::new_random(), name: "gpu".into() };
+    s.affinity_label_insert(&gpu).await.expect("insert");
+    let taken = AffinityLabel { id: AffinityLabelId::new_random(), name: "gpu".into() };
+    assert!(matches!(s.affinity_label_insert(&taken).await, Err(StoreError::AlreadyExists(m)) if m.contains("gpu")));
+    gpu.name = "cuda".into();
+    s.affinity_label_update(&gpu).await.expect("rename");
+    assert_eq!(s.affinity_label_get(gpu.id).await.expect("get"), gpu);
+    let v = vm("vm1", &cl);
+    s.vm_insert(&v).await.expect("vm");
+    let h = host("host1", "192.0.2.10", &cl);
+    s.host_insert(&h).await.expect("host");
+    assert!(s.vm_affinity_label_add(v.id, gpu.id).await.expect("label"));
+    assert!(!s.vm_affinity_label_add(v.id, gpu.id).await.expect("again: nothing"));
+    assert!(s.host_affinity_label_add(h.id, gpu.id).await.expect("host"));
+    assert_eq!(s.affinity_label_vms(gpu.id).await.expect("vms"), vec![v.id]);
+    assert_eq!(s.affinity_label_hosts(gpu.id).await.expect("hosts"), vec![h.id]);
+    assert_eq!(s.vm_affinity_label_list(v.id).await.expect("VM's"), vec![gpu.clone()]);
+    assert!(s.vm_affinity_label_remove(v.id, gpu.id).await.expect("off"));
+    s.affinity_label_delete(gpu.id).await.expect("remove");
+    assert!(s.host_affinity_label_list(h.id).await.expect("host's").is_empty());
+}
+
 async fn tags_round_trip(db: &TestDb) {
     let s = &db.store;
     let (_dc, cl) = dc_and_cluster(s).await;
@@ -1416,6 +1441,7 @@ async fn sqlite_runs_in_wal_mode(db: &TestDb) {
 on_both_backends!(
     data_centers_and_clusters_round_trip,
     tags_round_trip,
+    affinity_labels_round_trip,
     external_events_are_unique_per_origin,
     hosts_round_trip,
     storage_domains_round_trip,

@@ -123,6 +123,8 @@ typed_id!(/// A network interface of a host (derived from the host and the inter
     HostNicId, "host NIC");
 typed_id!(/// A tag (a free label on VMs and hosts, in a tree).
     TagId, "tag", "tags");
+typed_id!(/// An affinity label (a mark on VMs and hosts for placement).
+    AffinityLabelId, "affinity label", "affinitylabels");
 
 #[cfg(test)]
 mod tests {

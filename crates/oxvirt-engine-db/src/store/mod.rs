@@ -34,6 +34,8 @@ mod error;
 mod filter;
 mod sql;
 
+mod affinity_labels;
+mod assignments;
 mod cluster_networks;
 mod clusters;
 mod data_centers;
@@ -60,14 +62,14 @@ pub use filter::{
 };
 
 use crate::model::{
-    Cluster, ClusterNetwork, DataCenter, Disk, DiskAttachment, DiskStatus, Event, EventSeq, Host, Job, JobStatus,
-    MacAddress, MacPool, Network, NewEvent, Nic, Step, StorageDomain, StorageDomainAttachment, SummaryCounts, Tag,
-    Template, Timestamp, User, Vm, VmRuntime, VnicProfile, VnicProfileId, Volume, VolumeStatus,
+    AffinityLabel, Cluster, ClusterNetwork, DataCenter, Disk, DiskAttachment, DiskStatus, Event, EventSeq, Host, Job,
+    JobStatus, MacAddress, MacPool, Network, NewEvent, Nic, Step, StorageDomain, StorageDomainAttachment,
+    SummaryCounts, Tag, Template, Timestamp, User, Vm, VmRuntime, VnicProfile, VnicProfileId, Volume, VolumeStatus,
 };
 use error::Result;
 use oxvirt_types::{
-    ByteSize, ClusterId, DataCenterId, DiskId, HostId, HostStatus, JobId, NetworkId, NicId, StepId, StorageDomainId,
-    StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus, VolumeId,
+    AffinityLabelId, ByteSize, ClusterId, DataCenterId, DiskId, HostId, HostStatus, JobId, NetworkId, NicId, StepId,
+    StorageDomainId, StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus, VolumeId,
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
@@ -417,6 +419,21 @@ store_methods! {
     /// Removes a network with its vNIC profiles; refused while VM NICs use them.
     networks::network_delete(id: NetworkId) -> ();
     /// Adds a vNIC profile; its name must be unused on its network.
+    affinity_labels::affinity_label_insert(label: &AffinityLabel) -> ();
+    affinity_labels::affinity_label_get(id: AffinityLabelId) -> AffinityLabel;
+    affinity_labels::affinity_label_list() -> Vec<AffinityLabel>;
+    affinity_labels::affinity_label_update(label: &AffinityLabel) -> ();
+    /// Removes a label and its assignments.
+    affinity_labels::affinity_label_delete(id: AffinityLabelId) -> ();
+    affinity_labels::affinity_label_vms(label: AffinityLabelId) -> Vec<VmId>;
+    affinity_labels::affinity_label_hosts(label: AffinityLabelId) -> Vec<HostId>;
+    /// Puts a label on a VM; `false` when it already had it.
+    affinity_labels::vm_affinity_label_list(vm: VmId) -> Vec<AffinityLabel>;
+    affinity_labels::host_affinity_label_list(host: HostId) -> Vec<AffinityLabel>;
+    affinity_labels::vm_affinity_label_add(vm: VmId, label: AffinityLabelId) -> bool;
+    affinity_labels::vm_affinity_label_remove(vm: VmId, label: AffinityLabelId) -> bool;
+    affinity_labels::host_affinity_label_add(host: HostId, label: AffinityLabelId) -> bool;
+    affinity_labels::host_affinity_label_remove(host: HostId, label: AffinityLabelId) -> bool;
     tags::tag_insert(tag: &Tag) -> ();
     tags::tag_get(id: TagId) -> Tag;
     tags::tag_get_by_name(name: &str) -> Tag;

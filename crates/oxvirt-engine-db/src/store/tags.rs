@@ -1,5 +1,6 @@
 //! Tags and their assignments to VMs and hosts.
 
+use super::assignments::{Assignments, assignment_add, assignment_remove};
 use super::error::{Result, StoreError, WriteCtx};
 use super::sql::{RowExt as _, Sql};
 use crate::model::Tag;
@@ -104,12 +105,12 @@ pub(crate) async fn vm_tag_list(c: &mut AnyConnection, vm: VmId) -> Result<Vec<T
 
 /// Assigns a tag to a VM; assigning it again changes nothing (returns false).
 pub(crate) async fn vm_tag_add(c: &mut AnyConnection, vm: VmId, tag: TagId) -> Result<bool> {
-    assignment_add(c, &VM_TAGS, &vm.to_string(), tag).await
+    assignment_add(c, &VM_TAGS, &vm.to_string(), &tag.to_string()).await
 }
 
 /// Unassigns a tag from a VM; false when it was not assigned.
 pub(crate) async fn vm_tag_remove(c: &mut AnyConnection, vm: VmId, tag: TagId) -> Result<bool> {
-    assignment_remove(c, "DELETE FROM vm_tags WHERE vm_id = $1 AND tag_id = $2", &vm.to_string(), tag).await
+    assignment_remove(c, &VM_TAGS, &vm.to_string(), &tag.to_string()).await
 }
 
 /// The tags assigned to a host, by name.
@@ -127,71 +128,31 @@ pub(crate) async fn host_tag_list(c: &mut AnyConnection, host: HostId) -> Result
 }
 
 pub(crate) async fn host_tag_add(c: &mut AnyConnection, host: HostId, tag: TagId) -> Result<bool> {
-    assignment_add(c, &HOST_TAGS, &host.to_string(), tag).await
+    assignment_add(c, &HOST_TAGS, &host.to_string(), &tag.to_string()).await
 }
 
 pub(crate) async fn host_tag_remove(c: &mut AnyConnection, host: HostId, tag: TagId) -> Result<bool> {
-    assignment_remove(c, "DELETE FROM host_tags WHERE host_id = $1 AND tag_id = $2", &host.to_string(), tag).await
-}
-
-/// One assignment table: its name, object column, keys, and the object's name in messages.
-struct Assignments {
-    table: &'static str,
-    column: &'static str,
-    unique: &'static str,
-    tag_fkey: &'static str,
-    what: &'static str,
+    assignment_remove(c, &HOST_TAGS, &host.to_string(), &tag.to_string()).await
 }
 
 const VM_TAGS: Assignments = Assignments {
     table: "vm_tags",
     column: "vm_id",
+    mark: "tag_id",
     unique: "vm_tags_vm_id_tag_id_key",
-    tag_fkey: "vm_tags_tag_id_fkey",
+    mark_fkey: "vm_tags_tag_id_fkey",
     what: "VM",
+    mark_what: "tag",
+    mark_table: "tags",
 };
 
 const HOST_TAGS: Assignments = Assignments {
     table: "host_tags",
     column: "host_id",
+    mark: "tag_id",
     unique: "host_tags_host_id_tag_id_key",
-    tag_fkey: "host_tags_tag_id_fkey",
+    mark_fkey: "host_tags_tag_id_fkey",
     what: "host",
+    mark_what: "tag",
+    mark_table: "tags",
 };
-
-async fn assignment_add(c: &mut AnyConnection, a: &Assignments, object: &str, tag: TagId) -> Result<bool> {
-    let (table, column, what) = (a.table, a.column, a.what);
-    let exists = format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1 AND tag_id = $2");
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(exists))
-        .bind(object.to_owned())
-        .bind(tag.to_string())
-        .fetch_one(&mut *c)
-        .await
-        .map_err(StoreError::db("reading a tag assignment"))?;
-    if n > 0 {
-        return Ok(false);
-    }
-    let insert = format!("INSERT INTO {table} ({column}, tag_id) VALUES ($1, $2)");
-    let res =
-        sqlx::query(sqlx::AssertSqlSafe(insert)).bind(object.to_owned()).bind(tag.to_string()).execute(&mut *c).await;
-    match res {
-        Ok(_) => Ok(true),
-        Err(e) => {
-            let ctx =
-                WriteCtx::new("assigning a tag", table, "tag assignment", format!("tag {tag} on {what} {object}"), tag)
-                    .unique(a.unique, format!("tag {tag} is already assigned to {what} {object}"))
-                    .reference(a.tag_fkey, "tag", "tags", tag);
-            Err(ctx.explain(c, e).await)
-        }
-    }
-}
-
-async fn assignment_remove(c: &mut AnyConnection, sql: &'static str, object: &str, tag: TagId) -> Result<bool> {
-    let r = sqlx::query(sql)
-        .bind(object.to_owned())
-        .bind(tag.to_string())
-        .execute(&mut *c)
-        .await
-        .map_err(StoreError::db("removing a tag assignment"))?;
-    Ok(r.rows_affected() > 0)
-}

@@ -6,9 +6,10 @@
 //! event, unique per origin, so a writer that retries cannot log the same event twice.
 
 use super::query::ListQuery;
-use super::{App, AppError, Result};
+use super::{App, AppError, Named, Result, missing_reference};
 use crate::auth::Principal;
 use oxvirt_engine_db::model::{AuditCode, Event, EventRefs, EventSeq, NewEvent, Severity, Timestamp};
+use oxvirt_engine_db::store::StoreError;
 
 /// An external event, as `POST /events` carries it.
 #[derive(Debug, Clone)]
@@ -66,24 +67,31 @@ impl App {
         if e.description.trim().is_empty() {
             return Err(AppError::InvalidInput("an external event needs a description".into()));
         }
+        // The objects it is about must exist (a missing one is the request's fault).
         let r = &e.refs;
+        let missing = |what: &'static str, id: String| {
+            move |err: StoreError| missing_reference(err, what, &Named::<String>::Id(id))
+        };
         if let Some(id) = r.vm_id {
-            self.store.vm_get(id).await?;
+            self.store.vm_get(id).await.map_err(missing("VM", id.to_string()))?;
         }
         if let Some(id) = r.host_id {
-            self.store.host_get(id).await?;
+            self.store.host_get(id).await.map_err(missing("host", id.to_string()))?;
         }
         if let Some(id) = r.cluster_id {
-            self.store.cluster_get(id).await?;
+            self.store.cluster_get(id).await.map_err(missing("cluster", id.to_string()))?;
         }
         if let Some(id) = r.data_center_id {
-            self.store.data_center_get(id).await?;
+            self.store.data_center_get(id).await.map_err(missing("data center", id.to_string()))?;
         }
         if let Some(id) = r.storage_domain_id {
-            self.store.storage_domain_get(id).await?;
+            self.store.storage_domain_get(id).await.map_err(missing("storage domain", id.to_string()))?;
         }
         if let Some(id) = r.template_id {
-            self.store.template_get(id).await?;
+            self.store.template_get(id).await.map_err(missing("template", id.to_string()))?;
+        }
+        if let Some(id) = r.user_id {
+            self.store.user_get(id).await.map_err(missing("user", id.to_string()))?;
         }
         let code = match e.severity {
             Severity::Normal => AuditCode::EXTERNAL_EVENT_NORMAL,

@@ -6,6 +6,7 @@
 //! Every operation takes the acting [`Principal`] so that permissions (coming with RBAC) and
 //! the audit log have one place to hook in.
 
+mod affinity_labels;
 pub mod background;
 mod cluster_networks;
 mod clusters;

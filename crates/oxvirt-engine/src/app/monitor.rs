@@ -558,6 +558,9 @@ impl App {
         let running: Vec<&VmState> = list.vms.iter().filter(|s| s.state != VmRunState::Down).collect();
         let mut orphans = Vec::new();
         for state in running.iter().filter(|s| !recorded.contains_key(&s.id)) {
+            if self.monitors.observation_superseded(host.id, state.id, list.generation) {
+                continue; // reported since the list was read (stopped meanwhile): not an orphan
+            }
             let known = match self.store.vm_get(state.id).await {
                 Ok(vm) if vm.runtime.host_id == Some(host.id) || vm.runtime.migrating_to_host_id == Some(host.id) => {
                     continue;

@@ -11,11 +11,20 @@ use crate::auth::Principal;
 use oxvirt_engine_db::model::{ROOT_TAG_ID, Tag};
 use oxvirt_types::{HostId, TagId, VmId};
 
-/// What tags are assigned to.
+/// What tags (and affinity labels) are assigned to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tagged {
     Vm(VmId),
     Host(HostId),
+}
+
+impl Tagged {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Tagged::Vm(_) => "VM",
+            Tagged::Host(_) => "host",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

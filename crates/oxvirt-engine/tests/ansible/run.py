@@ -19,8 +19,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Modules the playbooks do not drive, and why.
 NOT_DRIVEN = {
     "ovirt_affinity_group": "needs affinity groups (issue 15)",
-    "ovirt_affinity_label": "needs affinity labels (issue 12, small services)",
-    "ovirt_affinity_label_info": "needs affinity labels (issue 12, small services)",
     "ovirt_disk_profile": "needs disk profiles and storage QoS",
     "ovirt_external_provider": "needs external providers (Glance, OpenStack networks)",
     "ovirt_external_provider_info": "needs external providers (Glance, OpenStack networks)",

@@ -34,7 +34,7 @@ async fn an_external_event_is_logged_once_per_custom_id_and_can_be_removed() {
     ctx.api.post("events", &ours).await.expect_err("oVirt's own origin").assert_names(400, &["origin"]);
     let nowhere = json!({"description": "x", "severity": "normal", "origin": "t", "custom_id": 2,
                          "vm": {"id": "11111111-2222-3333-4444-555555555555"}});
-    ctx.api.post("events", &nowhere).await.expect_err("a VM that does not exist").assert_names(404, &["11111111"]);
+    ctx.api.post("events", &nowhere).await.expect_err("a VM that does not exist").assert_names(400, &["11111111"]);
     let flood = json!({"description": "x", "severity": "normal", "origin": "t", "custom_id": 3, "flood_rate": 30});
     ctx.api.post("events", &flood).await.expect_err("flood protection").assert_names(400, &["event.flood_rate"]);
 

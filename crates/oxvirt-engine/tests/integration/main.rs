@@ -11,6 +11,7 @@
 //!
 //! Every test waits on conditions with deadlines (`EngineTestContext::wait_*`), never sleeps.
 
+mod affinity_labels;
 mod comments;
 mod data_centers;
 mod events;

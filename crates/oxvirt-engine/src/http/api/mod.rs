@@ -4,6 +4,7 @@
 //! entities (`*_el`) and translates requests into calls on the app layer. Helpers shared by
 //! all of them (list parameters, body parsing, references, ids) live in this file.
 
+mod affinity_labels;
 mod background;
 mod cluster_networks;
 mod clusters;
@@ -52,6 +53,7 @@ use std::sync::Arc;
 
 /// The collections the API root links to (grows as they are implemented).
 const COLLECTIONS: &[&str] = &[
+    "affinitylabels",
     "clusters",
     "datacenters",
     "disks",
@@ -91,6 +93,7 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .merge(operating_systems::routes())
         .merge(policies::routes())
         .merge(tags::routes())
+        .merge(affinity_labels::routes())
         .merge(events::routes())
         .merge(jobs::routes())
         .fallback(unserved::unserved)

@@ -102,6 +102,7 @@ pub(super) fn model_verb(method: &HttpMethod) -> Option<Verb> {
 /// [`query_check`] before the handler runs; a handler that starts reading one must list it
 /// here (until then its clients get a 400, never a silent drop).
 const QUERY_HONOURED: &[(Verb, &str, &[&str])] = &[
+    (Verb::Get, "/affinitylabels", &["max"]),
     (Verb::Get, "/clusters", LIST),
     (Verb::Get, "/datacenters", LIST),
     (Verb::Get, "/datacenters/{id}/clusters", LIST),
@@ -204,12 +205,11 @@ pub(super) async fn query_check(req: axum::extract::Request, next: axum::middlew
 
 /// Sub-collections (model paths) that are empty for every object of oxvirt, because nothing in
 /// oxvirt makes what they hold: no vNUMA nodes, watchdogs, CD-ROM or floppy devices, host
-/// devices, snapshots, backups, tags on templates, affinity labels or groups, guest-agent
+/// devices, snapshots, backups, tags on templates, affinity groups, guest-agent
 /// reports, errata,
 /// network filter parameters, fence agents, Gluster volumes or iSCSI bonds. Each entry must
 /// stay true: when oxvirt starts making such objects, the entry goes and a handler serves them.
 const EMPTY_SUB_COLLECTIONS: &[&str] = &[
-    "/vms/{id}/affinitylabels",
     "/vms/{id}/applications",
     "/vms/{id}/backups",
     "/vms/{id}/cdroms",
@@ -224,7 +224,6 @@ const EMPTY_SUB_COLLECTIONS: &[&str] = &[
     "/vms/{id}/sessions",
     "/vms/{id}/snapshots",
     "/vms/{id}/watchdogs",
-    "/hosts/{id}/affinitylabels",
     "/hosts/{id}/fenceagents",
     "/hosts/{id}/katelloerrata",
     "/templates/{id}/cdroms",
