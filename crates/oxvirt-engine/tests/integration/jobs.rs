@@ -280,6 +280,8 @@ async fn external_jobs_and_steps_are_their_creators_to_end() {
         .await
         .expect("substep");
     assert_eq!((&one["number"], &two["number"], &two["type"]), (&json!("1"), &json!("1"), &json!("unknown")), "{two}");
+    let elsewhere = json!({"description": "x", "job": {"id": "11111111-2222-3333-4444-555555555555"}});
+    ctx.api.post(&steps, &elsewhere).await.expect_err("a step naming another job").assert_names(400, &["step.job"]);
     ctx.api.action(&format!("{steps}/{}", id(&one)), "end").await.expect("end a step");
     let f = ctx.api.action(&format!("{steps}/{}", id(&one)), "end").await.expect_err("twice");
     f.assert_names(409, &["copy", "ended"]);

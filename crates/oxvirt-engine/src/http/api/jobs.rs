@@ -98,20 +98,26 @@ async fn job_add(
     Ok(Reply::created(fmt, &app.job_add_external(&who, req).await?))
 }
 
-/// A new step of an external job (the job is the one in the path).
-impl FromElement for ExternalStepAdd {
+/// A new step of an external job, and the job it names (if it does): the path's job.
+struct StepAddBody {
+    job: Option<JobId>,
+    step: ExternalStepAdd,
+}
+
+impl FromElement for StepAddBody {
     const ROOT: &'static str = "step";
     fn from_element(el: &Element) -> Result<Self, Failure> {
         el.accept_default("status", "started");
         el.accept_default("external", "true");
-        // The job is the path's; naming it again is read (and must be that job: checked below).
-        el.reference_to::<JobId>("job")?;
-        Ok(ExternalStepAdd {
-            description: el.required_text("description")?,
-            step_type: el
-                .parsed("type", "validating, executing, finalizing, rebooting or unknown", StepType::from_wire)?
-                .unwrap_or(StepType::Unknown),
-            parent: el.id_of("parent_step")?,
+        Ok(StepAddBody {
+            job: el.id_of::<JobId>("job")?,
+            step: ExternalStepAdd {
+                description: el.required_text("description")?,
+                step_type: el
+                    .parsed("type", "validating, executing, finalizing, rebooting or unknown", StepType::from_wire)?
+                    .unwrap_or(StepType::Unknown),
+                parent: el.id_of("parent_step")?,
+            },
         })
     }
 }
@@ -120,9 +126,12 @@ async fn step_add(
     State(app): State<AppState>,
     Accept(fmt): Accept,
     IdPath(j): IdPath<JobId>,
-    Body(req): Body<ExternalStepAdd>,
+    Body(req): Body<StepAddBody>,
 ) -> Result<Reply, Failure> {
-    Ok(Reply::created(fmt, &app.job_step_add_external(j, req).await?))
+    if let Some(other) = req.job.filter(|other| *other != j) {
+        return Err(invalid(format!("step.job names job {other}, but the step is added to job {j}; leave it out")));
+    }
+    Ok(Reply::created(fmt, &app.job_step_add_external(j, req.step).await?))
 }
 
 /// `end`'s parameters: whether the job or step succeeded (default true); `force` only at
