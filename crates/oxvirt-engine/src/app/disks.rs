@@ -222,15 +222,17 @@ impl App {
     /// job's creation; a VM start locks its disks the same way, so one of the two wins.
     pub async fn disk_remove(&self, who: &Principal, id: DiskId, opts: &JobOptions) -> Result<()> {
         let disk = self.store.disk_get(id).await?;
-        if disk.status == DiskStatus::Locked {
-            return Err(AppError::Conflict(format!(
-                "disk {} is locked (an operation on it is running); try again when it is ok",
-                disk.alias
-            )));
-        }
+        // The VM first: a start locks its disks only until its job confirms the VM runs, which
+        // may come just after the VM is seen up; the running VM is the lasting reason.
         if let Some((vm, status)) = self.disk_vm_not_down(id).await? {
             return Err(AppError::Conflict(format!(
                 "disk {} is attached to VM {vm}, which is {status}; stop the VM (or detach the disk) first",
+                disk.alias
+            )));
+        }
+        if disk.status == DiskStatus::Locked {
+            return Err(AppError::Conflict(format!(
+                "disk {} is locked (an operation on it is running); try again when it is ok",
                 disk.alias
             )));
         }
