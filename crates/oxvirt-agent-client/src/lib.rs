@@ -10,7 +10,7 @@
 
 use futures::{Stream, StreamExt as _};
 use oxvirt_agent_api::v1::{self, ApiError, paths};
-use oxvirt_types::{ErrorKind, HostId, StorageDomainId, VmId};
+use oxvirt_types::{ByteSize, ErrorKind, HostId, StorageDomainId, VmId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -246,6 +246,17 @@ impl AgentClient {
 
     pub async fn volume_create(&self, sd: StorageDomainId, req: &v1::VolumeCreate) -> Result<v1::VolumeInfo> {
         self.post(&paths::fill(paths::VOLUMES, &[&sd]), req).await
+    }
+
+    /// Grows a volume to `size` (never shrinks); through the VM that has it open, if one does.
+    pub async fn volume_resize(
+        &self,
+        sd: StorageDomainId,
+        vol: v1::VolumeRef,
+        size: ByteSize,
+    ) -> Result<v1::VolumeInfo> {
+        let path = paths::fill(paths::VOLUME_RESIZE, &[&sd, &vol.image_id, &vol.volume_id]);
+        self.post(&path, &v1::VolumeResize { size }).await
     }
 
     pub async fn volume_delete(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> Result<()> {

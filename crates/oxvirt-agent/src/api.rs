@@ -140,7 +140,7 @@ impl AgentBackend for Agent {
         vol: v1::VolumeRef,
         size: ByteSize,
     ) -> ApiResult<v1::VolumeInfo> {
-        Ok(self.storage.volume_resize(sd, vol, size).await?)
+        Ok(self.vms.volume_resize(sd, vol, size).await?)
     }
 
     async fn volume_delete(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> ApiResult<()> {

@@ -25,10 +25,10 @@ use crate::network::{self, NetworkError};
 use crate::storage::{StorageError, StorageManager};
 use oxvirt_agent_api::v1::{
     Boot, ConsoleTail, DiskSource, DomainType, DownReason, VmAction, VmActionRequest, VmRunState, VmSpec, VmState,
-    VmStateList,
+    VmStateList, VolumeInfo, VolumeRef,
 };
 use oxvirt_agent_server::registry::{Observation, VmRegistry};
-use oxvirt_types::{ErrorKind, VmId};
+use oxvirt_types::{ByteSize, ErrorKind, StorageDomainId, VmId};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -241,6 +241,21 @@ impl VmService {
     }
 
     /// What the registry knows about VM `id`.
+    /// Grows a volume; when a running VM has it open, through that VM (the guest sees the new
+    /// size at once), otherwise with qemu-img.
+    pub async fn volume_resize(&self, sd: StorageDomainId, volume: VolumeRef, size: ByteSize) -> Result<VolumeInfo> {
+        let hypervisor = &self.hypervisor;
+        let live = async |path: &Path| match hypervisor.domain_block_resize_where_open(path, size.bytes()).await {
+            Ok(Some(vm)) => {
+                tracing::info!(%vm, path = %path.display(), %size, "grew a disk of a running VM");
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        };
+        Ok(self.storage.volume_resize(sd, volume, size, live).await?)
+    }
+
     pub fn vm_get(&self, id: VmId) -> Result<VmState> {
         self.registry.get(id).ok_or(VmError::NotFound { id })
     }

@@ -2,7 +2,7 @@
 //! ext4 file system on a loop device. Every test works in its own temporary directory; mounts
 //! and loop devices are undone by Drop guards, also when a test fails.
 
-use oxvirt_agent::storage::{STATE_FILE, StorageError, StorageManager};
+use oxvirt_agent::storage::{STATE_FILE, StorageError, StorageManager, not_open_by_a_vm};
 use oxvirt_agent_api::v1::{
     StorageDomainConnection, StorageDomainCreate, StorageDomainType, VolumeCreate, VolumeFormat, VolumeRef,
 };
@@ -151,7 +151,7 @@ fn the_manager_and_its_futures_can_be_shared_across_threads() {
     send(&m.domain_info(sd));
     send(&m.volume_create(sd, &req));
     send(&m.volume_info(sd, reference(&req)));
-    send(&m.volume_resize(sd, reference(&req), ByteSize::from_mib(2)));
+    send(&m.volume_resize(sd, reference(&req), ByteSize::from_mib(2), not_open_by_a_vm));
     send(&m.volume_delete(sd, reference(&req)));
     send(&m.volume_path(sd, reference(&req)));
     send(&m.volume_list(sd));
@@ -334,28 +334,72 @@ async fn resize_grows_and_refuses_to_shrink() {
     let vol = reference(&req);
     let info = fx.manager.volume_create(sd, &req).await.expect("create");
 
-    let grown = fx.manager.volume_resize(sd, vol, ByteSize::from_mib(128)).await.expect("grow");
+    let grown = fx.manager.volume_resize(sd, vol, ByteSize::from_mib(128), not_open_by_a_vm).await.expect("grow");
     assert_eq!(grown.virtual_size, ByteSize::from_mib(128));
     assert_eq!(qemu_info(&info.path)["virtual-size"], ByteSize::from_mib(128).bytes());
     let meta = std::fs::read_to_string(info.path.with_extension("meta")).expect(".meta");
     assert!(meta.lines().any(|l| l == format!("CAP={}", ByteSize::from_mib(128).bytes())), "{meta}");
 
     let before = snapshot(&fx.data());
-    assert_eq!(kind_of(fx.manager.volume_resize(sd, vol, ByteSize::from_mib(32)).await), ErrorKind::InvalidInput);
     assert_eq!(
-        kind_of(fx.manager.volume_resize(sd, vol, ByteSize(ByteSize::MIB * 200 + 1)).await),
+        kind_of(fx.manager.volume_resize(sd, vol, ByteSize::from_mib(32), not_open_by_a_vm).await),
         ErrorKind::InvalidInput
     );
-    assert_eq!(kind_of(fx.manager.volume_resize(sd, vol, ByteSize(0)).await), ErrorKind::InvalidInput);
+    assert_eq!(
+        kind_of(fx.manager.volume_resize(sd, vol, ByteSize(ByteSize::MIB * 200 + 1), not_open_by_a_vm).await),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind_of(fx.manager.volume_resize(sd, vol, ByteSize(0), not_open_by_a_vm).await),
+        ErrorKind::InvalidInput
+    );
     assert_eq!(snapshot(&fx.data()), before, "refused resizes change nothing");
     assert_eq!(qemu_info(&info.path)["virtual-size"], ByteSize::from_mib(128).bytes());
 
     // A preallocated raw volume stays preallocated when it grows.
     let raw = volume_req(VolumeFormat::Raw, Some(ByteSize::from_mib(8)), false);
     fx.manager.volume_create(sd, &raw).await.expect("raw");
-    let grown = fx.manager.volume_resize(sd, reference(&raw), ByteSize::from_mib(24)).await.expect("grow raw");
+    let grown = fx
+        .manager
+        .volume_resize(sd, reference(&raw), ByteSize::from_mib(24), not_open_by_a_vm)
+        .await
+        .expect("grow raw");
     assert_eq!(grown.virtual_size, ByteSize::from_mib(24));
     assert!(grown.actual_size.bytes() >= ByteSize::from_mib(24).bytes(), "{grown:?}");
+
+    // A volume a VM has open is grown by that VM's QEMU (the `live` answer), never by
+    // qemu-img; the metadata follows. Here `live` only records what it was asked.
+    let asked = std::sync::Mutex::new(None);
+    let grown = fx
+        .manager
+        .volume_resize(sd, vol, ByteSize::from_mib(160), async |path: &Path| {
+            *asked.lock().expect("lock") = Some(path.to_owned());
+            Ok(true)
+        })
+        .await
+        .expect("grow live");
+    assert_eq!(
+        asked.lock().expect("lock").as_deref(),
+        Some(info.path.as_path()),
+        "live is asked with the volume's file"
+    );
+    assert_eq!(qemu_info(&info.path)["virtual-size"], ByteSize::from_mib(128).bytes(), "qemu-img did not touch it");
+    let meta = std::fs::read_to_string(info.path.with_extension("meta")).expect(".meta");
+    assert!(meta.lines().any(|l| l == format!("CAP={}", ByteSize::from_mib(160).bytes())), "{meta}");
+    assert_eq!(grown.virtual_size, ByteSize::from_mib(128), "the file's own size is reported: {grown:?}");
+
+    // A live grow that fails changes nothing and names the volume.
+    let before = snapshot(&fx.data());
+    let err = fx
+        .manager
+        .volume_resize(sd, vol, ByteSize::from_mib(192), async |_: &Path| Err("block_resize refused".to_owned()))
+        .await
+        .expect_err("failed live grow");
+    assert!(
+        matches!(err, StorageError::LiveResize { .. }) && err.to_string().contains("block_resize refused"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&fx.data()), before, "a failed live grow changes nothing");
 }
 
 #[tokio::test]
@@ -503,7 +547,10 @@ async fn bad_volume_requests_change_nothing() {
     let missing = VolumeRef { image_id: existing.image_id, volume_id: VolumeId::new_random() };
     assert_eq!(kind_of(fx.manager.volume_info(sd, missing).await), ErrorKind::NotFound);
     assert_eq!(kind_of(fx.manager.volume_path(sd, missing).await), ErrorKind::NotFound);
-    assert_eq!(kind_of(fx.manager.volume_resize(sd, missing, ByteSize::from_mib(32)).await), ErrorKind::NotFound);
+    assert_eq!(
+        kind_of(fx.manager.volume_resize(sd, missing, ByteSize::from_mib(32), not_open_by_a_vm).await),
+        ErrorKind::NotFound
+    );
     assert_eq!(kind_of(fx.manager.volume_delete(sd, missing).await), ErrorKind::NotFound);
     assert_eq!(snapshot(&fx.data()), before);
 }

@@ -1,5 +1,5 @@
 //! The agent against a real libvirtd in a test host: boot the test guest from a VM spec with a
-//! qcow2 disk on a file storage domain, follow its events, shut it down over ACPI, destroy it,
+//! qcow2 disk on a file storage domain, grow that disk while it runs, follow its events, shut it down over ACPI, destroy it,
 //! restart the agent under a running VM, run start hooks, and refuse bad input.
 //!
 //! Needs root and `make test`'s packages. Each test has its own test host.
@@ -141,7 +141,7 @@ async fn vm_events(agent: &TestAgent, from: u64, n: usize, timeout: Duration) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vm_boots_from_a_qcow2_volume_reports_events_and_powers_off_over_acpi() {
+async fn vm_boots_from_a_qcow2_volume_grows_it_live_reports_events_and_powers_off_over_acpi() {
     let rig = rig("agent-life").await;
     let caps: Capabilities = rig.agent.get("/v1/capabilities").await.expect("capabilities");
     assert_eq!(caps.host_id.to_string(), rig.host.host_uuid().to_string(), "host id = libvirt host_uuid");
@@ -178,6 +178,20 @@ async fn vm_boots_from_a_qcow2_volume_reports_events_and_powers_off_over_acpi() 
     let disk_line = console.wait_for_line("disk line", BOOT, |l| l.starts_with("OXVIRT-DISK name=vda")).expect("disk");
     assert!(disk_line.contains(&format!("size_bytes={}", 64 * 1024 * 1024)), "{disk_line}");
     assert!(disk_line.contains(&spec.disks[0].id.to_string()[..20]), "the disk serial is the disk id: {disk_line}");
+    // Growing the volume of the running VM goes through its QEMU (qemu-img could not: QEMU
+    // holds the image's lock); the guest sees the new size without a reboot.
+    let DiskSource::Volume { image_id, volume_id, .. } = spec.disks[0].source.clone() else { unreachable!() };
+    let grown: VolumeInfo = rig
+        .agent
+        .post(
+            &format!("/v1/storage-domains/{}/images/{image_id}/volumes/{volume_id}/resize", rig.sd),
+            &VolumeResize { size: ByteSize::from_mib(96) },
+        )
+        .await
+        .expect("grow the disk of the running VM");
+    assert_eq!(grown.virtual_size, ByteSize::from_mib(96), "{grown:?}");
+    let resized = format!("OXVIRT-DISK-RESIZED name=vda size_bytes={}", 96 * 1024 * 1024);
+    console.wait_for_line("the guest to see its disk grow", BOOT, |l| l.trim() == resized).expect("live resize seen");
     let nic_line = console.wait_for_line("nic line", BOOT, |l| l.starts_with("OXVIRT-NIC")).expect("nic");
     assert!(nic_line.contains("mac=52:54:00:aa:bb:01"), "{nic_line}");
     let tail: ConsoleTail =

@@ -21,6 +21,7 @@ pub mod xml;
 
 use oxvirt_agent_api::v1::{DomainType, DownReason, VmRunState};
 use oxvirt_types::{HostId, VmId};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -318,6 +319,33 @@ impl Hypervisor {
         self.domain_op(id, "resume", |d| d.resume()).await
     }
 
+    /// Grows the disk file `path` to `size` through the running domain that has it open
+    /// (`virDomainBlockResize`: QEMU grows the image and tells the guest), answering which VM
+    /// that was; `None` when no active domain uses the file (then qemu-img may grow it).
+    pub async fn domain_block_resize_where_open(&self, path: &Path, size: u64) -> Result<Option<VmId>> {
+        let conn = self.conn();
+        let path = path.to_owned();
+        self.calls
+            .run(format!("grow {} in the VM using it", path.display()), move || {
+                let doms = conn
+                    .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+                    .map_err(|e| HypervisorError::Libvirt { action: "list domains".into(), message: e.to_string() })?;
+                let wanted = path.to_string_lossy();
+                for dom in &doms {
+                    let Some(id) = dom.uuid_string().ok().and_then(|u| u.parse::<VmId>().ok()) else { continue };
+                    let Ok(xml) = dom.xml_desc(0) else { continue };
+                    if !disk_sources(&xml).iter().any(|s| *s == wanted) {
+                        continue;
+                    }
+                    dom.block_resize(&wanted, size, sys::VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+                        .map_err(|e| libvirt_err(id, "grow a disk of", e))?;
+                    return Ok(Some(id));
+                }
+                Ok(None)
+            })
+            .await?
+    }
+
     /// CPU, memory, disk and NIC counters of VM `id`.
     pub async fn domain_counters(&self, id: VmId) -> Result<DomainCounters> {
         let conn = self.conn();
@@ -561,6 +589,15 @@ fn device_targets(xml: &str) -> (Vec<String>, Vec<String>) {
             .collect()
     };
     (targets("disk"), targets("interface"))
+}
+
+/// The files of a domain XML's disks (`<devices><disk><source file=…>`).
+fn disk_sources(xml: &str) -> Vec<String> {
+    let Ok(doc) = roxmltree::Document::parse(xml) else { return Vec::new() };
+    doc.descendants()
+        .filter(|n| n.has_tag_name("disk") && n.parent().is_some_and(|p| p.has_tag_name("devices")))
+        .filter_map(|n| n.children().find(|c| c.has_tag_name("source"))?.attribute("file").map(str::to_owned))
+        .collect()
 }
 
 fn nonneg(v: i64) -> u64 {

@@ -121,6 +121,8 @@ pub enum StorageError {
     VolumeIllegal { sd: StorageDomainId, volume: VolumeRef },
     #[error("qemu-img failed on volume {volume}: {source}")]
     QemuImg { volume: String, source: qemu_img::QemuImgError },
+    #[error("cannot grow volume {volume} through the VM that has it open: {reason}")]
+    LiveResize { volume: String, reason: String },
     #[error("the metadata file {} is damaged: {reason}; repair or remove it", path.display())]
     Metadata { path: PathBuf, reason: String },
     #[error("the storage state file {}: {reason}; repair or remove it (then attach the domains again)", path.display())]
@@ -153,6 +155,7 @@ impl StorageError {
                 ErrorKind::Unavailable
             }
             StorageError::QemuImg { .. }
+            | StorageError::LiveResize { .. }
             | StorageError::Metadata { .. }
             | StorageError::State { .. }
             | StorageError::Io { .. }
@@ -927,11 +930,17 @@ impl StorageManager {
     }
 
     /// Grows a volume to `size` (shrinking is refused: it would cut off guest data).
+    ///
+    /// `live` is asked first, with the volume's path: when a running VM has the file open,
+    /// qemu-img must not touch it (QEMU holds its lock and caches its header), so `live` grows
+    /// it through that VM's QEMU and answers `Ok(true)`; `Ok(false)` means no VM has it open and
+    /// qemu-img grows it. The domain stays locked throughout, and the metadata follows either.
     pub async fn volume_resize(
         &self,
         sd: StorageDomainId,
         volume: VolumeRef,
         size: ByteSize,
+        live: impl AsyncFnOnce(&Path) -> Result<bool, String>,
     ) -> Result<VolumeInfo, StorageError> {
         check_size("new volume size", size)?;
         let (domain, _guard) = self.lock_domain(sd).await?;
@@ -963,9 +972,14 @@ impl StorageManager {
             )));
         }
         if size > current {
-            qemu_img::grow(&path, meta.format, size, meta.preallocated)
+            let grown_live = live(&path)
                 .await
-                .map_err(|source| StorageError::QemuImg { volume: show_volume(&volume), source })?;
+                .map_err(|reason| StorageError::LiveResize { volume: show_volume(&volume), reason })?;
+            if !grown_live {
+                qemu_img::grow(&path, meta.format, size, meta.preallocated)
+                    .await
+                    .map_err(|source| StorageError::QemuImg { volume: show_volume(&volume), source })?;
+            }
         }
         if meta.capacity != size {
             let meta_path = layout.meta_path(volume);
@@ -1132,4 +1146,10 @@ async fn volume_info_of(
         chain,
         legal: meta.legality == Legality::Legal,
     })
+}
+
+/// The `live` answer of [`StorageManager::volume_resize`] where no VM can have the volume open
+/// (tests, and tools that run without a hypervisor): qemu-img grows it.
+pub async fn not_open_by_a_vm(_path: &Path) -> Result<bool, String> {
+    Ok(false)
 }

@@ -30,8 +30,15 @@ fn disk_from_row(r: &AnyRow) -> Result<Disk> {
     })
 }
 
-async fn disk_write(c: &mut AnyConnection, sql: &'static str, d: &Disk, doing: &str) -> Result<u64> {
-    let res = sqlx::query(sql)
+/// Binds a disk's columns as $1..$14 (and `guard`, the status it must have, as $15).
+async fn disk_write(
+    c: &mut AnyConnection,
+    sql: &'static str,
+    d: &Disk,
+    doing: &str,
+    guard: Option<DiskStatus>,
+) -> Result<u64> {
+    let mut q = sqlx::query(sql)
         .bind(d.id.to_string())
         .bind(d.alias.clone())
         .bind(d.description.clone())
@@ -45,9 +52,11 @@ async fn disk_write(c: &mut AnyConnection, sql: &'static str, d: &Disk, doing: &
         .bind(d.shareable)
         .bind(d.wipe_after_delete)
         .bind(d.created.0)
-        .bind(d.comment.clone())
-        .execute(&mut *c)
-        .await;
+        .bind(d.comment.clone());
+    if let Some(status) = guard {
+        q = q.bind(status.as_str());
+    }
+    let res = q.execute(&mut *c).await;
     match res {
         Ok(r) => Ok(r.rows_affected()),
         Err(e) => {
@@ -70,6 +79,7 @@ pub(crate) async fn disk_insert(c: &mut AnyConnection, d: &Disk) -> Result<()> {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         d,
         "adding a disk",
+        None,
     )
     .await
     .map(drop)
@@ -121,12 +131,28 @@ pub(crate) async fn disk_update(c: &mut AnyConnection, d: &Disk) -> Result<()> {
          wipe_after_delete = $12, created = $13, comment = $14 WHERE id = $1",
         d,
         "updating a disk",
+        None,
     )
     .await?;
     if n == 0 {
         return Err(StoreError::not_found("disk", d.id));
     }
     Ok(())
+}
+
+/// Writes a disk only while its status is `from` (compare-and-set); whether it was written.
+pub(crate) async fn disk_update_from(c: &mut AnyConnection, d: &Disk, from: DiskStatus) -> Result<bool> {
+    let n = disk_write(
+        c,
+        "UPDATE disks SET alias = $2, description = $3, storage_domain_id = $4, format = $5, sparse = $6, \
+         provisioned_size = $7, actual_size = $8, status = $9, volume_id = $10, shareable = $11, \
+         wipe_after_delete = $12, created = $13, comment = $14 WHERE id = $1 AND status = $15",
+        d,
+        "updating a disk",
+        Some(from),
+    )
+    .await?;
+    if n > 0 { Ok(true) } else { cas_missed(c, "disks", "disk", d.id).await }
 }
 
 pub(crate) async fn disk_status_set(c: &mut AnyConnection, id: DiskId, status: DiskStatus) -> Result<()> {

@@ -393,6 +393,8 @@ store_methods! {
     disks::disk_get(id: DiskId) -> Disk;
     disks::disk_list(filter: &DiskFilter) -> Vec<Disk>;
     disks::disk_update(disk: &Disk) -> ();
+    /// Writes a disk only while its status is `from` (compare-and-set); whether it was written.
+    disks::disk_update_from(disk: &Disk, from: DiskStatus) -> bool;
     disks::disk_status_set(id: DiskId, status: DiskStatus) -> ();
     /// Moves a disk's status to `to` only from one of `from` (compare-and-set); whether it moved.
     disks::disk_status_move(id: DiskId, from: &[DiskStatus], to: DiskStatus) -> bool;

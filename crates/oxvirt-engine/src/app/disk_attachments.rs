@@ -13,16 +13,19 @@ use oxvirt_types::{ByteSize, DiskId, StorageDomainId, VmId};
 /// disk created with it.
 #[derive(Debug, Clone)]
 pub enum AttachmentDisk {
-    Existing(DiskId, DiskRestated),
+    Existing(DiskId, DiskFields),
     New(super::DiskAdd),
 }
 
-/// What an attachment of an existing disk says about the disk besides its id (the SDK sends
-/// the whole disk a client built: Ansible's `ovirt_disk` does). Attaching changes nothing of
-/// a disk, so each given field must be what the disk is; a different value is refused, never
-/// ignored.
+/// The fields of a disk a request gives besides its id: what an attachment of an existing
+/// disk restates (the SDK sends the whole disk a client built: Ansible's `ovirt_disk` does),
+/// and what a disk update (`PUT /disks/{id}`, or a disk inside an attachment update) asks.
+/// Attaching changes nothing of a disk, so there each given field must be what the disk is; a
+/// different value is refused, never ignored ([`App::disk_update`] says what an update may change).
 #[derive(Debug, Clone, Default)]
-pub struct DiskRestated {
+pub struct DiskFields {
+    /// The id the body gives the disk, if any (an update's must be the path's).
+    pub id: Option<DiskId>,
     pub name: Option<String>,
     pub description: Option<String>,
     pub format: Option<DiskFormat>,
@@ -44,6 +47,8 @@ pub struct DiskAttachmentAdd {
 
 #[derive(Debug, Clone, Default)]
 pub struct DiskAttachmentUpdate {
+    /// The attached disk's own fields (a bigger `provisioned_size` extends it).
+    pub disk: Option<DiskFields>,
     pub interface: Option<DiskInterface>,
     pub bootable: Option<bool>,
     pub active: Option<bool>,
@@ -52,7 +57,7 @@ pub struct DiskAttachmentUpdate {
 
 impl App {
     /// Refuses an attachment whose restated disk fields differ from the disk's.
-    async fn disk_restated_check(&self, disk: &Disk, r: &DiskRestated) -> Result<()> {
+    async fn disk_fields_restated_check(&self, disk: &Disk, r: &DiskFields) -> Result<()> {
         let mut differ: Vec<String> = Vec::new();
         let mut check = |field: &str, given: Option<String>, is: String| {
             if let Some(given) = given.filter(|g| *g != is) {
@@ -134,7 +139,7 @@ impl App {
                     )),
                     other => other.into(),
                 })?;
-                self.disk_restated_check(&disk, &restated).await?;
+                self.disk_fields_restated_check(&disk, &restated).await?;
                 let attachment = DiskAttachment { disk_id, ..attachment };
                 self.store.disk_attachment_insert(&attachment).await.map_err(|e| match e {
                     StoreError::AlreadyExists(message) | StoreError::InUse { by: message, .. } => {
@@ -167,31 +172,46 @@ impl App {
         Ok(self.store.disk_attachment_list_for_vm(vm_id).await?)
     }
 
+    /// Changes an attachment (its interface, boot and read-only flags only while the VM is
+    /// down; `active` at any time) and, when the request carries the disk, the disk itself
+    /// ([`App::disk_update`]: a bigger size extends it, live when the VM runs).
     pub async fn disk_attachment_update(
         &self,
         who: &Principal,
         vm_id: VmId,
         disk_id: DiskId,
         req: DiskAttachmentUpdate,
+        opts: &super::JobOptions,
     ) -> Result<DiskAttachment> {
         let vm = self.store.vm_get(vm_id).await?;
         let mut a = self.store.disk_attachment_get(vm_id, disk_id).await?;
-        if req.interface.is_some() || req.bootable.is_some() || req.read_only.is_some() {
+        // A field restated with the value it has is no change (Ansible sends them all).
+        let changes = |given: Option<bool>, is: bool| given.is_some_and(|g| g != is);
+        if req.interface.is_some_and(|i| i != a.interface)
+            || changes(req.bootable, a.bootable)
+            || changes(req.read_only, a.read_only)
+        {
             vm_must_be_down(&vm, "change a disk's interface, boot flag or read-only flag")?;
         }
+        let before = a.clone();
         a.interface = req.interface.unwrap_or(a.interface);
         a.bootable = req.bootable.unwrap_or(a.bootable);
         a.active = req.active.unwrap_or(a.active);
         a.read_only = req.read_only.unwrap_or(a.read_only);
-        self.store.disk_attachment_update(&a).await?;
-        self.audit(
-            who,
-            Severity::Normal,
-            AuditCode::USER_UPDATE_VM_DISK,
-            format!("The attachment of disk {disk_id} to VM {} was updated by {}.", vm.name, who.login),
-            EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
-        )
-        .await;
+        if let Some(fields) = req.disk {
+            self.disk_update(who, disk_id, fields, opts).await?;
+        }
+        if a != before {
+            self.store.disk_attachment_update(&a).await?;
+            self.audit(
+                who,
+                Severity::Normal,
+                AuditCode::USER_UPDATE_VM_DISK,
+                format!("The attachment of disk {disk_id} to VM {} was updated by {}.", vm.name, who.login),
+                EventRefs { vm_id: Some(vm.id), ..EventRefs::default() },
+            )
+            .await;
+        }
         Ok(a)
     }
 

@@ -1,10 +1,11 @@
-//! Disks: added and removed as durable jobs (`AddDisk`, `RemoveDisk`, sagas run by the
-//! [executor](super::saga)); volumes created through a host that reaches the domain.
+//! Disks: added, extended and removed as durable jobs (`AddDisk`, `ExtendImageSize`,
+//! `RemoveDisk`, sagas run by the [executor](super::saga)); volumes created through a host
+//! that reaches the domain, grown through the host whose VM has them open.
 
 use super::Named;
 use super::saga::{JobOptions, Outcome, SagaCtx, SagaDef, StepDef, Undo, end_fn, output, step_fn};
 use super::storage_domains::is_not_found;
-use super::{App, AppError, ListQuery, Result};
+use super::{App, AppError, DiskFields, ListQuery, Result};
 use crate::auth::Principal;
 use oxvirt_agent_api::v1;
 use oxvirt_agent_client::AgentClient;
@@ -133,7 +134,7 @@ impl App {
         if req.provisioned_size.bytes() == 0 {
             return Err(AppError::InvalidInput("a disk needs a provisioned_size above 0 (bytes)".to_owned()));
         }
-        let size = ByteSize(req.provisioned_size.bytes().div_ceil(SECTOR) * SECTOR);
+        let size = sector_round(req.provisioned_size)?;
         let host = self.storage_domain_host(&sd).await?;
         let disk_id = DiskId::new_random();
         let alias =
@@ -252,6 +253,149 @@ impl App {
         self.job_settle_for(opts, job_id).await
     }
 
+    /// Updates a disk: its name, description and wipe-after-delete flag at once; a bigger
+    /// `provisioned_size` extends it (a durable `ExtendImageSize` job: the disk is locked until
+    /// its volume has grown, through the VM's QEMU when a VM runs with it, so the guest sees
+    /// the new size at once). A smaller size, another format, allocation or storage domain are
+    /// refused naming the field and what to do instead; a field given with the value it has is
+    /// no change (clients restate whole disks).
+    pub async fn disk_update(&self, who: &Principal, id: DiskId, req: DiskFields, opts: &JobOptions) -> Result<Disk> {
+        let disk = self.store.disk_get(id).await?;
+        let refuse = |what: String| Err(AppError::InvalidInput(format!("disk {}: {what}", disk.alias)));
+        if let Some(other) = req.id.filter(|given| *given != id) {
+            return refuse(format!(
+                "the request names disk {other} in its body; an update changes the disk of its path"
+            ));
+        }
+        if let Some(f) = req.format.filter(|f| *f != disk.format) {
+            return refuse(format!(
+                "its format is {}; converting it to {f} is not an update (copy the disk to a new one instead)",
+                disk.format
+            ));
+        }
+        if let Some(sparse) = req.sparse.filter(|s| *s != disk.sparse) {
+            return refuse(format!(
+                "it is {}; making it {} is not an update (copy the disk to a new one instead)",
+                allocation(disk.sparse),
+                allocation(sparse)
+            ));
+        }
+        if let Some(sd) = &req.storage_domain {
+            let sd = self.storage_domain_resolve(sd).await?;
+            if sd.id != disk.storage_domain_id {
+                return refuse(format!(
+                    "it is on another storage domain than {}; moving a disk is its own action (POST                      /disks/{}/move), not an update",
+                    sd.name, disk.id
+                ));
+            }
+        }
+        if let Some(shareable) = req.shareable.filter(|s| *s != disk.shareable) {
+            if shareable && disk.format != DiskFormat::Raw {
+                return refuse("a shareable disk must be raw; this one is cow (qcow2)".to_owned());
+            }
+            let attached = self.store.disk_attachment_list_for_disk(id).await?.len();
+            if !shareable && attached > 1 {
+                return refuse(format!(
+                    "it is attached to {attached} VMs; detach it from all but one before making it not shareable"
+                ));
+            }
+        }
+        let grow = match req.provisioned_size {
+            Some(size) if size.bytes() < disk.provisioned_size.bytes() => {
+                return refuse(format!(
+                    "it is {} bytes; shrinking it to {} bytes is not supported (it would cut off the guest's data)",
+                    disk.provisioned_size.bytes(),
+                    size.bytes()
+                ));
+            }
+            Some(size) if size.bytes() > disk.provisioned_size.bytes() => Some(sector_round(size)?),
+            _ => None,
+        };
+        let mut changed = disk.clone();
+        if let Some(name) = req.name.filter(|n| !n.trim().is_empty()) {
+            changed.alias = name;
+        }
+        changed.description = req.description.unwrap_or(changed.description);
+        changed.shareable = req.shareable.unwrap_or(changed.shareable);
+        changed.wipe_after_delete = req.wipe_after_delete.unwrap_or(changed.wipe_after_delete);
+        if changed != disk {
+            if disk.status == DiskStatus::Locked {
+                return Err(AppError::Conflict(format!(
+                    "disk {} is locked (an operation on it is running); try again when it is ok",
+                    disk.alias
+                )));
+            }
+            if !self.store.disk_update_from(&changed, disk.status).await? {
+                return Err(AppError::Conflict(format!(
+                    "disk {} changed while being updated; read it again and retry",
+                    disk.alias
+                )));
+            }
+            self.audit(
+                who,
+                Severity::Normal,
+                AuditCode::USER_UPDATE_DISK,
+                format!("Disk {} was updated by {}.", changed.alias, who.login),
+                EventRefs { storage_domain_id: Some(disk.storage_domain_id), ..EventRefs::default() },
+            )
+            .await;
+        }
+        if let Some(size) = grow {
+            self.disk_extend(who, &changed, size, opts).await?;
+        }
+        Ok(self.store.disk_get(id).await?)
+    }
+
+    /// Starts the `ExtendImageSize` job of a disk growing to `size`: locks the disk
+    /// (compare-and-set from ok) in the job's transaction.
+    async fn disk_extend(&self, who: &Principal, disk: &Disk, size: ByteSize, opts: &JobOptions) -> Result<()> {
+        if let Some(why) = match disk.status {
+            DiskStatus::Ok => None,
+            DiskStatus::Locked => Some("is locked (an operation on it is running); try again when it is ok"),
+            DiskStatus::Illegal => Some("is illegal (an operation on it failed half-way); remove it"),
+        } {
+            return Err(AppError::Conflict(format!("disk {} {why}", disk.alias)));
+        }
+        let sd = self.store.storage_domain_get(disk.storage_domain_id).await?;
+        let params = DiskExtendData {
+            disk_id: disk.id,
+            alias: disk.alias.clone(),
+            volume_id: disk.volume_id,
+            storage_domain_id: sd.id,
+            from: disk.provisioned_size,
+            to: size,
+        };
+        let mut tx = self.store.begin().await?;
+        if !tx.disk_status_move(disk.id, &[DiskStatus::Ok], DiskStatus::Locked).await? {
+            return Err(AppError::Conflict(format!(
+                "disk {} changed while being extended (a VM using it may be starting); look at it and try again",
+                disk.alias
+            )));
+        }
+        let title = format!("Extending disk {} to {} bytes", disk.alias, size.bytes());
+        let job_id = self.saga_start(tx, who, &EXTEND_DISK, title, &params, opts).await?;
+        self.job_settle_for(opts, job_id).await
+    }
+
+    /// The host to grow a disk's volume through: the one a VM runs on with the disk (its
+    /// QEMU has the file open and must do it), else one that reaches the disk's domain.
+    async fn disk_extend_host(&self, p: &DiskExtendData) -> Result<Host> {
+        for a in self.store.disk_attachment_list_for_disk(p.disk_id).await? {
+            let vm = self.store.vm_get(a.vm_id).await?;
+            if vm.runtime.status != VmStatus::Down
+                && let Some(host) = vm.runtime.host_id
+            {
+                return Ok(self.store.host_get(host).await?);
+            }
+        }
+        let sd = self.store.storage_domain_get(p.storage_domain_id).await?;
+        self.storage_domain_host(&sd).await.map_err(|e| match e {
+            // No Up host reaching the domain *now* (one is coming back): the step retries.
+            AppError::Conflict(message) => AppError::Failed(oxvirt_types::ErrorKind::Unavailable, message),
+            other => other,
+        })
+    }
+
     /// A disk's volumes, leaf first (a parent cannot go before its children).
     async fn disk_volume_ids(&self, disk: &Disk) -> Result<Vec<VolumeId>> {
         let mut ids: Vec<VolumeId> = self.store.volume_list_for_disk(disk.id).await?.iter().map(|v| v.id).collect();
@@ -310,6 +454,17 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// A size rounded up to whole sectors; a size that cannot be (near `u64::MAX`) is refused.
+fn sector_round(size: ByteSize) -> Result<ByteSize> {
+    size.bytes().div_ceil(SECTOR).checked_mul(SECTOR).map(ByteSize).ok_or_else(|| {
+        AppError::InvalidInput(format!("a provisioned_size of {} bytes is beyond what any storage holds", size.bytes()))
+    })
+}
+
+fn allocation(sparse: bool) -> &'static str {
+    if sparse { "thin (sparse)" } else { "preallocated" }
 }
 
 // ---- jobs ---------------------------------------------------------------------------------
@@ -513,4 +668,131 @@ async fn disk_remove_ended(ctx: &SagaCtx, outcome: &Outcome) {
         ),
     };
     ctx.app.audit(&ctx.who, severity, code, text, refs).await;
+}
+
+/// What an `ExtendImageSize` job was asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DiskExtendData {
+    disk_id: DiskId,
+    alias: String,
+    /// The disk's active (leaf) volume: the one that grows.
+    volume_id: VolumeId,
+    storage_domain_id: StorageDomainId,
+    from: ByteSize,
+    to: ByteSize,
+}
+
+/// `ExtendImageSize` (oVirt's name): the request locked the disk; its volume grows on the
+/// host (idempotent: growing to the size it has is nothing), then the new size is recorded
+/// and the disk unlocked. Unwinding records the size the volume really has, so a grow the
+/// engine did not hear the end of is never hidden behind the old size.
+pub(super) static EXTEND_DISK: SagaDef = SagaDef {
+    action_type: "ExtendImageSize",
+    steps: &[
+        StepDef::by_request("Locking the disk", StepType::Validating, Undo::Action(step_fn!(disk_extend_unlock))),
+        StepDef::new(
+            "Growing the disk's volume on the host",
+            StepType::Executing,
+            step_fn!(disk_extend_volume),
+            Undo::Nothing,
+        ),
+        StepDef::new("Recording the new size", StepType::Finalizing, step_fn!(disk_extend_done), Undo::Nothing),
+    ],
+    ended: Some(end_fn!(disk_extend_ended)),
+};
+
+/// Unlocks the disk with the size its volume has (the old one when the host cannot say).
+async fn disk_extend_unlock(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskExtendData = ctx.params()?;
+    let app = &ctx.app;
+    let grown = match app.disk_extend_host(&p).await {
+        Ok(host) => {
+            let r = v1::VolumeRef { image_id: p.disk_id, volume_id: p.volume_id };
+            match app.agent_for(&host)?.volume_info(p.storage_domain_id, r).await {
+                Ok(info) => Some(info),
+                Err(e) => {
+                    tracing::warn!(job = %ctx.job.id, disk = %p.alias, error = %e,
+                        "cannot read the volume's size while unwinding an extend; the disk keeps its old size");
+                    None
+                }
+            }
+        }
+        Err(_) => None,
+    };
+    let mut tx = app.store.begin().await?;
+    let mut disk = match tx.disk_get(p.disk_id).await {
+        Ok(d) => d,
+        Err(StoreError::NotFound { .. }) => return Ok(serde_json::Value::Null),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(info) = grown.filter(|i| i.virtual_size > disk.provisioned_size) {
+        disk.provisioned_size = info.virtual_size;
+        disk.actual_size = info.actual_size;
+    }
+    disk.status = DiskStatus::Ok;
+    tx.disk_update_from(&disk, DiskStatus::Locked).await?;
+    tx.commit().await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn disk_extend_volume(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskExtendData = ctx.params()?;
+    let app = &ctx.app;
+    let host = app.disk_extend_host(&p).await?;
+    let agent = app.agent_for(&host)?;
+    let r = v1::VolumeRef { image_id: p.disk_id, volume_id: p.volume_id };
+    let info = match agent.volume_resize(p.storage_domain_id, r, p.to).await {
+        Err(e) if is_not_found(&e) => {
+            // The host does not know the domain (it was connected before the host restarted).
+            let sd = app.store.storage_domain_get(p.storage_domain_id).await?;
+            app.storage_domain_connect_on(&host, &sd).await?;
+            agent.volume_resize(p.storage_domain_id, r, p.to).await?
+        }
+        other => other?,
+    };
+    output(info)
+}
+
+async fn disk_extend_done(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskExtendData = ctx.params()?;
+    let info: v1::VolumeInfo = ctx.output(2)?;
+    let mut tx = ctx.app.store.begin().await?;
+    tx.volume_update(p.volume_id, VolumeStatus::Ok, info.actual_size).await?;
+    let mut disk = tx.disk_get(p.disk_id).await?;
+    disk.provisioned_size = p.to;
+    disk.actual_size = info.actual_size;
+    disk.status = DiskStatus::Ok;
+    tx.disk_update_from(&disk, DiskStatus::Locked).await?;
+    tx.commit().await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn disk_extend_ended(ctx: &SagaCtx, outcome: &Outcome) {
+    let Ok(p) = ctx.params::<DiskExtendData>() else { return };
+    // The domain's committed size counts the new provisioned size.
+    if let (Ok(sd), Ok(host)) =
+        (ctx.app.store.storage_domain_get(p.storage_domain_id).await, ctx.app.disk_extend_host(&p).await)
+    {
+        ctx.app.storage_domain_space_refresh(&sd, &host).await;
+    }
+    let refs = EventRefs { storage_domain_id: Some(p.storage_domain_id), ..EventRefs::default() };
+    let (severity, code, text) = match &outcome.error {
+        None => (
+            Severity::Normal,
+            AuditCode::USER_EXTEND_DISK_SIZE_SUCCESS,
+            format!("Size of the disk '{}' was successfully updated to {} GB by {}.", p.alias, gb(p.to), ctx.who.login),
+        ),
+        Some((_, e)) => (
+            Severity::Error,
+            AuditCode::USER_EXTEND_DISK_SIZE_FAILURE,
+            format!("Failed to update size of the disk '{}' to {} GB: {e}", p.alias, gb(p.to)),
+        ),
+    };
+    ctx.app.audit(&ctx.who, severity, code, text, refs).await;
+}
+
+/// A size in GiB as oVirt's extend messages print it (whole, or with decimals when not).
+fn gb(size: ByteSize) -> String {
+    let gib = size.bytes() as f64 / (1u64 << 30) as f64;
+    if gib.fract() == 0.0 { format!("{gib:.0}") } else { format!("{gib:.2}") }
 }

@@ -38,7 +38,7 @@ pub use clusters::{ClusterAdd, ClusterUpdate};
 pub use common::Named;
 pub(crate) use common::{missing_reference, name_check};
 pub use data_centers::{DataCenterAdd, DataCenterUpdate, MANAGEMENT_NETWORK};
-pub use disk_attachments::{AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate, DiskRestated};
+pub use disk_attachments::{AttachmentDisk, DiskAttachmentAdd, DiskAttachmentUpdate, DiskFields};
 pub use disks::{DiskAdd, disk_source};
 pub use events::ExternalEvent;
 pub use host_nics::HostNicInfo;

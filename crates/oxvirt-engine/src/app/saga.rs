@@ -171,6 +171,7 @@ pub static SAGAS: &[&SagaDef] = &[
     &super::vms::REMOVE_VM,
     &super::disks::ADD_DISK,
     &super::disks::REMOVE_DISK,
+    &super::disks::EXTEND_DISK,
     &super::storage_domains::ADD_STORAGE_DOMAIN,
     &super::hosts::ADD_HOST,
 ];

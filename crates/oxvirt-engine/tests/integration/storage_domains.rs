@@ -247,6 +247,98 @@ async fn a_floating_disk_is_made_on_the_domain_counted_in_committed_and_removed_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_grows_by_update_never_shrinks_and_refuses_what_an_update_cannot_change() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let body = json!({"name": "d1", "format": "cow", "sparse": true, "provisioned_size": GIB,
+                      "storage_domains": {"storage_domain": [{"id": s.sd()}]}});
+    let disk_id = id(&ctx.api.post("disks", &body).await.expect("add disk d1"));
+    let path = format!("disks/{disk_id}");
+    let disk = ctx.wait_status(&path, "ok").await.expect("d1 ok");
+    let sd_id: StorageDomainId = s.sd().parse().expect("sd id");
+    let volume = oxvirt_agent_api::v1::VolumeRef {
+        image_id: disk_id.parse::<DiskId>().expect("disk id"),
+        volume_id: disk["image_id"].as_str().expect("image_id").parse::<VolumeId>().expect("volume id"),
+    };
+    let virtual_size = || ctx.sim_host(0).storage().volume_info(sd_id, volume).expect("the volume").virtual_size;
+
+    // The whole disk restated (as Ansible sends it) is no change: no job, nothing moves.
+    let jobs_before = ctx.api.list("jobs", "job").await.expect("jobs").len();
+    let same = json!({"name": "d1", "format": "cow", "sparse": true, "provisioned_size": GIB.to_string(),
+                      "storage_domains": {"storage_domain": [{"id": s.sd()}]}, "id": disk_id});
+    let d = ctx.api.put(&path, &same).await.expect("restate d1");
+    assert_eq!((&d["status"], &d["provisioned_size"]), (&json!("ok"), &json!(GIB.to_string())), "{d}");
+    assert_eq!(ctx.api.list("jobs", "job").await.expect("jobs").len(), jobs_before, "a restated disk starts no job");
+
+    // A bigger size grows the volume (a job; the disk is locked until it is done).
+    ctx.api.put(&path, &json!({"provisioned_size": 2 * GIB})).await.expect("grow d1");
+    let d = ctx.wait_status(&path, "ok").await.expect("d1 ok again");
+    assert_eq!(d["provisioned_size"], (2 * GIB).to_string(), "{d}");
+    assert_eq!(virtual_size(), oxvirt_types::ByteSize(2 * GIB), "the volume grew");
+    let sd = ctx.api.get(&format!("storagedomains/{}", s.sd())).await.expect("local0");
+    assert_eq!(sd["committed"], (2 * GIB).to_string(), "{sd}");
+    ctx.event_wait(&["d1", "successfully updated to 2 GB"]).await.expect("extend event");
+    let jobs = ctx.api.list("jobs", "job").await.expect("jobs");
+    assert!(
+        jobs.iter().any(|j| j["description"].as_str().is_some_and(|t| t.contains("Extending disk d1"))),
+        "{jobs:?}"
+    );
+
+    // Refused, naming the field and the way: nothing stored changes.
+    let f = ctx.api.put(&path, &json!({"provisioned_size": GIB})).await.expect_err("shrink");
+    f.assert_names(400, &["d1", "shrinking", "not supported"]);
+    let f = ctx.api.put(&path, &json!({"format": "raw"})).await.expect_err("convert");
+    f.assert_names(400, &["d1", "format", "copy the disk"]);
+    let f = ctx.api.put(&path, &json!({"sparse": false})).await.expect_err("preallocate");
+    f.assert_names(400, &["d1", "preallocated"]);
+    let f = ctx.api.put(&path, &json!({"shareable": true})).await.expect_err("share a cow disk");
+    f.assert_names(400, &["d1", "shareable", "raw"]);
+    let f = ctx.api.put(&path, &json!({"id": s.sd()})).await.expect_err("another id");
+    f.assert_names(400, &["d1", "path"]);
+    let f = ctx.api.put(&path, &json!({"provisioned_size": u64::MAX.to_string()})).await.expect_err("too big");
+    f.assert_names(400, &["provisioned_size"]);
+    let d = ctx.api.get(&path).await.expect("d1");
+    assert_eq!((&d["provisioned_size"], &d["format"]), (&json!((2 * GIB).to_string()), &json!("cow")), "{d}");
+    assert_eq!(virtual_size(), oxvirt_types::ByteSize(2 * GIB));
+
+    // Name, description and wipe-after-delete change at once.
+    let d = ctx
+        .api
+        .put(&path, &json!({"name": "d1-renamed", "description": "bigger", "wipe_after_delete": true}))
+        .await
+        .expect("rename d1");
+    assert_eq!(
+        (&d["name"], &d["description"], &d["wipe_after_delete"]),
+        (&json!("d1-renamed"), &json!("bigger"), &json!("true"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_of_a_running_vm_grows_through_its_attachment_and_restated_fields_are_no_change() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let vm =
+        id(&ctx.vm_add("vm1", "c1", json!({"memory": GIB, "memory_policy": {"guaranteed": GIB}})).await.expect("vm1"));
+    let disk = id(&ctx.vm_disk_add(&vm, "d1", s.sd(), GIB).await.expect("d1 attached"));
+    ctx.api.action(&format!("vms/{vm}"), "start").await.expect("start vm1");
+    ctx.vm_wait_status(&vm, "up").await.expect("vm1 up");
+    ctx.wait_status(&format!("disks/{disk}"), "ok").await.expect("the start released d1");
+    let attachment = format!("vms/{vm}/diskattachments/{disk}");
+    let a = ctx.api.get(&attachment).await.expect("attachment");
+
+    // What Ansible's ovirt_disk sends: the attachment restated with the disk inside it, bigger.
+    let body = json!({"interface": a["interface"], "bootable": a["bootable"], "active": true,
+                      "disk": {"id": disk, "name": "d1", "provisioned_size": 3 * GIB, "format": "cow"}});
+    ctx.api.put(&attachment, &body).await.expect("grow d1 through the attachment of running vm1");
+    let d = ctx.wait_status(&format!("disks/{disk}"), "ok").await.expect("d1 ok");
+    assert_eq!(d["provisioned_size"], (3 * GIB).to_string(), "{d}");
+    assert_eq!(ctx.api.get(&format!("vms/{vm}")).await.expect("vm1")["status"], "up", "vm1 kept running");
+    // A change of the interface is still refused while it runs.
+    let f = ctx.api.put(&attachment, &json!({"interface": "ide"})).await.expect_err("change the interface");
+    f.assert_names(409, &["vm1", "up", "interface"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_needs_a_size_a_thin_cow_format_and_an_active_domain() {
     let ctx = EngineTestContext::start(1).await.expect("context");
     let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");

@@ -55,12 +55,14 @@ async fn attachment_get(
 impl FromElement for DiskAttachmentUpdate {
     const ROOT: &'static str = "disk_attachment";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        attachment_fields(el)
+        let disk = el.child_named("disk").map(super::disks::disk_fields_from).transpose()?;
+        Ok(DiskAttachmentUpdate { disk, ..attachment_fields(el)? })
     }
 }
 
 fn attachment_fields(el: &Element) -> Result<DiskAttachmentUpdate, Failure> {
     Ok(DiskAttachmentUpdate {
+        disk: None,
         interface: el.parsed("interface", "virtio, virtio_scsi or ide", DiskInterface::from_wire)?,
         bootable: el.bool("bootable")?,
         active: el.bool("active")?,
@@ -76,7 +78,7 @@ impl FromElement for DiskAttachmentAdd {
         };
         let fields = attachment_fields(el)?;
         let disk = match disk.own_id::<DiskId>()? {
-            Some(existing) => AttachmentDisk::Existing(existing, super::disks::disk_restated_from(disk)?),
+            Some(existing) => AttachmentDisk::Existing(existing, super::disks::disk_fields_from(disk)?),
             None => AttachmentDisk::New(super::disks::disk_add_from(disk)?),
         };
         Ok(DiskAttachmentAdd {
@@ -106,9 +108,10 @@ async fn attachment_update(
     Extension(who): Extension<Principal>,
     Accept(fmt): Accept,
     IdPath((vm, disk)): IdPath<(VmId, DiskId)>,
+    JobOpts(opts): JobOpts,
     Body(req): Body<DiskAttachmentUpdate>,
 ) -> Result<Reply, Failure> {
-    let a = app.disk_attachment_update(&who, vm, disk, req).await?;
+    let a = app.disk_attachment_update(&who, vm, disk, req, &opts).await?;
     Ok(Reply::ok(fmt, &a))
 }
 

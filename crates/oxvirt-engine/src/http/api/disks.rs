@@ -1,12 +1,14 @@
 //! Floating disks (`/disks`): virtual disks on a storage domain, attached to VMs or not.
 
 use super::*;
-use crate::app::{DiskAdd, DiskRestated};
+use crate::app::{DiskAdd, DiskFields};
 use oxvirt_engine_db::model::{Disk, DiskFormat};
 use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/disks", get(disk_list).post(disk_add)).route("/disks/{id}", get(disk_get).delete(disk_remove))
+    Router::new()
+        .route("/disks", get(disk_list).post(disk_add))
+        .route("/disks/{id}", get(disk_get).put(disk_update).delete(disk_remove))
 }
 
 to_element!(Disk, "disks", disk_el);
@@ -103,13 +105,14 @@ pub(super) fn disk_add_from(el: &Element) -> Result<DiskAdd, Failure> {
 
 /// What an attachment of an existing disk restates about it (checked by the app against the
 /// disk).
-pub(super) fn disk_restated_from(el: &Element) -> Result<DiskRestated, Failure> {
+pub(super) fn disk_fields_from(el: &Element) -> Result<DiskFields, Failure> {
     el.accept_fixed(DISK_FIXED);
     let storage_domain = match el.child_named("storage_domains") {
         Some(list) => optional_ref::<StorageDomainId>(list, "storage_domain")?,
         None => optional_ref::<StorageDomainId>(el, "storage_domain")?,
     };
-    Ok(DiskRestated {
+    Ok(DiskFields {
+        id: el.own_id::<DiskId>()?,
         name: el.text("name").or_else(|| el.text("alias")),
         description: el.text("description"),
         format: el.parsed("format", "cow or raw", DiskFormat::from_wire)?,
@@ -130,6 +133,28 @@ async fn disk_add(
 ) -> Result<Reply, Failure> {
     let disk = app.disk_add(&who, req, &opts).await?;
     Ok(Reply::created(fmt, &disk))
+}
+
+/// `PUT /disks/{id}`: the body is a disk (its id, when given, must be the path's).
+pub(super) struct DiskUpdate(DiskFields);
+
+impl FromElement for DiskUpdate {
+    const ROOT: &'static str = "disk";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        Ok(DiskUpdate(disk_fields_from(el)?))
+    }
+}
+
+async fn disk_update(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    IdPath(d): IdPath<DiskId>,
+    JobOpts(opts): JobOpts,
+    Body(DiskUpdate(req)): Body<DiskUpdate>,
+) -> Result<Reply, Failure> {
+    let disk = app.disk_update(&who, d, req, &opts).await?;
+    Ok(Reply::ok(fmt, &disk))
 }
 
 async fn disk_remove(
