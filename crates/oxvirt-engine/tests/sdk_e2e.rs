@@ -307,6 +307,15 @@ async fn sdk_host_examples_run_unchanged() {
             "page_vms.py",
             "follow_vm_links.py",
             "pin_vm.py",
+            "add_tag.py",
+            "assign_tag_to_vm.py",
+            "list_tags.py",
+            "list_tags_of_vm.py",
+            "unassign_tag_to_vm.py",
+            "remove_tag.py",
+            "add_affinity_label.py",
+            "assign_affinity_label_to_vm.py",
+            "list_affinity_labels.py",
             "set_vm_serial_number.py",
             "set_vm_lease_storage_domain.py",
             "start_vm_with_boot_devices.py",
@@ -319,6 +328,8 @@ async fn sdk_host_examples_run_unchanged() {
             "add_floating_disk.py",
             "show_summary.py",
             "poll_events.py",
+            // Last: it makes mynetwork required in mycluster, which myhost does not carry.
+            "assign_network_to_cluster.py",
         ])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("OXVIRT_EXAMPLES_HOST", host.address().to_string())

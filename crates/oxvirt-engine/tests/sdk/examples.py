@@ -67,6 +67,17 @@ SCRIPTS = {
     "deactivate_disk_attachment.py": {"names": [], "timeout": 60},
     "add_floating_disk.py": {"names": [], "timeout": 120},
     "pin_vm.py": {"names": [], "timeout": 60},
+    # Tags and affinity labels; these examples name the VM `myvm0`, ours is `myvm`.
+    "add_tag.py": {"names": [], "timeout": 60},
+    "assign_tag_to_vm.py": {"names": [("name=myvm0'", "name=myvm'")], "timeout": 60},
+    "list_tags.py": {"names": [], "timeout": 60},
+    "list_tags_of_vm.py": {"names": [("name=myvm0'", "name=myvm'")], "timeout": 60},
+    "unassign_tag_to_vm.py": {"names": [("name=myvm0'", "name=myvm'")], "timeout": 60},
+    "remove_tag.py": {"names": [], "timeout": 60},
+    "add_affinity_label.py": {"names": [], "timeout": 60},
+    "assign_affinity_label_to_vm.py": {"names": [("name=myvm0'", "name=myvm'")], "timeout": 60},
+    "list_affinity_labels.py": {"names": [], "timeout": 60},
+    "assign_network_to_cluster.py": {"names": [], "timeout": 60},
     # It needs the `bs-scsi-012` storage domain: ours is `mydata`. It polls every 5 s.
     "extend_disk.py": {"names": [("'bs-scsi-012'", "'mydata'")], "timeout": 120},
     # Examples asking for what the engine does not do yet: each must fail with the 400 that
@@ -82,11 +93,7 @@ SCRIPTS = {
 IMAGEIO = "needs image transfers and the ovirt-imageio client (issue 14)"
 TEMPLATES = "needs templates, snapshots or pools (issue 13)"
 USERS = "needs users, groups, roles and permissions (issue 11)"
-TAGS = "needs tags and affinity labels (issue 12, small services)"
 NOT_RUN = {
-    "add_affinity_label.py": TAGS, "assign_affinity_label_to_vm.py": TAGS, "list_affinity_labels.py": TAGS,
-    "add_tag.py": TAGS, "assign_tag_to_vm.py": TAGS, "list_tags.py": TAGS, "list_tags_of_vm.py": TAGS,
-    "remove_tag.py": TAGS, "unassign_tag_to_vm.py": TAGS,
     "add_group.py": USERS, "add_role.py": USERS, "add_user_ssh_public_key.py": USERS,
     "assign_permission.py": USERS, "assign_permission_to_vms.py": USERS, "list_roles.py": USERS,
     "add_template.py": TEMPLATES, "add_vm_from_template_version.py": TEMPLATES, "add_vm_pool.py": TEMPLATES,
@@ -137,7 +144,6 @@ NOT_RUN = {
     "sparsify_disk.py": "needs disk sparsify (issue 12, small services)",
     "update_quota_limits.py": "needs data-center quotas",
     "fix_dup_nic_macs.py": "reads the password from a terminal (getpass)",
-    "assign_network_to_cluster.py": "searches networks by datacenter= (issue 12, search)",
 }
 
 # `@host` in the list of scripts is not an example: it adds what the VM examples expect to
@@ -385,7 +391,82 @@ def check_extend_disk(out):
         assert info["virtual-size"] == 12 * 2 ** 30, info
 
 
+def vm_tag_names(conn):
+    vm = the_vm(conn)
+    return [t.name for t in conn.system_service().vms_service().vm_service(vm.id).tags_service().list()]
+
+
+def tags_named(conn, name):
+    return [t for t in conn.system_service().tags_service().list() if t.name == name]
+
+
+def check_add_tag(out):
+    with connection() as conn:
+        [tag] = tags_named(conn, "mytag")
+        assert tag.description == "My custom tag", tag.description
+
+
+def check_assign_tag_to_vm(out):
+    with connection() as conn:
+        assert "mytag" in vm_tag_names(conn), vm_tag_names(conn)
+
+
+def check_printed(*lines):
+    def check(out):
+        for line in lines:
+            assert line in out.splitlines(), "%r not printed:\n%s" % (line, out)
+    return check
+
+
+def check_unassign_tag_to_vm(out):
+    with connection() as conn:
+        assert "mytag" not in vm_tag_names(conn), vm_tag_names(conn)
+        assert len(tags_named(conn, "mytag")) == 1, "the tag itself stays"
+
+
+def check_remove_tag(out):
+    with connection() as conn:
+        assert tags_named(conn, "mytag") == []
+
+
+def the_label(conn):
+    labels = conn.system_service().affinity_labels_service().list()
+    [label] = [lb for lb in labels if lb.name == "my_affinity_label"]
+    return label
+
+
+def check_add_affinity_label(out):
+    with connection() as conn:
+        the_label(conn)
+
+
+def check_assign_affinity_label_to_vm(out):
+    with connection() as conn:
+        label = the_label(conn)
+        service = conn.system_service().affinity_labels_service().label_service(label.id)
+        assert [v.id for v in service.vms_service().list()] == [the_vm(conn).id]
+
+
+def check_assign_network_to_cluster(out):
+    with connection() as conn:
+        system = conn.system_service()
+        [cluster] = system.clusters_service().list(search="name=mycluster")
+        networks = system.clusters_service().cluster_service(cluster.id).networks_service().list()
+        [net] = [n for n in networks if n.name == "mynetwork"]
+        assert net.required is True, net.required
+
+
 CHECKS = {
+    "add_tag.py": check_add_tag,
+    "assign_tag_to_vm.py": check_assign_tag_to_vm,
+    "list_tags.py": check_printed("mytag: My custom tag"),
+    "list_tags_of_vm.py": check_printed("mytag: My custom tag"),
+    "unassign_tag_to_vm.py": check_unassign_tag_to_vm,
+    "remove_tag.py": check_remove_tag,
+    "add_affinity_label.py": check_add_affinity_label,
+    "assign_affinity_label_to_vm.py": check_assign_affinity_label_to_vm,
+    "list_affinity_labels.py": check_printed("my_affinity_label:", " - myvm"),
+    "assign_network_to_cluster.py": check_assign_network_to_cluster,
     "extend_disk.py": check_extend_disk,
     "pin_vm.py": check_pin_vm,
     "list_host_statistics.py": check_list_host_statistics,
