@@ -311,8 +311,25 @@ impl App {
             Some(size) if size.bytes() > disk.provisioned_size.bytes() => Some(sector_round(size)?),
             _ => None,
         };
+        // Everything that can refuse is checked before anything is written, so a refused
+        // update changes nothing.
+        if grow.is_some() && disk.status != DiskStatus::Ok {
+            return Err(AppError::Conflict(format!(
+                "disk {} is {}; it can be extended only when it is ok{}",
+                disk.alias,
+                disk.status,
+                if disk.status == DiskStatus::Illegal {
+                    " (an operation on it failed half-way: remove it)"
+                } else {
+                    " (an operation on it is running: try again when it is done)"
+                }
+            )));
+        }
         let mut changed = disk.clone();
-        if let Some(name) = req.name.filter(|n| !n.trim().is_empty()) {
+        if let Some(name) = req.name {
+            if name.trim().is_empty() {
+                return refuse("a disk's name cannot be empty; leave name out to keep it".to_owned());
+            }
             changed.alias = name;
         }
         changed.description = req.description.unwrap_or(changed.description);
@@ -705,19 +722,21 @@ pub(super) static EXTEND_DISK: SagaDef = SagaDef {
 async fn disk_extend_unlock(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let p: DiskExtendData = ctx.params()?;
     let app = &ctx.app;
-    let grown = match app.disk_extend_host(&p).await {
-        Ok(host) => {
-            let r = v1::VolumeRef { image_id: p.disk_id, volume_id: p.volume_id };
-            match app.agent_for(&host)?.volume_info(p.storage_domain_id, r).await {
-                Ok(info) => Some(info),
-                Err(e) => {
-                    tracing::warn!(job = %ctx.job.id, disk = %p.alias, error = %e,
-                        "cannot read the volume's size while unwinding an extend; the disk keeps its old size");
-                    None
-                }
-            }
+    let r = v1::VolumeRef { image_id: p.disk_id, volume_id: p.volume_id };
+    let asked = match app.disk_extend_host(&p).await {
+        Ok(host) => match app.agent_for(&host) {
+            Ok(agent) => agent.volume_info(p.storage_domain_id, r).await.map_err(AppError::from),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let grown = match asked {
+        Ok(info) => Some(info),
+        Err(e) => {
+            tracing::warn!(job = %ctx.job.id, disk = %p.alias, error = %e,
+                "cannot read the volume's size while unwinding an extend; the disk keeps its old size");
+            None
         }
-        Err(_) => None,
     };
     let mut tx = app.store.begin().await?;
     let mut disk = match tx.disk_get(p.disk_id).await {

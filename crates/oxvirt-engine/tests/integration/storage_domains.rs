@@ -293,6 +293,8 @@ async fn a_disk_grows_by_update_never_shrinks_and_refuses_what_an_update_cannot_
     f.assert_names(400, &["d1", "preallocated"]);
     let f = ctx.api.put(&path, &json!({"shareable": true})).await.expect_err("share a cow disk");
     f.assert_names(400, &["d1", "shareable", "raw"]);
+    let f = ctx.api.put(&path, &json!({"name": " "})).await.expect_err("an empty name");
+    f.assert_names(400, &["d1", "name cannot be empty"]);
     let f = ctx.api.put(&path, &json!({"id": s.sd()})).await.expect_err("another id");
     f.assert_names(400, &["d1", "path"]);
     let f = ctx.api.put(&path, &json!({"provisioned_size": u64::MAX.to_string()})).await.expect_err("too big");
