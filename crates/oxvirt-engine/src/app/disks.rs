@@ -473,9 +473,11 @@ impl App {
     }
 }
 
-/// A size rounded up to whole sectors; a size that cannot be (near `u64::MAX`) is refused.
+/// A size rounded up to whole sectors; a size beyond what the database stores (a signed
+/// 64-bit count of bytes, 8 EiB) is refused, as is one that cannot be rounded.
 fn sector_round(size: ByteSize) -> Result<ByteSize> {
-    size.bytes().div_ceil(SECTOR).checked_mul(SECTOR).map(ByteSize).ok_or_else(|| {
+    let rounded = size.bytes().div_ceil(SECTOR).checked_mul(SECTOR).filter(|b| i64::try_from(*b).is_ok());
+    rounded.map(ByteSize).ok_or_else(|| {
         AppError::InvalidInput(format!("a provisioned_size of {} bytes is beyond what any storage holds", size.bytes()))
     })
 }
