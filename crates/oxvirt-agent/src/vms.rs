@@ -240,7 +240,6 @@ impl VmService {
         self.vm_get(spec.id)
     }
 
-    /// What the registry knows about VM `id`.
     /// Grows a volume; when a running VM has it open, through that VM (the guest sees the new
     /// size at once), otherwise with qemu-img.
     pub async fn volume_resize(&self, sd: StorageDomainId, volume: VolumeRef, size: ByteSize) -> Result<VolumeInfo> {
@@ -256,6 +255,7 @@ impl VmService {
         Ok(self.storage.volume_resize(sd, volume, size, live).await?)
     }
 
+    /// What the registry knows about VM `id`.
     pub fn vm_get(&self, id: VmId) -> Result<VmState> {
         self.registry.get(id).ok_or(VmError::NotFound { id })
     }

@@ -231,12 +231,7 @@ impl App {
                 disk.alias
             )));
         }
-        if disk.status == DiskStatus::Locked {
-            return Err(AppError::Conflict(format!(
-                "disk {} is locked (an operation on it is running); try again when it is ok",
-                disk.alias
-            )));
-        }
+        disk_ready(&disk, false)?;
         let sd = self.store.storage_domain_get(disk.storage_domain_id).await?;
         let host = self.storage_domain_host(&sd).await?;
         let volumes = self.disk_volume_ids(&disk).await?;
@@ -284,7 +279,7 @@ impl App {
             let sd = self.storage_domain_resolve(sd).await?;
             if sd.id != disk.storage_domain_id {
                 return refuse(format!(
-                    "it is on another storage domain than {}; moving a disk is its own action (POST                      /disks/{}/move), not an update",
+                    "it is on another storage domain than {}; moving a disk is its own action (POST /disks/{}/move), not an update",
                     sd.name, disk.id
                 ));
             }
@@ -313,17 +308,8 @@ impl App {
         };
         // Everything that can refuse is checked before anything is written, so a refused
         // update changes nothing.
-        if grow.is_some() && disk.status != DiskStatus::Ok {
-            return Err(AppError::Conflict(format!(
-                "disk {} is {}; it can be extended only when it is ok{}",
-                disk.alias,
-                disk.status,
-                if disk.status == DiskStatus::Illegal {
-                    " (an operation on it failed half-way: remove it)"
-                } else {
-                    " (an operation on it is running: try again when it is done)"
-                }
-            )));
+        if grow.is_some() {
+            disk_ready(&disk, true)?;
         }
         let mut changed = disk.clone();
         if let Some(name) = req.name {
@@ -336,12 +322,7 @@ impl App {
         changed.shareable = req.shareable.unwrap_or(changed.shareable);
         changed.wipe_after_delete = req.wipe_after_delete.unwrap_or(changed.wipe_after_delete);
         if changed != disk {
-            if disk.status == DiskStatus::Locked {
-                return Err(AppError::Conflict(format!(
-                    "disk {} is locked (an operation on it is running); try again when it is ok",
-                    disk.alias
-                )));
-            }
+            disk_ready(&disk, false)?;
             if !self.store.disk_update_from(&changed, disk.status).await? {
                 return Err(AppError::Conflict(format!(
                     "disk {} changed while being updated; read it again and retry",
@@ -366,20 +347,12 @@ impl App {
     /// Starts the `ExtendImageSize` job of a disk growing to `size`: locks the disk
     /// (compare-and-set from ok) in the job's transaction.
     async fn disk_extend(&self, who: &Principal, disk: &Disk, size: ByteSize, opts: &JobOptions) -> Result<()> {
-        if let Some(why) = match disk.status {
-            DiskStatus::Ok => None,
-            DiskStatus::Locked => Some("is locked (an operation on it is running); try again when it is ok"),
-            DiskStatus::Illegal => Some("is illegal (an operation on it failed half-way); remove it"),
-        } {
-            return Err(AppError::Conflict(format!("disk {} {why}", disk.alias)));
-        }
         let sd = self.store.storage_domain_get(disk.storage_domain_id).await?;
         let params = DiskExtendData {
             disk_id: disk.id,
             alias: disk.alias.clone(),
             volume_id: disk.volume_id,
             storage_domain_id: sd.id,
-            from: disk.provisioned_size,
             to: size,
         };
         let mut tx = self.store.begin().await?;
@@ -480,6 +453,17 @@ fn sector_round(size: ByteSize) -> Result<ByteSize> {
     rounded.map(ByteSize).ok_or_else(|| {
         AppError::InvalidInput(format!("a provisioned_size of {} bytes is beyond what any storage holds", size.bytes()))
     })
+}
+
+/// Refuses a disk an operation holds (`locked`); with `must_be_ok`, also one an operation left
+/// `illegal` (what only a removal may take).
+fn disk_ready(disk: &Disk, must_be_ok: bool) -> Result<()> {
+    let why = match disk.status {
+        DiskStatus::Locked => "is locked (an operation on it is running); try again when it is ok",
+        DiskStatus::Illegal if must_be_ok => "is illegal (an operation on it failed half-way); remove it",
+        _ => return Ok(()),
+    };
+    Err(AppError::Conflict(format!("disk {} {why}", disk.alias)))
 }
 
 fn allocation(sparse: bool) -> &'static str {
@@ -697,7 +681,6 @@ struct DiskExtendData {
     /// The disk's active (leaf) volume: the one that grows.
     volume_id: VolumeId,
     storage_domain_id: StorageDomainId,
-    from: ByteSize,
     to: ByteSize,
 }
 
@@ -725,13 +708,11 @@ async fn disk_extend_unlock(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let p: DiskExtendData = ctx.params()?;
     let app = &ctx.app;
     let r = v1::VolumeRef { image_id: p.disk_id, volume_id: p.volume_id };
-    let asked = match app.disk_extend_host(&p).await {
-        Ok(host) => match app.agent_for(&host) {
-            Ok(agent) => agent.volume_info(p.storage_domain_id, r).await.map_err(AppError::from),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
+    let asked: Result<v1::VolumeInfo> = async {
+        let host = app.disk_extend_host(&p).await?;
+        Ok(app.agent_for(&host)?.volume_info(p.storage_domain_id, r).await?)
+    }
+    .await;
     let grown = match asked {
         Ok(info) => Some(info),
         Err(e) => {
