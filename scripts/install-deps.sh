@@ -9,7 +9,7 @@ profile=${1:-run}
 
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt, libvirt and namespaces need it)" >&2; exit 1; }
 
-run_pkgs=(qemu-system-x86 qemu-utils seabios ipxe-qemu libvirt-daemon libvirt-daemon-driver-qemu
+run_pkgs=(qemu-system-x86 qemu-utils seabios ipxe-qemu genisoimage libvirt-daemon libvirt-daemon-driver-qemu
           libvirt-clients libvirt-dev pkg-config gcc libc6-dev make curl ca-certificates
           iproute2 util-linux procps)
 test_pkgs=(busybox-static cpio mtools syslinux syslinux-common dosfstools kmod gzip

@@ -251,6 +251,24 @@ pub struct VmSpec {
     /// oVirt's custom properties: passed to hook scripts as environment variables.
     #[serde(default)]
     pub custom_properties: BTreeMap<String, String>,
+    /// The SMBIOS serial number the guest reads (`None`: QEMU's default, none).
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// A cloud-init NoCloud data source the agent attaches as a CD-ROM for this run only.
+    #[serde(default)]
+    pub cloud_init: Option<CloudInit>,
+}
+
+/// The files of a cloud-init NoCloud data source (an ISO 9660 image labelled `cidata`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudInit {
+    /// `meta-data` (YAML: `instance-id`, `local-hostname`).
+    pub meta_data: String,
+    /// `user-data` (a `#cloud-config` document, or a script).
+    pub user_data: String,
+    /// `network-config` (cloud-init network configuration, version 1); `None`: no file.
+    #[serde(default)]
+    pub network_config: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

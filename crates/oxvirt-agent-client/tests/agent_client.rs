@@ -61,6 +61,8 @@ async fn engine_enrolls_a_host_then_talks_mtls_and_follows_its_events() {
         nics: vec![],
         graphics: None,
         custom_properties: Default::default(),
+        serial: None,
+        cloud_init: None,
     };
     client.vm_create(&spec).await.expect("create");
     client.vm_action(spec.id, VmAction::Destroy, &VmActionRequest::default()).await.expect("destroy");

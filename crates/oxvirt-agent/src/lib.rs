@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod api;
+pub mod cloud_init;
 pub mod config;
 pub mod hooks;
 pub mod host;
@@ -89,6 +90,11 @@ impl Agent {
         let qemu =
             Arc::new(access::QemuAccess::resolve(&config.libvirt_uri, config.qemu_user.as_deref(), &config.qemu_conf)?);
         tracing::info!(user = qemu.user(), "QEMU's access to storage, kernels and initrds is checked as this user");
+        if !qemu.is_root() {
+            // QEMU passes through it to the cloud-init images (state/cloud-init) and the mounts
+            // (state/mnt); the files in it that are secret (keys) are readable by root only.
+            access::make_traversable(state).map_err(|source| AgentError::StateDir { path: state.clone(), source })?;
+        }
         let storage = Arc::new(storage::StorageManager::open(state, &mount_root)?.with_qemu_access(qemu.clone()));
         let virtualization = kvm_probe_cached(state, &config.qemu_binary).await;
         if let Some(reason) = &virtualization.kvm_unusable_reason {
@@ -103,6 +109,7 @@ impl Agent {
                 ..hypervisor::CallLimits::default()
             },
             console_dir: state.join("console"),
+            cloud_init_dir: state.join("cloud-init"),
             domain_type: virtualization.domain_type,
             reconcile_every: Duration::from_secs(config.reconcile_interval_secs.max(1)),
             qemu,

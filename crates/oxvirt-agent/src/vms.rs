@@ -17,7 +17,8 @@
 //! cancelled when that run ends, and act only on that run, so a VM shut down and started
 //! again is never powered off by the timer of its previous run.
 
-use crate::access::{AccessError, QemuAccess};
+use crate::access::{self, AccessError, QemuAccess};
+use crate::cloud_init::{self, CloudInitError};
 use crate::hooks::{HookError, HookPoint, HookVm, Hooks};
 use crate::hypervisor::xml::{self, RenderOptions, ResolvedDisk, XmlError};
 use crate::hypervisor::{CallLimits, DomainEvent, DomainStatus, Hypervisor, HypervisorError, Lifecycle, RunId};
@@ -64,6 +65,8 @@ pub enum VmError {
     Hook(#[from] HookError),
     #[error("VM {vm} cannot start: {source}")]
     QemuAccess { vm: String, source: AccessError },
+    #[error(transparent)]
+    CloudInit(#[from] CloudInitError),
 }
 
 impl VmError {
@@ -79,6 +82,7 @@ impl VmError {
             VmError::Xml(e) => e.kind(),
             VmError::Hook(e) => e.kind(),
             VmError::QemuAccess { source, .. } => source.kind(),
+            VmError::CloudInit(e) => e.kind(),
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct VmOptions {
     pub call_limits: CallLimits,
     /// Where serial consoles are logged.
     pub console_dir: PathBuf,
+    /// Where the cloud-init images of running VMs are kept (QEMU must be able to enter it).
+    pub cloud_init_dir: PathBuf,
     pub domain_type: DomainType,
     /// How often the registry is reconciled with libvirt.
     pub reconcile_every: Duration,
@@ -116,6 +122,7 @@ pub struct VmService {
     hooks: Hooks,
     registry: Arc<VmRegistry>,
     console_dir: PathBuf,
+    cloud_init_dir: PathBuf,
     domain_type: DomainType,
     /// Specs of the VMs this agent run started, for hooks at stop time (custom properties).
     specs: Mutex<HashMap<VmId, VmSpec>>,
@@ -145,9 +152,13 @@ impl VmService {
         hooks: Hooks,
         registry: Arc<VmRegistry>,
     ) -> Result<Arc<Self>> {
-        let VmOptions { libvirt_uri, call_limits, console_dir, domain_type, reconcile_every, qemu } = options;
+        let VmOptions { libvirt_uri, call_limits, console_dir, cloud_init_dir, domain_type, reconcile_every, qemu } =
+            options;
         std::fs::create_dir_all(&console_dir)
             .map_err(|source| VmError::Console { id: VmId::from_uuid(uuid::Uuid::nil()), source })?;
+        let cloud_init_io = |source| CloudInitError::Io { vm: "(none)".into(), path: cloud_init_dir.clone(), source };
+        std::fs::create_dir_all(&cloud_init_dir).map_err(cloud_init_io)?;
+        access::make_traversable(&cloud_init_dir).map_err(cloud_init_io)?;
         let (hypervisor, mut events) = Hypervisor::connect(&libvirt_uri, call_limits).await?;
         let service = Arc::new(Self {
             hypervisor,
@@ -156,6 +167,7 @@ impl VmService {
             hooks,
             registry,
             console_dir,
+            cloud_init_dir,
             domain_type,
             specs: Mutex::new(HashMap::new()),
             powering_down: Mutex::new(HashSet::new()),
@@ -164,6 +176,7 @@ impl VmService {
             timer_serial: AtomicU64::new(0),
         });
         service.reconcile().await?;
+        service.cloud_init_sweep();
         let weak = Arc::downgrade(&service);
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -219,9 +232,34 @@ impl VmService {
         for nic in &spec.nics {
             network::bridge_ensure(&nic.network).await?;
         }
+        let cloud_init_iso = match &spec.cloud_init {
+            Some(data) => {
+                let iso = cloud_init::iso_write(&self.cloud_init_dir, spec.id, &spec.name, data).await?;
+                let qemu = self.qemu.clone();
+                let (what, file) = (format!("the cloud-init image of VM {}", spec.name), iso.clone());
+                tokio::task::spawn_blocking(move || qemu.check_file(&what, &file))
+                    .await
+                    .map_err(|e| VmError::Hypervisor(HypervisorError::Worker(e.to_string())))?
+                    .map_err(|source| VmError::QemuAccess { vm: spec.name.clone(), source })?;
+                Some(iso)
+            }
+            None => {
+                cloud_init::iso_remove(&self.cloud_init_dir, spec.id);
+                None
+            }
+        };
         let console_log = self.console_log_path(spec.id);
         rotate(&console_log);
-        let domxml = xml::domain_xml(&spec, &disks, &RenderOptions { domain_type: self.domain_type, console_log })?;
+        let opts = RenderOptions { domain_type: self.domain_type, console_log, cloud_init_iso };
+        let created = self.vm_create_domain(&spec, &disks, &opts).await;
+        if created.is_err() {
+            cloud_init::iso_remove(&self.cloud_init_dir, spec.id);
+        }
+        created
+    }
+
+    async fn vm_create_domain(&self, spec: &VmSpec, disks: &[ResolvedDisk], opts: &RenderOptions) -> Result<VmState> {
+        let domxml = xml::domain_xml(spec, disks, opts)?;
         let hook_vm = HookVm { id: spec.id, name: &spec.name, custom_properties: &spec.custom_properties };
         let before = self.hooks.run(HookPoint::BeforeVmStart, &hook_vm, &domxml).await?;
         for w in &before.warnings {
@@ -533,6 +571,7 @@ impl VmService {
 
     /// Records that VM `id` is down (and so no longer powering down).
     fn record_down(&self, known: &VmState, reason: DownReason) {
+        cloud_init::iso_remove(&self.cloud_init_dir, known.id);
         self.powering_down_lock().remove(&known.id);
         self.timer_cancel(known.id);
         self.registry.record(Observation {
@@ -542,6 +581,21 @@ impl VmService {
             vnc_port: None,
             ..observation_of(known)
         });
+    }
+
+    /// Removes the cloud-init images of VMs that are not running (left by an agent that
+    /// stopped while they ran and went down meanwhile).
+    fn cloud_init_sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.cloud_init_dir) else { return };
+        let live = self.registry.live_ids();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let id = name.to_str().and_then(|n| n.strip_suffix(".iso")).and_then(|n| n.parse::<VmId>().ok());
+            match id {
+                Some(id) if !live.contains(&id) => cloud_init::iso_remove(&self.cloud_init_dir, id),
+                _ => {}
+            }
+        }
     }
 
     fn specs_lock(&self) -> std::sync::MutexGuard<'_, HashMap<VmId, VmSpec>> {

@@ -1,5 +1,6 @@
 //! The agent against a real libvirtd in a test host: boot the test guest from a VM spec with a
-//! qcow2 disk on a file storage domain, grow that disk while it runs, follow its events, shut it down over ACPI, destroy it,
+//! qcow2 disk on a file storage domain (with an SMBIOS serial number and a cloud-init CD-ROM),
+//! grow that disk while it runs, follow its events, shut it down over ACPI, destroy it,
 //! restart the agent under a running VM, run start hooks, and refuse bad input.
 //!
 //! Needs root and `make test`'s packages. Each test has its own test host.
@@ -102,6 +103,8 @@ impl Rig {
             }],
             graphics: Some(Graphics { kind: GraphicsKind::Vnc, listen: None, password: None }),
             custom_properties: Default::default(),
+            serial: None,
+            cloud_init: None,
         }
     }
 
@@ -141,7 +144,7 @@ async fn vm_events(agent: &TestAgent, from: u64, n: usize, timeout: Duration) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vm_boots_from_a_qcow2_volume_grows_it_live_reports_events_and_powers_off_over_acpi() {
+async fn vm_boots_from_a_qcow2_volume_with_its_serial_and_cloud_init_grows_it_live_reports_events_and_powers_off() {
     let rig = rig("agent-life").await;
     let caps: Capabilities = rig.agent.get("/v1/capabilities").await.expect("capabilities");
     assert_eq!(caps.host_id.to_string(), rig.host.host_uuid().to_string(), "host id = libvirt host_uuid");
@@ -158,8 +161,15 @@ async fn vm_boots_from_a_qcow2_volume_grows_it_live_reports_events_and_powers_of
     std::fs::write(&hook, format!("#!/bin/sh\necho \"$vmName\" >> {}\n", marker_file.display())).expect("hook");
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
 
-    let spec = rig.spec("life-vm").await;
+    let mut spec = rig.spec("life-vm").await;
+    spec.serial = Some("my serial 42".into());
+    spec.cloud_init = Some(CloudInit {
+        meta_data: format!("instance-id: \"{}\"\nlocal-hostname: \"life.example.com\"\n", spec.id),
+        user_data: "#cloud-config\n".into(),
+        network_config: Some("version: 1\nconfig: []\n".into()),
+    });
     let id = spec.id;
+    let iso = rig.agent.state_dir.join("cloud-init").join(format!("{id}.iso"));
     let from = rig.agent.get::<VmStateList>("/v1/vms").await.expect("list").generation;
     let t0 = std::time::Instant::now();
     let created: VmState = rig.agent.post("/v1/vms", &spec).await.expect("create VM");
@@ -194,6 +204,15 @@ async fn vm_boots_from_a_qcow2_volume_grows_it_live_reports_events_and_powers_of
     console.wait_for_line("the guest to see its disk grow", BOOT, |l| l.trim() == resized).expect("live resize seen");
     let nic_line = console.wait_for_line("nic line", BOOT, |l| l.starts_with("OXVIRT-NIC")).expect("nic");
     assert!(nic_line.contains("mac=52:54:00:aa:bb:01"), "{nic_line}");
+    // The SMBIOS serial number and the cloud-init NoCloud CD-ROM, as the guest sees them.
+    let smbios = console.wait_for_line("SMBIOS line", BOOT, |l| l.starts_with("OXVIRT-SMBIOS")).expect("smbios");
+    assert_eq!(smbios.trim(), "OXVIRT-SMBIOS serial=my serial 42");
+    let cdrom = console.wait_for_line("CD-ROM line", BOOT, |l| l.starts_with("OXVIRT-CDROM")).expect("cdrom");
+    assert_eq!(
+        cdrom.trim(),
+        "OXVIRT-CDROM name=sr0 label=cidata files=meta-data,network-config,user-data hostname=life.example.com"
+    );
+    assert!(iso.is_file(), "the image is kept while the VM runs: {}", iso.display());
     let tail: ConsoleTail =
         rig.agent.get(&format!("/v1/vms/{id}/console?tail_bytes=100000")).await.expect("console tail");
     assert!(tail.text.contains("OXVIRT-GUEST-UP"), "the agent serves the console log");
@@ -232,6 +251,7 @@ async fn vm_boots_from_a_qcow2_volume_grows_it_live_reports_events_and_powers_of
     })
     .expect("after_vm_destroy ran for a VM that powered itself off");
     assert!(rig.host.running_domains().expect("list").is_empty());
+    assert!(!iso.exists(), "the cloud-init image of a run that ended is removed");
 
     // Start again: the shutdown's timer belonged to the run that ended, so the new run
     // outlives the moment it was due. Then destroy.
@@ -252,6 +272,7 @@ async fn vm_boots_from_a_qcow2_volume_grows_it_live_reports_events_and_powers_of
     assert_eq!(destroyed.state, VmRunState::Down);
     assert_eq!(destroyed.down_reason, Some(DownReason::Destroyed));
     assert!(rig.host.running_domains().expect("list").is_empty());
+    assert!(!iso.exists(), "the cloud-init image goes with a destroy too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

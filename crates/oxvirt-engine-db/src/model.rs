@@ -603,6 +603,28 @@ pub struct HighAvailability {
     pub priority: i32,
 }
 
+wire_enum!(
+    /// Where a VM's SMBIOS serial number comes from (oVirt's `serial_number.policy`; its
+    /// fourth value, `none`, means "the default" and is an absent [`SerialNumber`] here).
+    SerialNumberPolicy, "serial number policy" {
+        /// The id of the host the VM runs on (oVirt's default).
+        Host => "host",
+        /// The VM's own id.
+        Vm => "vm",
+        /// The administrator's value.
+        Custom => "custom",
+    }
+);
+
+/// A VM's SMBIOS serial number (`/sys/class/dmi/id/product_serial` in a Linux guest): what
+/// licensed software and inventory tools inside guests read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SerialNumber {
+    pub policy: SerialNumberPolicy,
+    /// The custom serial number; `Some` exactly when the policy is `custom`.
+    pub value: Option<String>,
+}
+
 /// What a template hands down to the VMs made from it (and what a VM then owns).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmConfig {
@@ -623,6 +645,8 @@ pub struct VmConfig {
     pub high_availability: HighAvailability,
     /// oVirt's custom properties: handed to hooks on the host. Sorted by name.
     pub custom_properties: BTreeMap<String, String>,
+    /// `None`: the default policy (the host's id, as oVirt's clusters default to).
+    pub serial_number: Option<SerialNumber>,
 }
 
 impl VmConfig {
@@ -640,6 +664,7 @@ impl VmConfig {
             display: Some(DisplayType::Vnc),
             high_availability: HighAvailability::default(),
             custom_properties: BTreeMap::new(),
+            serial_number: None,
         }
     }
 }

@@ -318,10 +318,12 @@ async fn sdk_host_examples_run_unchanged() {
             "list_affinity_labels.py",
             "set_vm_serial_number.py",
             "set_vm_lease_storage_domain.py",
-            "start_vm_with_boot_devices.py",
-            "start_vm_with_cloud_init.py",
             "extend_disk.py",
             "deactivate_disk_attachment.py",
+            "start_vm_with_boot_devices.py",
+            "stop_vm.py",
+            "start_vm_with_cloud_init.py",
+            "stop_vm.py",
             "start_vm.py",
             "stop_vm.py",
             "remove_vm.py",
@@ -335,6 +337,7 @@ async fn sdk_host_examples_run_unchanged() {
         .env("OXVIRT_EXAMPLES_HOST", host.address().to_string())
         .env("OXVIRT_EXAMPLES_SECRET", TEST_ENROLLMENT_SECRET)
         .env("OXVIRT_EXAMPLES_DOMAIN_PATH", &localfs)
+        .env("OXVIRT_EXAMPLES_HOST_ROOT", host.root_dir().expect("host root"))
         .output()
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -177,6 +177,11 @@ impl SimHost {
         self.vms_lock().values().filter(|v| v.stopped.is_none()).count()
     }
 
+    /// The spec of VM `id`'s last start on this host (what the engine sent).
+    pub fn vm_spec(&self, id: VmId) -> Option<VmSpec> {
+        self.vms_lock().get(&id).map(|v| v.spec.clone())
+    }
+
     fn vms_lock(&self) -> std::sync::MutexGuard<'_, HashMap<VmId, SimVm>> {
         self.vms.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -706,6 +711,8 @@ mod tests {
                 nics: vec![],
                 graphics: None,
                 custom_properties: Default::default(),
+                serial: None,
+                cloud_init: None,
             },
             incarnation: 1,
             booted: Some(booted),

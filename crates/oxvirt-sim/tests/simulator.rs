@@ -53,6 +53,8 @@ fn spec(name: &str) -> VmSpec {
         }],
         graphics: None,
         custom_properties: Default::default(),
+        serial: None,
+        cloud_init: None,
     }
 }
 

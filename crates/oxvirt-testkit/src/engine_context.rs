@@ -354,6 +354,12 @@ impl EngineTestContext {
             .collect()
     }
 
+    /// The spec the engine sent for VM `vm_id`'s last start on a simulated host.
+    pub fn sim_vm_spec(&self, vm_id: &str) -> Option<oxvirt_agent_api::v1::VmSpec> {
+        let id = vm_id.parse::<VmId>().ok()?;
+        self.sim().hosts().iter().find_map(|h| h.vm_spec(id))
+    }
+
     // ---- lifecycle -----------------------------------------------------------------------
 
     /// Restarts the engine on the same data dir and database (binary mode only: an in-process

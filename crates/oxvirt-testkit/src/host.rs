@@ -137,6 +137,12 @@ impl TestHost {
         Ok(format!("qemu:///system?socket=/proc/{}/root/run/libvirt/libvirt-sock", self.anchor_pid()?))
     }
 
+    /// The host's file system as the test process reaches it (`/proc/<anchor>/root`): its
+    /// own `/run` (libvirt's live domain XML in `run/libvirt/qemu/<name>.xml`) included.
+    pub fn root_dir(&self) -> Result<PathBuf> {
+        Ok(PathBuf::from(format!("/proc/{}/root", self.anchor_pid()?)))
+    }
+
     /// A command that runs inside this host (its network, mount and UTS namespaces).
     /// Use absolute paths: the working directory is not carried into the namespaces.
     pub fn command(&self, program: &str) -> Result<Command> {

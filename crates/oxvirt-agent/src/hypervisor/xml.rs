@@ -26,6 +26,12 @@
 //!   refuse; libvirt's default works everywhere.
 //! - `kvm` domains get `<cpu mode='host-passthrough'>`; `qemu` (TCG) domains get only the
 //!   topology, i.e. QEMU's default CPU model, as TCG cannot emulate the host CPU.
+//! - A spec's `serial` becomes the SMBIOS system serial number (`<sysinfo type='smbios'>` and
+//!   `<os><smbios mode='sysinfo'/>`), with our manufacturer and product and the VM id as the
+//!   system UUID (libvirt refuses a sysinfo UUID other than the domain's).
+//! - A spec's `cloud_init` is a CD-ROM holding the NoCloud ISO the caller built
+//!   ([`RenderOptions::cloud_init_iso`]): on the IDE bus after the IDE disks (`pc` machines),
+//!   on SATA after the SCSI disks (`q35`, which has no IDE), read-only.
 //! - The serial console is a pty whose output libvirt (virtlogd) also appends to
 //!   [`RenderOptions::console_log`] via `<log file=… append='on'/>`, which libvirt 9.0 accepts
 //!   inside a pty `<serial>`.
@@ -55,6 +61,11 @@ pub const MAX_IDE_DISKS: usize = 4;
 pub const MAX_BRIDGE_NAME_LEN: usize = 15;
 /// QEMU keeps 20 characters of a disk serial (virtio-blk and IDE alike).
 pub const DISK_SERIAL_LEN: usize = 20;
+/// Longest SMBIOS serial number accepted (oVirt's limit for a custom serial number).
+pub const MAX_SERIAL_LEN: usize = 255;
+/// The SMBIOS manufacturer and product of our VMs (oVirt's are "oVirt" and "oVirt Node").
+pub const SMBIOS_MANUFACTURER: &str = "oxvirt";
+pub const SMBIOS_PRODUCT: &str = "oxvirt VM";
 /// QEMU's VNC authentication uses at most 8 password characters (libvirt truncates silently).
 pub const MAX_VNC_PASSWORD_LEN: usize = 8;
 
@@ -74,6 +85,9 @@ pub struct RenderOptions {
     pub domain_type: DomainType,
     /// The file the serial console is appended to (absolute).
     pub console_log: PathBuf,
+    /// The cloud-init ISO built for the spec's `cloud_init` (absolute); `Some` exactly when
+    /// the spec has one.
+    pub cloud_init_iso: Option<PathBuf>,
 }
 
 /// Why a domain XML could not be rendered.
@@ -105,6 +119,17 @@ pub fn domain_xml(spec: &VmSpec, disks: &[ResolvedDisk], opts: &RenderOptions) -
     check.vm(spec)?;
     check.disks(spec, disks)?;
     let console_log = check.option_path("console_log", &opts.console_log)?;
+    let cloud_init_iso = match (&spec.cloud_init, &opts.cloud_init_iso) {
+        (Some(_), Some(iso)) => Some(check.option_path("cloud_init_iso", iso)?),
+        (None, None) => None,
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(XmlError::InvalidOption {
+                vm_id: spec.id,
+                option: "cloud_init_iso",
+                reason: "given without the spec's cloud_init, or missing for it".into(),
+            });
+        }
+    };
 
     let mut x = XmlWriter::default();
     let domain_type = match opts.domain_type {
@@ -120,6 +145,17 @@ pub fn domain_xml(spec: &VmSpec, disks: &[ResolvedDisk], opts: &RenderOptions) -
     x.leaf(&format!("{METADATA_PREFIX}:id"), &[], &spec.id.to_string());
     x.close(&format!("{METADATA_PREFIX}:vm"));
     x.close("metadata");
+
+    if let Some(serial) = &spec.serial {
+        x.open("sysinfo", &[("type", "smbios")]);
+        x.open("system", &[]);
+        x.leaf("entry", &[("name", "manufacturer")], SMBIOS_MANUFACTURER);
+        x.leaf("entry", &[("name", "product")], SMBIOS_PRODUCT);
+        x.leaf("entry", &[("name", "serial")], serial);
+        x.leaf("entry", &[("name", "uuid")], &spec.id.to_string());
+        x.close("system");
+        x.close("sysinfo");
+    }
 
     x.leaf("memory", &[("unit", "KiB")], &(spec.memory.bytes() / ByteSize::KIB).to_string());
     x.leaf("vcpu", &[("placement", "static")], &spec.cpu.vcpus().to_string());
@@ -143,6 +179,9 @@ pub fn domain_xml(spec: &VmSpec, disks: &[ResolvedDisk], opts: &RenderOptions) -
                 x.leaf("cmdline", &[], cmdline);
             }
         }
+    }
+    if spec.serial.is_some() {
+        x.empty("smbios", &[("mode", "sysinfo")]);
     }
     x.close("os");
 
@@ -186,6 +225,15 @@ pub fn domain_xml(spec: &VmSpec, disks: &[ResolvedDisk], opts: &RenderOptions) -
             x.empty("readonly", &[]);
         }
         x.leaf("serial", &[], &disk_serial(disk));
+        x.close("disk");
+    }
+    if let Some(iso) = cloud_init_iso {
+        let (dev, bus) = cdrom_target(spec);
+        x.open("disk", &[("type", "file"), ("device", "cdrom")]);
+        x.empty("driver", &[("name", "qemu"), ("type", "raw")]);
+        x.empty("source", &[("file", iso)]);
+        x.empty("target", &[("dev", &dev), ("bus", bus)]);
+        x.empty("readonly", &[]);
         x.close("disk");
     }
     if spec.disks.iter().any(|d| d.interface == DiskInterface::VirtioScsi) {
@@ -271,6 +319,20 @@ pub fn disk_targets(disks: &[DiskSpec]) -> Vec<String> {
         *counter += 1;
     }
     targets
+}
+
+/// The target name and bus of the cloud-init CD-ROM: after the disks of its bus.
+fn cdrom_target(spec: &VmSpec) -> (String, &'static str) {
+    let count = |interface| spec.disks.iter().filter(|d| d.interface == interface).count();
+    if is_q35(spec) {
+        (format!("sd{}", disk_letters(count(DiskInterface::VirtioScsi))), "sata")
+    } else {
+        (format!("hd{}", disk_letters(count(DiskInterface::Ide))), "ide")
+    }
+}
+
+fn is_q35(spec: &VmSpec) -> bool {
+    spec.machine.as_deref().is_some_and(|m| m == "q35" || m.starts_with("pc-q35"))
 }
 
 /// Indices of `disks`: bootable ones first, each group in spec order.
@@ -413,7 +475,7 @@ impl Checker {
             }
         }
 
-        let is_q35 = spec.machine.as_deref().is_some_and(|m| m == "q35" || m.starts_with("pc-q35"));
+        let is_q35 = is_q35(spec);
         let mut disk_ids = HashSet::new();
         let mut ide = 0;
         for (i, disk) in spec.disks.iter().enumerate() {
@@ -434,6 +496,22 @@ impl Checker {
                         format!("at most {MAX_IDE_DISKS} IDE disks fit; use virtio or virtio_scsi for the others"),
                     ));
                 }
+            }
+        }
+
+        if spec.cloud_init.is_some() && !is_q35 && ide >= MAX_IDE_DISKS {
+            return Err(self.invalid(
+                "cloud_init",
+                format!(
+                    "the cloud-init CD-ROM needs an IDE slot and {MAX_IDE_DISKS} IDE disks use them all; move a \
+                     disk to virtio"
+                ),
+            ));
+        }
+        if let Some(serial) = &spec.serial {
+            self.text("serial", serial)?;
+            if serial.is_empty() || serial.chars().count() > MAX_SERIAL_LEN {
+                return Err(self.invalid("serial", format!("must be 1 to {MAX_SERIAL_LEN} characters")));
             }
         }
 
@@ -597,7 +675,7 @@ fn escape_into(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxvirt_agent_api::v1::{CpuTopology, DiskSource, Graphics, NicSpec};
+    use oxvirt_agent_api::v1::{CloudInit, CpuTopology, DiskSource, Graphics, NicSpec};
     use oxvirt_types::{DiskId, NicId, StorageDomainId, VolumeId};
     use std::collections::BTreeMap;
     use std::process::Command;
@@ -629,7 +707,11 @@ mod tests {
     }
 
     fn opts(domain_type: DomainType) -> RenderOptions {
-        RenderOptions { domain_type, console_log: PathBuf::from("/var/log/oxvirt/console/vm1.log") }
+        RenderOptions {
+            domain_type,
+            console_log: PathBuf::from("/var/log/oxvirt/console/vm1.log"),
+            cloud_init_iso: None,
+        }
     }
 
     /// Direct kernel boot, two virtio disks, one virtio-scsi, one IDE, a NIC and VNC.
@@ -662,11 +744,73 @@ mod tests {
             }],
             graphics: Some(Graphics { kind: GraphicsKind::Vnc, listen: None, password: Some("s3cret".into()) }),
             custom_properties: BTreeMap::new(),
+            serial: None,
+            cloud_init: None,
         }
     }
 
+    const CLOUD_INIT_ISO: &str = "/var/lib/oxvirt/cloud-init/vm1.iso";
+
     fn render(spec: &VmSpec, domain_type: DomainType) -> Result<String, XmlError> {
-        domain_xml(spec, &resolve(&spec.disks), &opts(domain_type))
+        let opts = RenderOptions {
+            cloud_init_iso: spec.cloud_init.as_ref().map(|_| PathBuf::from(CLOUD_INIT_ISO)),
+            ..opts(domain_type)
+        };
+        domain_xml(spec, &resolve(&spec.disks), &opts)
+    }
+
+    fn cloud_init() -> CloudInit {
+        CloudInit { meta_data: "instance-id: x\n".into(), user_data: "#cloud-config\n".into(), network_config: None }
+    }
+
+    #[test]
+    fn serial_number_and_cloud_init_render_sysinfo_and_a_cdrom() {
+        let mut spec = full_spec();
+        spec.serial = Some("myserial & co".into());
+        spec.cloud_init = Some(cloud_init());
+        let xml = render(&spec, DomainType::Qemu).expect("renders");
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let domain = doc.root_element();
+        let sysinfo = child(domain, "sysinfo");
+        assert_eq!(sysinfo.attribute("type"), Some("smbios"));
+        let entries: Vec<(Option<&str>, Option<&str>)> =
+            children(child(sysinfo, "system"), "entry").iter().map(|e| (e.attribute("name"), e.text())).collect();
+        let id = spec.id.to_string();
+        assert_eq!(
+            entries,
+            [
+                (Some("manufacturer"), Some(SMBIOS_MANUFACTURER)),
+                (Some("product"), Some(SMBIOS_PRODUCT)),
+                (Some("serial"), Some("myserial & co")),
+                (Some("uuid"), Some(id.as_str())),
+            ]
+        );
+        assert_eq!(child(child(domain, "os"), "smbios").attribute("mode"), Some("sysinfo"));
+        let cdroms: Vec<_> = children(child(domain, "devices"), "disk")
+            .into_iter()
+            .filter(|d| d.attribute("device") == Some("cdrom"))
+            .collect();
+        assert_eq!(cdroms.len(), 1);
+        let target = child(cdroms[0], "target");
+        // full_spec has one IDE disk (hda): the CD-ROM comes after it.
+        assert_eq!((target.attribute("dev"), target.attribute("bus")), (Some("hdb"), Some("ide")));
+        assert_eq!(child(cdroms[0], "source").attribute("file"), Some(CLOUD_INIT_ISO));
+        child(cdroms[0], "readonly");
+
+        spec.machine = Some("q35".into());
+        spec.disks.retain(|d| d.interface != DiskInterface::Ide);
+        let xml = render(&spec, DomainType::Qemu).expect("renders");
+        assert!(
+            xml.contains("<target dev='sdb' bus='sata'/>") || xml.contains("<target dev=\"sdb\" bus=\"sata\"/>"),
+            "{xml}"
+        );
+
+        // Without a serial number, no sysinfo; the ISO option must match the spec.
+        spec.serial = None;
+        let xml = render(&spec, DomainType::Qemu).expect("renders");
+        assert!(!xml.contains("sysinfo") && !xml.contains("smbios"), "{xml}");
+        let err = domain_xml(&spec, &resolve(&spec.disks), &opts(DomainType::Qemu)).expect_err("no ISO path");
+        assert!(matches!(err, XmlError::InvalidOption { option: "cloud_init_iso", .. }), "{err}");
     }
 
     fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> roxmltree::Node<'a, 'i> {
@@ -833,7 +977,11 @@ mod tests {
         spec.graphics = Some(Graphics { kind: GraphicsKind::Vnc, listen: None, password: Some("p&<'\">".into()) });
         let mut disks = resolve(&spec.disks);
         disks[0].path = PathBuf::from("/srv/it's <a> & \"b\".img");
-        let opts = RenderOptions { domain_type: DomainType::Qemu, console_log: PathBuf::from("/log/a&b<'>.log") };
+        let opts = RenderOptions {
+            domain_type: DomainType::Qemu,
+            console_log: PathBuf::from("/log/a&b<'>.log"),
+            cloud_init_iso: None,
+        };
         let xml = domain_xml(&spec, &disks, &opts).expect("renders");
         let doc = roxmltree::Document::parse(&xml).expect("escaped XML parses");
         let domain = doc.root_element();
@@ -891,6 +1039,9 @@ mod tests {
             ("memory", |s| s.memory = ByteSize(1000)),
             ("cpu.cores", |s| s.cpu.cores = 0),
             ("machine", |s| s.machine = Some("pc'; rm".into())),
+            ("serial", |s| s.serial = Some(String::new())),
+            ("serial", |s| s.serial = Some("a\u{7}b".into())),
+            ("serial", |s| s.serial = Some("x".repeat(MAX_SERIAL_LEN + 1))),
             ("boot.kernel", |s| {
                 s.boot = Boot::Kernel { kernel: PathBuf::from("vmlinuz"), initrd: None, cmdline: String::new() }
             }),
@@ -925,6 +1076,14 @@ mod tests {
             spec.disks.push(volume_disk(DiskInterface::Ide));
         }
         assert_eq!(invalid_field(&spec), format!("disks[{}].interface", 3 + MAX_IDE_DISKS));
+
+        // Four IDE disks leave the cloud-init CD-ROM no IDE slot.
+        let mut spec = full_spec();
+        for _ in 1..MAX_IDE_DISKS {
+            spec.disks.push(volume_disk(DiskInterface::Ide));
+        }
+        spec.cloud_init = Some(cloud_init());
+        assert_eq!(invalid_field(&spec), "cloud_init");
     }
 
     #[test]
@@ -945,7 +1104,11 @@ mod tests {
         let err = domain_xml(&spec, &disks, &opts(DomainType::Kvm)).expect_err("relative path");
         assert!(matches!(&err, XmlError::InvalidInput { field, .. } if field.starts_with("disks[2]")), "{err}");
 
-        let bad_opts = RenderOptions { domain_type: DomainType::Kvm, console_log: PathBuf::from("console.log") };
+        let bad_opts = RenderOptions {
+            domain_type: DomainType::Kvm,
+            console_log: PathBuf::from("console.log"),
+            cloud_init_iso: None,
+        };
         let err = domain_xml(&spec, &resolve(&spec.disks), &bad_opts).expect_err("relative console log");
         assert!(matches!(err, XmlError::InvalidOption { option: "console_log", .. }), "{err}");
     }
@@ -973,6 +1136,8 @@ mod tests {
         devices_qemu.name = "oxvirt-devices-qemu".into();
         devices_qemu.boot = Boot::Devices { order: vec![BootDevice::Hd, BootDevice::Cdrom, BootDevice::Network] };
         devices_qemu.disks[0].bootable = true;
+        devices_qemu.serial = Some("myserial".into());
+        devices_qemu.cloud_init = Some(cloud_init());
         let mut minimal_q35 = full_spec();
         minimal_q35.name = "oxvirt-minimal-q35".into();
         minimal_q35.machine = Some("q35".into());
@@ -980,6 +1145,7 @@ mod tests {
         minimal_q35.nics.clear();
         minimal_q35.graphics = Some(Graphics { kind: GraphicsKind::Vnc, listen: Some("::".into()), password: None });
         minimal_q35.boot = Boot::Devices { order: vec![] };
+        minimal_q35.cloud_init = Some(cloud_init());
 
         for (spec, domain_type) in
             [(&kernel_kvm, DomainType::Kvm), (&devices_qemu, DomainType::Qemu), (&minimal_q35, DomainType::Qemu)]

@@ -4,7 +4,7 @@ use super::error::{Result, StoreError, WriteCtx};
 use super::filter::{SortBy, VmFilter};
 use super::sql::{RowExt as _, Sql, cas_missed, db_json, db_size, insert_sql, update_sql};
 use crate::model::{
-    BootConfig, BootDevice, CpuTopology, HighAvailability, Placement, Timestamp, Vm, VmConfig, VmRuntime,
+    BootConfig, BootDevice, CpuTopology, HighAvailability, Placement, SerialNumber, Timestamp, Vm, VmConfig, VmRuntime,
 };
 use oxvirt_types::{ByteSize, HostId, VmId, VmStatus};
 use sqlx::AnyConnection;
@@ -17,7 +17,8 @@ type Query = sqlx::query::Query<'static, sqlx::Any, AnyArguments>;
 macro_rules! config_columns {
     () => {
         "memory, memory_guaranteed, memory_max, cpu_sockets, cpu_cores, cpu_threads, os_type, vm_type, machine, \
-         boot_devices, kernel, initrd, cmdline, display, ha_enabled, ha_priority, custom_properties"
+         boot_devices, kernel, initrd, cmdline, display, ha_enabled, ha_priority, custom_properties, \
+         serial_number_policy, serial_number"
     };
 }
 pub(super) use config_columns;
@@ -53,6 +54,10 @@ pub(super) fn config_from_row(r: &AnyRow) -> Result<VmConfig> {
         display: r.parse_opt("display")?,
         high_availability: HighAvailability { enabled: r.flag("ha_enabled")?, priority: r.int_as("ha_priority")? },
         custom_properties: r.json("custom_properties")?,
+        serial_number: match r.parse_opt("serial_number_policy")? {
+            None => None,
+            Some(policy) => Some(SerialNumber { policy, value: r.text_opt("serial_number")? }),
+        },
     })
 }
 
@@ -74,7 +79,9 @@ pub(super) fn bind_config(q: Query, cfg: &VmConfig) -> Result<Query> {
         .bind(cfg.display.map(|d| d.as_str()))
         .bind(cfg.high_availability.enabled)
         .bind(i64::from(cfg.high_availability.priority))
-        .bind(db_json("custom properties", &cfg.custom_properties)?))
+        .bind(db_json("custom properties", &cfg.custom_properties)?)
+        .bind(cfg.serial_number.as_ref().map(|s| s.policy.as_str()))
+        .bind(cfg.serial_number.as_ref().and_then(|s| s.value.clone())))
 }
 
 const VM_COLUMNS: &str = concat!(

@@ -8,6 +8,7 @@
 
 mod affinity_labels;
 pub mod background;
+mod cloud_init;
 mod cluster_networks;
 mod clusters;
 mod common;
@@ -34,6 +35,7 @@ mod templates;
 mod vms;
 mod vnic_profiles;
 
+pub use cloud_init::{BootProtocol, Initialization, NicConfiguration};
 pub use clusters::{ClusterAdd, ClusterUpdate};
 pub use common::Named;
 pub(crate) use common::{missing_reference, name_check};
@@ -52,7 +54,7 @@ pub use query::{Comparison, Condition, ListQuery, Sort};
 pub use saga::JobOptions;
 pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, storage_domain_reachable_from};
 pub use tags::{TagAdd, TagUpdate, Tagged};
-pub use vms::{PlacementPatch, VmAdd, VmConfigPatch, VmUpdate};
+pub use vms::{PlacementPatch, RunOnce, VmAdd, VmConfigPatch, VmUpdate};
 pub use vnic_profiles::{VnicProfileAdd, VnicProfileUpdate};
 
 use crate::auth::{self, IssuedToken, Principal, Sessions};

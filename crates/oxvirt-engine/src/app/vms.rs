@@ -14,6 +14,7 @@
 //! Removing a VM with its disks is a job too (`RemoveVm`): the disks to delete are written
 //! down before the VM row goes, so a crash cannot leave them behind unnoticed.
 
+use super::cloud_init::Initialization;
 use super::saga::{JobOptions, Outcome, SagaCtx, SagaDef, StepDef, Undo, WaitFor, end_fn, output, step_fn};
 use super::scheduler::{Passed, Refusal};
 use super::{App, AppError, ListQuery, Result};
@@ -22,8 +23,8 @@ use crate::auth::Principal;
 use oxvirt_agent_api::v1;
 use oxvirt_engine_db::model::{
     AuditCode, BootDevice, CpuTopology, DiskInterface, DiskStatus, DisplayType, EventRefs, HighAvailability, Host,
-    NicInterface, Placement, PlacementAffinity, Severity, StepType, Template, Timestamp, Vm, VmConfig, VmRuntime,
-    VmType,
+    NicInterface, Placement, PlacementAffinity, SerialNumber, SerialNumberPolicy, Severity, StepType, Template,
+    Timestamp, Vm, VmConfig, VmRuntime, VmType,
 };
 use oxvirt_engine_db::store::{HostFilter, StoreError, VmFilter};
 use oxvirt_types::{ByteSize, ClusterId, DiskId, HostId, HostStatus, TemplateId, VmId, VmStatus};
@@ -63,6 +64,18 @@ pub struct VmConfigPatch {
     pub display: Option<DisplayType>,
     pub high_availability: Option<HighAvailability>,
     pub custom_properties: Option<BTreeMap<String, String>>,
+    /// `Some(None)` returns to the default policy (oVirt's `serial_number.policy=none`).
+    pub serial_number: Option<Option<SerialNumber>>,
+}
+
+/// What a start changes for that run only (oVirt's "run once"); nothing of it is stored on
+/// the VM.
+#[derive(Debug, Clone, Default)]
+pub struct RunOnce {
+    /// The boot order of this run.
+    pub boot_devices: Option<Vec<BootDevice>>,
+    /// With `use_cloud_init`: a cloud-init data source attached for this run.
+    pub initialization: Option<Initialization>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,8 +167,14 @@ fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> R
         }
         config.custom_properties = cp;
     }
+    if let Some(serial) = patch.serial_number {
+        config.serial_number = serial;
+    }
     config_check(config, vm_name)
 }
+
+/// Longest custom serial number (oVirt's limit for `serial_number.value`).
+pub const MAX_SERIAL_NUMBER_LEN: usize = 255;
 
 fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
     const MIB: u64 = 1024 * 1024;
@@ -185,6 +204,30 @@ fn config_check(c: &VmConfig, vm_name: &str) -> Result<()> {
              and their product at most 512",
             c.cpu.sockets, c.cpu.cores, c.cpu.threads
         )));
+    }
+    if let Some(serial) = &c.serial_number {
+        match (serial.policy, serial.value.as_deref()) {
+            (SerialNumberPolicy::Custom, None | Some("")) => {
+                return Err(AppError::InvalidInput(format!(
+                    "VM {vm_name}: serial_number.policy custom needs serial_number.value (the serial number)"
+                )));
+            }
+            (SerialNumberPolicy::Custom, Some(v)) => {
+                if v.chars().count() > MAX_SERIAL_NUMBER_LEN || v.chars().any(char::is_control) {
+                    return Err(AppError::InvalidInput(format!(
+                        "VM {vm_name}: serial_number.value must be at most {MAX_SERIAL_NUMBER_LEN} printable \
+                         characters"
+                    )));
+                }
+            }
+            (policy, Some(_)) => {
+                return Err(AppError::InvalidInput(format!(
+                    "VM {vm_name}: serial_number.value is only used with policy custom, not {policy}; drop the \
+                     value or set the policy to custom"
+                )));
+            }
+            (_, None) => {}
+        }
     }
     if (c.boot.initrd.is_some() || c.boot.cmdline.is_some()) && c.boot.kernel.is_none() {
         return Err(AppError::InvalidInput(format!(
@@ -355,7 +398,9 @@ impl App {
     /// Starts a down VM on an Up host of its cluster with enough free memory: a durable
     /// `RunVm` job. Answers once the launch is recorded: the VM is `wait_for_launch` on the
     /// chosen host and its disks `locked` (one transaction); the executor does the rest.
-    pub async fn vm_start(&self, who: &Principal, id: VmId, opts: &JobOptions) -> Result<Vm> {
+    ///
+    /// `once` changes this run only: its boot order, a cloud-init data source.
+    pub async fn vm_start(&self, who: &Principal, id: VmId, once: RunOnce, opts: &JobOptions) -> Result<Vm> {
         let vm = self.store.vm_get(id).await?;
         if vm.runtime.status != VmStatus::Down {
             return Err(AppError::Conflict(format!(
@@ -363,9 +408,17 @@ impl App {
                 vm.name, vm.runtime.status
             )));
         }
+        let boot_devices = match once.boot_devices {
+            None => None,
+            Some(devices) => Some(run_once_boot(&vm, &devices)?),
+        };
+        let cloud_init = match &once.initialization {
+            None => None,
+            Some(init) => Some(super::cloud_init::cloud_init_build(vm.id, &vm.name, init)?),
+        };
         let prepared = async {
             let host = self.vm_host_choose(&vm).await?;
-            let spec = self.vm_spec_build(&vm, false).await?;
+            let spec = self.vm_spec_build(&vm, host.id, false).await?;
             Ok::<_, AppError>((host, spec))
         }
         .await;
@@ -410,6 +463,8 @@ impl App {
             host_id: host.id,
             host_name: host.name.clone(),
             disks,
+            boot_devices,
+            cloud_init,
         };
         let job_id = self.saga_start(tx, who, &RUN_VM, format!("Launching VM {}", vm.name), &params, opts).await?;
         self.audit(
@@ -583,7 +638,8 @@ impl App {
 
     /// What the agent needs to run the VM: its configuration, active disks and plugged NICs.
     /// `launching`: the disks are locked by this launch (the `RunVm` job), not by another.
-    async fn vm_spec_build(&self, vm: &Vm, launching: bool) -> Result<v1::VmSpec> {
+    /// `host`: where it will run (the default serial number is the host's id).
+    async fn vm_spec_build(&self, vm: &Vm, host: HostId, launching: bool) -> Result<v1::VmSpec> {
         let mut disks = Vec::new();
         for a in self.store.disk_attachment_list_for_vm(vm.id).await? {
             if !a.active {
@@ -631,18 +687,7 @@ impl App {
                 initrd: c.boot.initrd.as_ref().map(Into::into),
                 cmdline: c.boot.cmdline.clone().unwrap_or_default(),
             },
-            None => v1::Boot::Devices {
-                order: c
-                    .boot
-                    .devices
-                    .iter()
-                    .map(|d| match d {
-                        BootDevice::Hd => v1::BootDevice::Hd,
-                        BootDevice::Cdrom => v1::BootDevice::Cdrom,
-                        BootDevice::Network => v1::BootDevice::Network,
-                    })
-                    .collect(),
-            },
+            None => v1::Boot::Devices { order: c.boot.devices.iter().map(|d| boot_device_wire(*d)).collect() },
         };
         Ok(v1::VmSpec {
             id: vm.id,
@@ -664,6 +709,15 @@ impl App {
                 None => None,
             },
             custom_properties: c.custom_properties.clone(),
+            serial: Some(match &c.serial_number {
+                None => host.to_string(),
+                Some(s) => match s.policy {
+                    SerialNumberPolicy::Host => host.to_string(),
+                    SerialNumberPolicy::Vm => vm.id.to_string(),
+                    SerialNumberPolicy::Custom => s.value.clone().unwrap_or_default(),
+                },
+            }),
+            cloud_init: None,
         })
     }
 
@@ -741,6 +795,43 @@ struct RunVmParams {
     host_id: HostId,
     host_name: String,
     disks: Vec<DiskId>,
+    /// The boot order of this run, when the start gave one (run once).
+    #[serde(default)]
+    boot_devices: Option<Vec<v1::BootDevice>>,
+    /// The cloud-init data source of this run (its password hashed).
+    #[serde(default)]
+    cloud_init: Option<v1::CloudInit>,
+}
+
+/// The boot order a run-once start asks for, checked against the VM.
+fn run_once_boot(vm: &Vm, devices: &[BootDevice]) -> Result<Vec<v1::BootDevice>> {
+    if vm.config.boot.kernel.is_some() {
+        return Err(AppError::InvalidInput(format!(
+            "VM {}: it boots its kernel directly (os.kernel), so os.boot.devices would not be used; clear os.kernel \
+             to boot from devices",
+            vm.name
+        )));
+    }
+    if devices.is_empty() {
+        return Err(AppError::InvalidInput(format!("VM {}: os.boot.devices is empty; give at least one", vm.name)));
+    }
+    for (i, d) in devices.iter().enumerate() {
+        if devices[..i].contains(d) {
+            return Err(AppError::InvalidInput(format!(
+                "VM {}: os.boot.devices lists {d} twice; list each device once",
+                vm.name
+            )));
+        }
+    }
+    Ok(devices.iter().map(|d| boot_device_wire(*d)).collect())
+}
+
+fn boot_device_wire(d: BootDevice) -> v1::BootDevice {
+    match d {
+        BootDevice::Hd => v1::BootDevice::Hd,
+        BootDevice::Cdrom => v1::BootDevice::Cdrom,
+        BootDevice::Network => v1::BootDevice::Network,
+    }
 }
 
 /// The step of `RunVm` whose end a start request waits for (the host created the domain).
@@ -821,7 +912,11 @@ async fn run_vm_launch(ctx: &SagaCtx) -> Result<serde_json::Value> {
         return output(state);
     }
     let vm = app.store.vm_get(p.vm_id).await?;
-    let spec = app.vm_spec_build(&vm, true).await?;
+    let mut spec = app.vm_spec_build(&vm, p.host_id, true).await?;
+    if let Some(order) = p.boot_devices {
+        spec.boot = v1::Boot::Devices { order };
+    }
+    spec.cloud_init = p.cloud_init;
     output(client.vm_create(&spec).await?)
 }
 

@@ -1,13 +1,15 @@
 //! VMs and their devices: added from `Blank` down, faults that store nothing; start, stop and
 //! ACPI shutdown on a simulated host; a crash seen by the engine; disk attachments (a new disk
 //! made with one, an existing disk, detach keeping or deleting it, one bootable disk); NICs
-//! with MACs from the pool; and what a running VM refuses until it is stopped.
+//! with MACs from the pool; what a running VM refuses until it is stopped; the SMBIOS serial
+//! number policies; run-once starts (boot order, cloud-init) that leave the VM as it was.
 //! (Ported from `tests/sdk/vms.py`, which runs them against a real host and guest.)
 
 use super::{names, vm_add_sized, vm_host, vm_start_up};
+use oxvirt_agent_api::v1;
 use oxvirt_testkit::engine_context::{GIB, MIB, id};
 use oxvirt_testkit::{EngineTestContext, EngineTestOptions};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A floating thin disk `name` of 1 GiB on `sd`; its id.
 async fn disk_add(ctx: &EngineTestContext, name: &str, sd: &str) -> String {
@@ -299,4 +301,127 @@ async fn an_engine_restart_leaves_a_running_vm_running_and_up() {
     assert_eq!(after.generation, before.generation, "the restarted engine did not touch it: {before:?} {after:?}");
     ctx.api.action(&format!("vms/{vm}"), "stop").await.expect("the restarted engine stops it");
     ctx.vm_wait_status(&vm, "down").await.expect("down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serial_number_policies_reach_the_host_and_bad_ones_are_refused() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let path = format!("vms/{vm}");
+    let serial_of_a_run = || async {
+        vm_start_up(&ctx, &vm).await;
+        let serial = ctx.sim_vm_spec(&vm).expect("the host got a spec").serial;
+        ctx.api.action(&path, "stop").await.expect("stop");
+        ctx.vm_wait_status(&vm, "down").await.expect("down");
+        serial
+    };
+
+    // The default policy (rendered absent, as oVirt does): the host's id.
+    let got = ctx.api.get(&path).await.expect("get");
+    assert!(got.get("serial_number").is_none(), "{got}");
+    assert_eq!(serial_of_a_run().await, Some(s.hosts[0].clone()));
+
+    let set = ctx
+        .api
+        .put(&path, &json!({"serial_number": {"policy": "custom", "value": "myserial"}}))
+        .await
+        .expect("custom serial number");
+    assert_eq!(set["serial_number"], json!({"policy": "custom", "value": "myserial"}), "{set}");
+    assert_eq!(serial_of_a_run().await.as_deref(), Some("myserial"));
+
+    let set = ctx.api.put(&path, &json!({"serial_number": {"policy": "vm"}})).await.expect("policy vm");
+    assert_eq!(set["serial_number"], json!({"policy": "vm"}), "{set}");
+    assert_eq!(serial_of_a_run().await, Some(vm.clone()));
+
+    let refused: &[(Value, &[&str])] = &[
+        (json!({"policy": "custom"}), &["vm1", "serial_number.value", "custom"]),
+        (json!({"policy": "custom", "value": "a\u{7}b"}), &["vm1", "serial_number.value", "printable"]),
+        (json!({"policy": "host", "value": "x"}), &["serial_number.value", "custom", "host"]),
+        (json!({"policy": "none", "value": "x"}), &["serial_number.value", "custom", "none"]),
+        (json!({"policy": "bogus"}), &["bogus", "serial number policy"]),
+        (json!({"value": "x"}), &["serial_number.value", "policy"]),
+    ];
+    for (serial, words) in refused {
+        let f = ctx.api.put(&path, &json!({"serial_number": serial})).await.expect_err("refused");
+        f.assert_names(400, words);
+    }
+    let got = ctx.api.get(&path).await.expect("get");
+    assert_eq!(got["serial_number"], json!({"policy": "vm"}), "refusals changed nothing: {got}");
+
+    // `none` returns to the default.
+    let set = ctx.api.put(&path, &json!({"serial_number": {"policy": "none"}})).await.expect("policy none");
+    assert!(set.get("serial_number").is_none(), "{set}");
+    assert_eq!(serial_of_a_run().await, Some(s.hosts[0].clone()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_once_start_boots_as_asked_with_cloud_init_for_that_run_only() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let path = format!("vms/{vm}");
+    let initialization = json!({
+        "host_name": "myvm.example.com",
+        "user_name": "root",
+        "root_password": "redhat123",
+        "nic_configurations": {"nic_configuration": [{
+            "name": "eth0", "on_boot": true, "boot_protocol": "static",
+            "ip": {"version": "v4", "address": "192.168.0.100", "netmask": "255.255.255.0", "gateway": "192.168.0.1"}
+        }]},
+        "dns_servers": "192.168.0.1 192.168.0.2",
+        "dns_search": "example.com",
+        "custom_script": "write_files:\n  - content: hi\n    path: /tmp/greeting.txt\n",
+    });
+
+    // Refusals change nothing and name what to do.
+    let refused: &[(&str, Value, &[&str])] = &[
+        ("start", json!({"vm": {"initialization": initialization}}), &["initialization", "use_cloud_init"]),
+        ("start", json!({"use_cloud_init": true}), &["use_cloud_init", "initialization"]),
+        ("start", json!({"vm": {"memory": GIB}}), &["action.vm.memory", "not supported"]),
+        (
+            "start",
+            json!({"use_cloud_init": true, "vm": {"initialization": {"host_name": "a b"}}}),
+            &["vm1", "initialization.host_name"],
+        ),
+        (
+            "start",
+            json!({"use_cloud_init": true, "vm": {"initialization": {"windows_license_key": "x"}}}),
+            &["windows_license_key", "not supported"],
+        ),
+        ("start", json!({"vm": {"os": {"boot": {"devices": {"device": ["floppy"]}}}}}), &["floppy", "boot device"]),
+        ("start", json!({"vm": {"os": {"boot": {"devices": {"device": ["hd", "hd"]}}}}}), &["vm1", "hd", "twice"]),
+        ("stop", json!({"vm": {"os": {"boot": {"devices": {"device": ["hd"]}}}}}), &["action.vm", "stop"]),
+    ];
+    for (action, body, words) in refused {
+        let f = ctx.api.action_with(&path, action, body).await.expect_err("refused");
+        f.assert_names(400, words);
+    }
+    assert_eq!(ctx.api.get(&path).await.expect("get")["status"], "down");
+
+    let body = json!({
+        "use_cloud_init": true,
+        "vm": {"os": {"boot": {"devices": {"device": ["network", "cdrom"]}}}, "initialization": initialization},
+    });
+    let reply = ctx.api.action_with(&path, "start", &body).await.expect("run once");
+    assert_eq!(reply["status"], "complete", "{reply}");
+    ctx.vm_wait_status(&vm, "up").await.expect("up");
+    let spec = ctx.sim_vm_spec(&vm).expect("spec");
+    assert_eq!(spec.boot, v1::Boot::Devices { order: vec![v1::BootDevice::Network, v1::BootDevice::Cdrom] });
+    let ci = spec.cloud_init.expect("cloud-init data source");
+    assert!(ci.meta_data.contains("local-hostname: \"myvm.example.com\""), "{}", ci.meta_data);
+    assert!(ci.user_data.contains("root:$6$") && !ci.user_data.contains("redhat123"), "{}", ci.user_data);
+    assert!(ci.user_data.contains("path: /tmp/greeting.txt"), "{}", ci.user_data);
+    let net = ci.network_config.expect("network-config");
+    assert!(net.contains("\"192.168.0.100/24\"") && net.contains("search: [\"example.com\"]"), "{net}");
+    // Nothing of it is stored on the VM.
+    let got = ctx.api.get(&path).await.expect("get");
+    assert_eq!(got["os"]["boot"]["devices"]["device"], json!(["hd"]), "{got}");
+
+    ctx.api.action(&path, "stop").await.expect("stop");
+    ctx.vm_wait_status(&vm, "down").await.expect("down");
+    vm_start_up(&ctx, &vm).await;
+    let spec = ctx.sim_vm_spec(&vm).expect("spec");
+    assert_eq!(spec.boot, v1::Boot::Devices { order: vec![v1::BootDevice::Hd] }, "a plain start boots as configured");
+    assert!(spec.cloud_init.is_none(), "no cloud-init without run once");
 }

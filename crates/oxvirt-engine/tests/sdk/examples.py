@@ -80,12 +80,14 @@ SCRIPTS = {
     "assign_network_to_cluster.py": {"names": [], "timeout": 60},
     # It needs the `bs-scsi-012` storage domain: ours is `mydata`. It polls every 5 s.
     "extend_disk.py": {"names": [("'bs-scsi-012'", "'mydata'")], "timeout": 120},
+    "set_vm_serial_number.py": {"names": [], "timeout": 60},
+    # Run once: boots from network then CD-ROM (neither boots here: the VM runs in its
+    # firmware), then a start with a cloud-init data source.
+    "start_vm_with_boot_devices.py": {"names": [], "timeout": 180},
+    "start_vm_with_cloud_init.py": {"names": [], "timeout": 60},
     # Examples asking for what the engine does not do yet: each must fail with the 400 that
     # names what it refused (before the API fidelity work they exited 0 and did nothing).
-    "set_vm_serial_number.py": {"names": [], "timeout": 60, "refused": "vm.serial_number is not supported yet"},
     "set_vm_lease_storage_domain.py": {"names": [], "timeout": 60, "refused": "vm.lease"},
-    "start_vm_with_boot_devices.py": {"names": [], "timeout": 60, "refused": "action.vm is not supported yet"},
-    "start_vm_with_cloud_init.py": {"names": [], "timeout": 60, "refused": "action."},
 }
 
 # Every other example of the archive, with why it is not run. The runner fails when the
@@ -368,6 +370,61 @@ def check_pin_vm(out):
         assert vm.placement_policy.affinity == types.VmAffinity.MIGRATABLE, vm.placement_policy.affinity
 
 
+def live_domain_xml(name, wait=60):
+    """The live domain XML libvirt keeps for a running VM on the examples' host (its /run)."""
+    import time
+    import xml.etree.ElementTree as ET
+    path = os.path.join(os.environ["OXVIRT_EXAMPLES_HOST_ROOT"], "run/libvirt/qemu/%s.xml" % name)
+    deadline = time.monotonic() + wait
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, "no live domain XML %s" % path
+        time.sleep(0.2)
+    root = ET.parse(path).getroot()
+    return root if root.tag == "domain" else root.find("domain")
+
+
+def check_set_vm_serial_number(out):
+    from ovirtsdk4 import types
+    with connection() as conn:
+        serial = the_vm(conn).serial_number
+        assert (serial.policy, serial.value) == (types.SerialNumberPolicy.CUSTOM, "myserial"), serial
+    # Its effect in the guest's SMBIOS is checked at the next start (start_vm_with_boot_devices).
+
+
+def check_start_vm_with_boot_devices(out):
+    from ovirtsdk4 import types
+    with connection() as conn:
+        vm = the_vm(conn)
+        assert vm.status == types.VmStatus.UP, vm.status
+        assert vm.os.boot.devices == [types.BootDevice.HD], "run once changed the VM: %s" % vm.os.boot.devices
+    domain = live_domain_xml("myvm")
+    boots = [b.get("dev") for b in domain.find("os").findall("boot")]
+    assert boots == ["network", "cdrom"], boots
+    entries = {e.get("name"): e.text for e in domain.find("sysinfo/system").findall("entry")}
+    assert entries.get("serial") == "myserial", entries
+    assert domain.find("os/smbios").get("mode") == "sysinfo"
+
+
+def check_start_vm_with_cloud_init(out):
+    domain = live_domain_xml("myvm")
+    [cdrom] = [d for d in domain.find("devices").findall("disk") if d.get("device") == "cdrom"]
+    iso = os.environ["OXVIRT_EXAMPLES_HOST_ROOT"] + cdrom.find("source").get("file")
+    boots = [b.get("dev") for b in domain.find("os").findall("boot")]
+    assert boots == ["hd"], "the run-once boot order of the previous run stuck: %s" % boots
+
+    def isoinfo(*args):
+        return subprocess.run(["isoinfo", "-i", iso] + list(args), check=True, capture_output=True,
+                              text=True).stdout
+
+    assert "Volume id: cidata" in isoinfo("-d"), isoinfo("-d")
+    meta, user, net = (isoinfo("-R", "-x", "/" + f) for f in ("meta-data", "user-data", "network-config"))
+    assert 'local-hostname: "myvm.example.com"' in meta, meta
+    assert user.startswith("#cloud-config\n") and "root:$6$" in user and "redhat123" not in user, user
+    assert "path: /tmp/greeting.txt" in user and "Hello, world!" in user, user
+    assert '"192.168.0.100/24"' in net and 'gateway: "192.168.0.1"' in net, net
+    assert 'address: ["192.168.0.1", "192.168.0.2", "192.168.0.3"]' in net and '["example.com"]' in net, net
+
+
 def check_extend_disk(out):
     import glob
     import json
@@ -468,6 +525,9 @@ CHECKS = {
     "list_affinity_labels.py": check_printed("my_affinity_label:", " - myvm"),
     "assign_network_to_cluster.py": check_assign_network_to_cluster,
     "extend_disk.py": check_extend_disk,
+    "set_vm_serial_number.py": check_set_vm_serial_number,
+    "start_vm_with_boot_devices.py": check_start_vm_with_boot_devices,
+    "start_vm_with_cloud_init.py": check_start_vm_with_cloud_init,
     "pin_vm.py": check_pin_vm,
     "list_host_statistics.py": check_list_host_statistics,
     "asynchronous_inventory.py": check_asynchronous_inventory,

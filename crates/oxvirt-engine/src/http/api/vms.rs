@@ -2,8 +2,13 @@
 //! `reboot`), `follow=`, the serial console log (an oxvirt extension) and permissions.
 
 use super::*;
-use crate::app::{PlacementPatch, VmAdd, VmConfigPatch, VmUpdate};
-use oxvirt_engine_db::model::{BootDevice, CpuTopology, DisplayType, HighAvailability, PlacementAffinity, Vm, VmType};
+use crate::app::{
+    BootProtocol, Initialization, NicConfiguration, PlacementPatch, RunOnce, VmAdd, VmConfigPatch, VmUpdate,
+};
+use oxvirt_engine_db::model::{
+    BootDevice, CpuTopology, DisplayType, HighAvailability, PlacementAffinity, SerialNumber, SerialNumberPolicy, Vm,
+    VmConfig, VmType,
+};
 use oxvirt_types::{ByteSize, HostId, TemplateId, VmId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -121,7 +126,8 @@ fn vm_el(vm: &Vm) -> Element {
         .child(placement)
         .enum_child("status", vm.runtime.status.as_str())
         .enum_child("type", c.vm_type.as_str())
-        .text_child_opt("custom_emulated_machine", c.machine.as_deref());
+        .text_child_opt("custom_emulated_machine", c.machine.as_deref())
+        .child_opt(serial_number_el(c));
     if let Some(t) = vm.runtime.start_time {
         el = el.date_child("start_time", time(t));
     }
@@ -183,6 +189,36 @@ async fn vm_get(
     Ok(Reply::new(fmt, StatusCode::OK, &vm_el_followed(&app, &vm, &follow).await?))
 }
 
+/// `serial_number` of a VM or template: absent for the default policy, as oVirt renders it.
+pub(super) fn serial_number_el(c: &VmConfig) -> Option<Element> {
+    let s = c.serial_number.as_ref()?;
+    Some(
+        Element::new("serial_number")
+            .enum_child("policy", s.policy.as_str())
+            .text_child_opt("value", s.value.as_deref()),
+    )
+}
+
+/// `serial_number`: `Some(None)` for policy `none` (back to the default).
+fn serial_number_patch(el: &Element) -> Result<Option<Option<SerialNumber>>, Failure> {
+    let Some(s) = el.child_named("serial_number") else { return Ok(None) };
+    let value = s.text("value");
+    let policy = s.text("policy");
+    Ok(match policy.as_deref() {
+        None if value.is_none() => None,
+        None => return Err(invalid("vm.serial_number.value needs serial_number.policy custom beside it")),
+        Some("none") if value.is_some() => {
+            return Err(invalid("vm.serial_number.value is only used with policy custom, not none"));
+        }
+        Some("none") => Some(None),
+        Some(p) => {
+            let policy = SerialNumberPolicy::from_wire(p)
+                .ok_or_else(|| invalid(format!("'{p}' is not a serial number policy; use host, vm, custom or none")))?;
+            Some(Some(SerialNumber { policy, value }))
+        }
+    })
+}
+
 /// The configuration fields of a `<vm>` body.
 fn config_patch(el: &Element) -> Result<VmConfigPatch, Failure> {
     let bytes = |v: Option<u64>| v.map(ByteSize);
@@ -198,15 +234,7 @@ fn config_patch(el: &Element) -> Result<VmConfigPatch, Failure> {
     let os = el.child_named("os");
     let boot_devices = match os.and_then(|o| o.at("boot/devices")) {
         None => None,
-        Some(d) => Some(
-            d.children_named("device")
-                .filter_map(Element::own_text)
-                .map(|t| {
-                    BootDevice::from_wire(&t)
-                        .ok_or_else(|| invalid(format!("'{t}' is not a boot device; use hd, cdrom or network")))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
+        Some(d) => Some(boot_devices_parse(d)?),
     };
     let high_availability = match el.child_named("high_availability") {
         None => None,
@@ -244,6 +272,7 @@ fn config_patch(el: &Element) -> Result<VmConfigPatch, Failure> {
         },
         high_availability,
         custom_properties,
+        serial_number: serial_number_patch(el)?,
     })
 }
 
@@ -357,6 +386,9 @@ async fn vm_action(
         return Err(unserved::unknown_action(uri.path(), VM_ACTIONS));
     }
     let Body(body) = body?;
+    if (body.run_once.boot_devices.is_some() || body.run_once.initialization.is_some()) && action.as_str() != "start" {
+        return Err(invalid(format!("action.vm is not supported by {}", action.as_str())));
+    }
     let reason = body.reason;
     // Only stop and shutdown take a reason (oVirt's model): on start or reboot it would be
     // dropped, so it is refused.
@@ -371,7 +403,7 @@ async fn vm_action(
         opts.asynchronous = Some(asynchronous);
     }
     let done = match action.as_str() {
-        "start" => app.vm_start(&who, vm, &opts).await?,
+        "start" => app.vm_start(&who, vm, body.run_once, &opts).await?,
         "stop" => app.vm_stop(&who, vm, reason, &opts).await?,
         "shutdown" => app.vm_shutdown(&who, vm, reason, &opts).await?,
         "reboot" => app.vm_reboot(&who, vm, &opts).await?,
@@ -380,19 +412,106 @@ async fn vm_action(
     Ok(Reply::action_done(fmt, Some(done.to_element())))
 }
 
-/// What a VM action's `<action>` may carry that the engine honours: `reason` (stop, shutdown)
-/// and `async`. Anything else of the model is refused.
+/// What a VM action's `<action>` may carry that the engine honours: `reason` (stop, shutdown),
+/// `async`, and for a start the run-once parts of `vm` (`os.boot.devices`, `initialization`
+/// with `use_cloud_init`). Anything else of the model is refused.
 #[derive(Debug)]
 struct VmActionBody {
     reason: Option<String>,
     asynchronous: Option<bool>,
+    run_once: RunOnce,
 }
 
 impl FromElement for VmActionBody {
     const ROOT: &'static str = "action";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        Ok(VmActionBody { reason: el.text("reason"), asynchronous: el.bool("async")? })
+        let vm = el.child_named("vm");
+        let boot_devices = match vm.and_then(|v| v.at("os/boot/devices")) {
+            None => None,
+            Some(d) => Some(boot_devices_parse(d)?),
+        };
+        let use_cloud_init = el.bool("use_cloud_init")?;
+        let initialization = match (vm.and_then(|v| v.child_named("initialization")), use_cloud_init) {
+            (Some(init), Some(true)) => Some(initialization_parse(init)?),
+            (Some(_), _) => {
+                return Err(invalid(
+                    "action.vm.initialization is used only with action.use_cloud_init=true (oxvirt supports \
+                     cloud-init, not sysprep or ignition); set it",
+                ));
+            }
+            (None, Some(true)) => {
+                return Err(invalid(
+                    "action.use_cloud_init needs action.vm.initialization: oxvirt keeps no initialization on the \
+                     VM; give it with the start",
+                ));
+            }
+            (None, _) => None,
+        };
+        Ok(VmActionBody {
+            reason: el.text("reason"),
+            asynchronous: el.bool("async")?,
+            run_once: RunOnce { boot_devices, initialization },
+        })
     }
+}
+
+fn boot_devices_parse(devices: &Element) -> Result<Vec<BootDevice>, Failure> {
+    devices
+        .children_named("device")
+        .filter_map(Element::own_text)
+        .map(|t| {
+            BootDevice::from_wire(&t)
+                .ok_or_else(|| invalid(format!("'{t}' is not a boot device; use hd, cdrom or network")))
+        })
+        .collect()
+}
+
+/// oVirt's `initialization`, the fields cloud-init gets; the others of the model stay unread
+/// and are refused.
+fn initialization_parse(el: &Element) -> Result<Initialization, Failure> {
+    let mut nic_configurations = Vec::new();
+    if let Some(list) = el.child_named("nic_configurations") {
+        for nic in list.children_named("nic_configuration") {
+            let ip = nic.child_named("ip");
+            if let Some(version) = ip.and_then(|ip| ip.text("version"))
+                && version != "v4"
+            {
+                return Err(invalid(format!(
+                    "initialization.nic_configurations.nic_configuration.ip.version {version}: ip carries IPv4 \
+                     (v4); IPv6 configuration is not supported yet"
+                )));
+            }
+            let boot_protocol = match nic.text("boot_protocol") {
+                None => None,
+                Some(p) => Some(BootProtocol::from_wire(&p).ok_or_else(|| {
+                    invalid(format!(
+                        "initialization.nic_configurations.nic_configuration.boot_protocol '{p}' is not supported; \
+                         use dhcp, static or none"
+                    ))
+                })?),
+            };
+            nic_configurations.push(NicConfiguration {
+                name: nic.required_text("name")?,
+                on_boot: nic.bool("on_boot")?,
+                boot_protocol,
+                address: ip.and_then(|ip| ip.text("address")),
+                netmask: ip.and_then(|ip| ip.text("netmask")),
+                gateway: ip.and_then(|ip| ip.text("gateway")),
+            });
+        }
+    }
+    Ok(Initialization {
+        host_name: el.text("host_name"),
+        user_name: el.text("user_name"),
+        root_password: el.text("root_password"),
+        authorized_ssh_keys: el.text("authorized_ssh_keys"),
+        regenerate_ssh_keys: el.bool("regenerate_ssh_keys")?,
+        timezone: el.text("timezone"),
+        dns_servers: el.text("dns_servers"),
+        dns_search: el.text("dns_search"),
+        nic_configurations,
+        custom_script: el.text("custom_script"),
+    })
 }
 
 async fn vm_console_log(
