@@ -1,5 +1,5 @@
 # The two commands of the README, plus their helpers. Each script says what it does.
-.PHONY: up down test guest build bench
+.PHONY: up down test guest build bench fuzz
 
 up:        ## install what is missing, build, start libvirtd (if none answers), engine and agent
 	@scripts/up.sh
@@ -12,6 +12,9 @@ test:      ## install what the tests need, then run the whole suite; exit status
 
 bench:     ## install, build release binaries, run the benchmark suite (ARGS=--quick, ARGS='b3 --db sqlite')
 	@scripts/bench.sh $(ARGS)
+
+fuzz:      ## property-based fuzzing of parsers and translators: 10^7 cases per target, release build (CASES=n)
+	@scripts/fuzz.sh $(CASES)
 
 guest:     ## build (or find cached) the test guest
 	@guest/build.sh

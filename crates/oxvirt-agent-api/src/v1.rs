@@ -280,7 +280,8 @@ pub struct CpuTopology {
 
 impl CpuTopology {
     pub fn vcpus(&self) -> u32 {
-        u32::from(self.sockets) * u32::from(self.cores) * u32::from(self.threads)
+        // Saturating: 65535³ does not fit a u32, and a wrapped product could pass a limit.
+        u32::from(self.sockets).saturating_mul(u32::from(self.cores)).saturating_mul(u32::from(self.threads))
     }
 }
 

@@ -142,7 +142,9 @@ pub fn fmt_ratio(r: Option<f64>) -> String {
 /// metadata (the agent adopts domains that carry it), no runtime-only attributes.
 fn baseline_xml(xml: &str) -> anyhow::Result<String> {
     let mut out = replace_element(xml, "name", "bench-b1-baseline").context("domain XML without <name>")?;
-    out = replace_element(&out, "uuid", &uuid::Uuid::new_v4().to_string()).context("domain XML without <uuid>")?;
+    // The UUID is in <uuid> and in the SMBIOS <sysinfo> (libvirt wants the two equal).
+    let old_uuid = element_text(&out, "uuid").context("domain XML without <uuid>")?.to_owned();
+    out = out.replace(&old_uuid, &uuid::Uuid::new_v4().to_string());
     if let (Some(start), Some(end)) = (out.find("<metadata>"), out.find("</metadata>")) {
         out.replace_range(start..end + "</metadata>".len(), "");
     }
@@ -155,6 +157,14 @@ fn baseline_xml(xml: &str) -> anyhow::Result<String> {
         out.replace_range(start..start + close, &cleaned);
     }
     Ok(out)
+}
+
+/// The text of the first `<tag>…</tag>`.
+fn element_text<'x>(xml: &'x str, tag: &str) -> Option<&'x str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(&xml[start..end]).filter(|t| !t.is_empty())
 }
 
 /// Replaces the text of the first `<tag>…</tag>`.
@@ -174,8 +184,9 @@ mod tests {
 
     #[test]
     fn baseline_xml_is_another_domain_without_our_metadata() {
-        let xml = "<domain type='kvm' id='3'>\n  <name>vm1</name>\n  <uuid>0f</uuid>\n  <metadata>\n    <ox:vm/>\n  </metadata>\n  <memory>1</memory>\n</domain>";
+        let xml = "<domain type='kvm' id='3'>\n  <name>vm1</name>\n  <uuid>0f</uuid>\n  <metadata>\n    <ox:vm/>\n  </metadata>\n  <sysinfo type='smbios'><system><entry name='uuid'>0f</entry></system></sysinfo>\n  <memory>1</memory>\n</domain>";
         let out = baseline_xml(xml).expect("xml");
+        assert!(!out.contains(">0f<"), "the sysinfo UUID follows the domain's: {out}");
         assert!(out.contains("<name>bench-b1-baseline</name>"), "{out}");
         assert!(!out.contains("<uuid>0f</uuid>") && !out.contains("metadata") && !out.contains("id='3'"), "{out}");
         assert!(out.starts_with("<domain type='kvm'>"), "{out}");

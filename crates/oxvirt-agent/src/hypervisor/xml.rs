@@ -1173,4 +1173,108 @@ mod tests {
         let out = virsh_test_driver(tmp.path(), &format!("define --validate {}", file.display()));
         assert!(!out.status.success(), "virsh accepted a schema violation");
     }
+
+    /// Property-based fuzzing of the renderer: any spec renders XML that parses and carries
+    /// the VM id (and its name), or is refused as invalid input naming a field — never a panic
+    /// or a document libvirt would misread (`make fuzz` runs 10⁷ cases).
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(String::new()),
+                "[a-z0-9._-]{1,12}",
+                "\\PC{0,16}",
+                any::<String>(),
+                Just("a'b\"c<d>&e".to_owned()),
+            ]
+        }
+
+        fn interface() -> impl Strategy<Value = DiskInterface> {
+            prop_oneof![Just(DiskInterface::Virtio), Just(DiskInterface::VirtioScsi), Just(DiskInterface::Ide)]
+        }
+
+        fn device() -> impl Strategy<Value = BootDevice> {
+            prop_oneof![Just(BootDevice::Hd), Just(BootDevice::Cdrom), Just(BootDevice::Network)]
+        }
+
+        fn spec() -> impl Strategy<Value = VmSpec> {
+            let basics = (
+                prop_oneof![text(), "[a-z][a-z0-9-]{0,70}"],
+                (any::<u16>(), any::<u16>(), any::<u16>()),
+                prop_oneof![
+                    Just(0u64),
+                    Just(1000),
+                    Just(256 * 1024 * 1024),
+                    any::<u64>().prop_map(|m| m & !1023),
+                    any::<u64>()
+                ],
+                proptest::option::of(prop_oneof![Just("q35".to_owned()), Just("pc".to_owned()), text()]),
+                prop_oneof![
+                    proptest::collection::vec(device(), 0..4).prop_map(|order| Boot::Devices { order }),
+                    (text(), proptest::option::of(text()), text()).prop_map(|(k, i, c)| Boot::Kernel {
+                        kernel: PathBuf::from(format!("/{k}")),
+                        initrd: i.map(PathBuf::from),
+                        cmdline: c,
+                    }),
+                ],
+            );
+            let devices = (
+                proptest::collection::vec((interface(), any::<bool>(), any::<bool>()), 0..7),
+                proptest::collection::vec((text(), prop_oneof![Just("52:54:00:aa:bb:cc".to_owned()), text()]), 0..3),
+                proptest::option::of((proptest::option::of(text()), proptest::option::of(text()))),
+                proptest::option::of(text()),
+                any::<bool>(),
+            );
+            (basics, devices).prop_map(|((name, cpu, memory, machine, boot), (disks, nics, graphics, serial, ci))| {
+                VmSpec {
+                    id: VmId::new_random(),
+                    name,
+                    cpu: CpuTopology { sockets: cpu.0, cores: cpu.1, threads: cpu.2 },
+                    memory: ByteSize(memory),
+                    machine,
+                    boot,
+                    disks: disks
+                        .into_iter()
+                        .map(|(interface, bootable, read_only)| DiskSpec {
+                            bootable,
+                            read_only,
+                            ..volume_disk(interface)
+                        })
+                        .collect(),
+                    nics: nics
+                        .into_iter()
+                        .map(|(network, mac)| NicSpec {
+                            id: NicId::new_random(),
+                            mac,
+                            model: NicModel::Virtio,
+                            network,
+                        })
+                        .collect(),
+                    graphics: graphics.map(|(listen, password)| Graphics { kind: GraphicsKind::Vnc, listen, password }),
+                    custom_properties: BTreeMap::new(),
+                    serial,
+                    cloud_init: ci.then(cloud_init),
+                }
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn fuzz_any_spec_renders_xml_carrying_the_vm_or_is_invalid_input(spec in spec()) {
+                match render(&spec, DomainType::Qemu) {
+                    Ok(xml) => {
+                        let doc = roxmltree::Document::parse(&xml).map_err(|e| TestCaseError::fail(format!("{e}\n{xml}")))?;
+                        prop_assert_eq!(text_of(doc.root_element(), "name"), spec.name.clone());
+                        prop_assert_eq!(vm_id_from_domain_xml(&xml), Some(spec.id), "{}", xml);
+                        if let Some(serial) = &spec.serial {
+                            prop_assert!(xml.contains("<sysinfo"), "serial {:?} dropped: {}", serial, xml);
+                        }
+                    }
+                    Err(e) => prop_assert!(matches!(e, XmlError::InvalidInput { .. }), "{e}"),
+                }
+            }
+        }
+    }
 }

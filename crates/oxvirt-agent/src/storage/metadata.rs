@@ -456,3 +456,101 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("metadata")]);
     }
 }
+
+/// Property-based fuzzing of the metadata reader: shared storage is untrusted (another host,
+/// another engine, a person with an editor wrote it), so any text is a result, never a panic;
+/// what the writer writes reads back the same (`make fuzz` runs 10⁷ cases).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn uuid() -> impl Strategy<Value = uuid::Uuid> {
+        any::<u128>().prop_map(uuid::Uuid::from_u128)
+    }
+
+    /// Lines like a metadata file's, with keys that exist and values of any kind.
+    fn meta_text() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("DOMAIN"),
+            Just("IMAGE"),
+            Just("VOLUUID"),
+            Just("PUUID"),
+            Just("PIMAGE"),
+            Just("FORMAT"),
+            Just("TYPE"),
+            Just("CAP"),
+            Just("DESCRIPTION"),
+            Just("CTIME"),
+            Just("LEGALITY"),
+            Just("SDUUID"),
+            Just("CLASS"),
+            Just("VERSION"),
+            Just("EOF"),
+            Just(""),
+            Just(" X ")
+        ];
+        let value = prop_oneof![
+            Just(ZERO_UUID.to_owned()),
+            Just("COW".to_owned()),
+            Just("SPARSE".to_owned()),
+            Just("LEGAL".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            Just("-1".to_owned()),
+            uuid().prop_map(|u| u.to_string()),
+            "\\PC{0,12}",
+            any::<String>(),
+        ];
+        proptest::collection::vec((key, any::<bool>(), value), 0..14).prop_map(|lines| {
+            lines.into_iter().map(|(k, eq, v)| if eq { format!("{k}={v}\n") } else { format!("{k}{v}\r\n") }).collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_volume_metadata_of_any_text_is_a_result(text in meta_text(), image in uuid(), volume in uuid()) {
+            let _ = VolumeMetadata::from_text(&text, DiskId::from_uuid(image), VolumeId::from_uuid(volume));
+            let _ = DomainMetadata::from_text(&text);
+        }
+
+        #[test]
+        fn fuzz_metadata_of_any_bytes_is_a_result(text in any::<String>()) {
+            let _ = VolumeMetadata::from_text(&text, DiskId::new_random(), VolumeId::new_random());
+            let _ = DomainMetadata::from_text(&text);
+        }
+
+        #[test]
+        fn fuzz_volume_metadata_round_trips(
+            ids in (uuid(), uuid(), uuid()),
+            parent in proptest::option::of((uuid(), uuid())),
+            cow in any::<bool>(),
+            preallocated in any::<bool>(),
+            capacity in any::<u64>(),
+            description in any::<String>(),
+            created in any::<u64>(),
+            legal in any::<bool>(),
+        ) {
+            let meta = VolumeMetadata {
+                domain: StorageDomainId::from_uuid(ids.0),
+                image: DiskId::from_uuid(ids.1),
+                volume: VolumeId::from_uuid(ids.2),
+                parent: parent.map(|(i, v)| VolumeRef { image_id: DiskId::from_uuid(i), volume_id: VolumeId::from_uuid(v) })
+                    .filter(|p| p.volume_id.to_string() != ZERO_UUID),
+                format: if cow { VolumeFormat::Cow } else { VolumeFormat::Raw },
+                preallocated,
+                capacity: ByteSize(capacity),
+                description,
+                created,
+                legality: if legal { Legality::Legal } else { Legality::Illegal },
+            };
+            match meta.to_text() {
+                Ok(text) => {
+                    let back = VolumeMetadata::from_text(&text, meta.image, meta.volume)
+                        .map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+                    prop_assert_eq!(back, meta);
+                }
+                Err(_) => prop_assert!(meta.description.contains(['\n', '\r', '\0'])),
+            }
+        }
+    }
+}

@@ -56,6 +56,8 @@ pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUp
 pub use tags::{TagAdd, TagUpdate, Tagged};
 pub use vms::{PlacementPatch, RunOnce, VmAdd, VmConfigPatch, VmUpdate};
 pub use vnic_profiles::{VnicProfileAdd, VnicProfileUpdate};
+#[cfg(test)]
+pub(crate) use {cloud_init::cloud_init_build, vms::config_apply as vm_config_apply};
 
 use crate::auth::{self, IssuedToken, Principal, Sessions};
 use crate::pki::EnginePki;

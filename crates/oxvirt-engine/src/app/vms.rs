@@ -109,7 +109,8 @@ pub struct PlacementPatch {
     pub host: Option<Option<Named<HostId>>>,
 }
 
-fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
+/// Applies `patch` to `config` and checks the result (every rule a VM's configuration obeys).
+pub(crate) fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
     if let Some(m) = patch.memory {
         // Keep the guarantee and the hot-plug ceiling consistent with new memory unless given.
         if patch.memory_guaranteed.is_none() {

@@ -539,3 +539,201 @@ async fn vm_permission_list(
     });
     Ok(Reply::new(fmt, StatusCode::OK, &Element::collection("permissions", items)))
 }
+
+/// Property-based fuzzing of the VM body translators followed by the app's checks: whatever
+/// a client sends yields a configuration that obeys the rules, or `InvalidInput` naming the
+/// problem — never a panic, an overflow or another kind of error (`make fuzz` runs 10⁷ cases).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::app::{AppError, cloud_init_build, vm_config_apply};
+    use oxvirt_types::ErrorKind;
+    use proptest::prelude::*;
+    use serde_json::{Value as J, json};
+
+    /// Numbers at and around the limits (u16, u32, i64, u64 bounds, the 2048×2048×1024
+    /// topology that wraps a u32) and some ordinary ones, as JSON numbers or strings.
+    fn number() -> impl Strategy<Value = J> {
+        let edge = prop_oneof![
+            Just(0u64),
+            Just(1),
+            Just(512),
+            Just(1024),
+            Just(2048),
+            Just(65_535),
+            Just(65_536),
+            Just(16 * 1024 * 1024),
+            Just(u64::from(u32::MAX)),
+            Just(i64::MAX as u64),
+            Just(u64::MAX),
+            any::<u64>(),
+            0u64..4096,
+        ];
+        prop_oneof![
+            edge.clone().prop_map(J::from),
+            edge.prop_map(|n| J::from(n.to_string())),
+            any::<i64>().prop_map(|n| J::from(n.to_string())),
+            "[0-9a-z.+-]{0,6}".prop_map(J::from),
+        ]
+    }
+
+    fn word() -> impl Strategy<Value = J> {
+        prop_oneof![
+            Just(J::from("")),
+            Just(J::from("hd")),
+            Just(J::from("custom")),
+            Just(J::from("none")),
+            Just(J::from("vm")),
+            Just(J::from("vnc")),
+            Just(J::from("true")),
+            Just(J::from("q35")),
+            "\\PC{0,8}".prop_map(J::from),
+            any::<String>().prop_map(J::from),
+        ]
+    }
+
+    /// A `<vm>` body with any subset of the configuration fields the engine honours.
+    fn vm_body() -> impl Strategy<Value = J> {
+        let fields = (
+            proptest::option::of(number()),
+            proptest::option::of((proptest::option::of(number()), proptest::option::of(number()))),
+            proptest::option::of((number(), number(), number())),
+            proptest::option::of((word(), proptest::collection::vec(word(), 0..4))),
+            proptest::option::of((word(), word(), word())),
+            proptest::option::of((word(), number())),
+            proptest::option::of(proptest::collection::vec((word(), word()), 0..3)),
+            proptest::option::of((word(), proptest::option::of(word()))),
+            proptest::option::of((word(), word(), word())),
+        );
+        fields.prop_map(|(memory, policy, topology, boot, kernel, ha, props, serial, misc)| {
+            let mut vm = serde_json::Map::new();
+            if let Some(m) = memory {
+                vm.insert("memory".into(), m);
+            }
+            if let Some((g, mx)) = policy {
+                let mut p = serde_json::Map::new();
+                if let Some(g) = g {
+                    p.insert("guaranteed".into(), g);
+                }
+                if let Some(mx) = mx {
+                    p.insert("max".into(), mx);
+                }
+                vm.insert("memory_policy".into(), J::Object(p));
+            }
+            if let Some((s, c, t)) = topology {
+                vm.insert("cpu".into(), json!({"topology": {"sockets": s, "cores": c, "threads": t}}));
+            }
+            let mut os = serde_json::Map::new();
+            if let Some((os_type, devices)) = boot {
+                os.insert("type".into(), os_type);
+                os.insert("boot".into(), json!({"devices": {"device": devices}}));
+            }
+            if let Some((k, i, c)) = kernel {
+                os.insert("kernel".into(), k);
+                os.insert("initrd".into(), i);
+                os.insert("cmdline".into(), c);
+            }
+            if !os.is_empty() {
+                vm.insert("os".into(), J::Object(os));
+            }
+            if let Some((enabled, priority)) = ha {
+                vm.insert("high_availability".into(), json!({"enabled": enabled, "priority": priority}));
+            }
+            if let Some(props) = props {
+                let items: Vec<J> = props.into_iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+                vm.insert("custom_properties".into(), json!({"custom_property": items}));
+            }
+            if let Some((policy, value)) = serial {
+                vm.insert("serial_number".into(), json!({"policy": policy, "value": value}));
+            }
+            if let Some((t, machine, display)) = misc {
+                vm.insert("type".into(), t);
+                vm.insert("custom_emulated_machine".into(), machine);
+                vm.insert("display".into(), json!({"type": display}));
+            }
+            J::Object(vm)
+        })
+    }
+
+    fn only_invalid_input(kind: ErrorKind, what: &str) -> Result<(), TestCaseError> {
+        prop_assert_eq!(kind, ErrorKind::InvalidInput, "{}", what);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_vm_bodies_yield_a_valid_configuration_or_invalid_input(body in vm_body()) {
+            let text = body.to_string();
+            let mut el = match oxvirt_ovirt::parse_body(Some("application/json"), text.as_bytes()) {
+                Ok(el) => el,
+                Err(_) => return Ok(()),
+            };
+            if el.expect_root("vm").is_err() {
+                return Ok(());
+            }
+            let update = match VmUpdate::from_element(&el) {
+                Ok(u) => u,
+                Err(f) => return only_invalid_input(f.kind, &format!("{f:?} for {text}")),
+            };
+            let mut config = VmConfig::blank();
+            match vm_config_apply(&mut config, update.config, "fuzz") {
+                Ok(()) => {
+                    prop_assert!(config.cpu.vcpus() >= 1 && config.cpu.vcpus() <= 512, "{:?} from {}", config.cpu, text);
+                    prop_assert!(config.memory.bytes() >= 16 * 1024 * 1024, "{}", text);
+                    prop_assert!(config.memory_guaranteed <= config.memory && config.memory <= config.memory_max, "{}", text);
+                    if let Some(s) = &config.serial_number {
+                        prop_assert_eq!(s.value.is_some(), s.policy == SerialNumberPolicy::Custom, "{}", text);
+                    }
+                }
+                Err(e) => only_invalid_input(e.kind(), &format!("{e} for {text}"))?,
+            }
+        }
+
+        #[test]
+        fn fuzz_run_once_bodies_yield_cloud_init_files_or_invalid_input(
+            host in proptest::option::of(word()),
+            user in proptest::option::of(word()),
+            // Rarely: hashing the password (5000 SHA-512 rounds) would dominate the run.
+            password in proptest::option::weighted(0.02, word()),
+            keys in proptest::option::of(word()),
+            tz in proptest::option::of(word()),
+            dns in proptest::option::of(word()),
+            search in proptest::option::of(word()),
+            script in proptest::option::of(word()),
+            nics in proptest::collection::vec((word(), word(), word(), word(), word(), word()), 0..3),
+        ) {
+            let mut init = serde_json::Map::new();
+            for (k, v) in [("host_name", host), ("user_name", user), ("root_password", password),
+                ("authorized_ssh_keys", keys), ("timezone", tz), ("dns_servers", dns), ("dns_search", search),
+                ("custom_script", script)] {
+                if let Some(v) = v {
+                    init.insert(k.into(), v);
+                }
+            }
+            let nics: Vec<J> = nics.into_iter().map(|(name, on_boot, protocol, address, netmask, gateway)| json!({
+                "name": name, "on_boot": on_boot, "boot_protocol": protocol,
+                "ip": {"address": address, "netmask": netmask, "gateway": gateway},
+            })).collect();
+            init.insert("nic_configurations".into(), json!({"nic_configuration": nics}));
+            let text = json!({"use_cloud_init": true, "vm": {"initialization": init}}).to_string();
+            let mut el = match oxvirt_ovirt::parse_body(Some("application/json"), text.as_bytes()) {
+                Ok(el) => el,
+                Err(_) => return Ok(()),
+            };
+            if el.expect_root("action").is_err() {
+                return Ok(());
+            }
+            let body = match VmActionBody::from_element(&el) {
+                Ok(b) => b,
+                Err(f) => return only_invalid_input(f.kind, &format!("{f:?} for {text}")),
+            };
+            let init = body.run_once.initialization.expect("use_cloud_init with an initialization");
+            match cloud_init_build(oxvirt_types::VmId::new_random(), "fuzz", &init) {
+                Ok(files) => prop_assert!(files.user_data.starts_with("#cloud-config\n"), "{}", text),
+                Err(e) => {
+                    prop_assert!(matches!(e, AppError::InvalidInput(_)), "{} for {}", e, text);
+                }
+            }
+        }
+    }
+}
