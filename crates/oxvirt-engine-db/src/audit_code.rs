@@ -61,6 +61,7 @@ audit_codes! {
     VDS_ACTIVATE_FAILED = 18,
     USER_ADD_VDS = 42,
     USER_FAILED_ADD_VDS = 104,
+    USER_UPDATE_VDS = 43,
     USER_REMOVE_VDS = 44,
     USER_VDS_MAINTENANCE_WITHOUT_REASON = 620,
     // Clusters and data centers.

@@ -109,22 +109,30 @@ pub(crate) async fn event_list(c: &mut AnyConnection, f: &EventFilter) -> Result
     if let Some(after) = f.after {
         q.push(" AND id > ").bind(after.0);
     }
-    if let Some(min) = f.min_severity {
-        let at_least: Vec<Severity> = Severity::ALL.iter().copied().skip_while(|s| *s != min).collect();
-        q.push(" AND severity IN (");
-        for (i, s) in at_least.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(s.as_str());
+    if f.min_severity.is_some() || f.max_severity.is_some() {
+        // Severity::ALL is in increasing order.
+        let rank = |s: Severity| Severity::ALL.iter().position(|x| *x == s).unwrap_or(0);
+        let (low, high) = (f.min_severity.map_or(0, rank), f.max_severity.map_or(usize::MAX, rank));
+        let within: Vec<&'static str> = Severity::ALL
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i >= low && *i <= high)
+            .map(|(_, s)| s.as_str())
+            .collect();
+        if within.is_empty() {
+            return Ok(Vec::new());
         }
-        q.push(")");
+        q.and_in("severity", &within);
+    }
+    if let Some(code) = f.code {
+        q.push(" AND code = ").bind(i64::from(code));
     }
     q.eq_opt("vm_id", f.vm_id.map(|id| id.to_string()))
         .eq_opt("host_id", f.host_id.map(|id| id.to_string()))
         .eq_opt("cluster_id", f.cluster_id.map(|id| id.to_string()))
         .eq_opt("data_center_id", f.data_center_id.map(|id| id.to_string()))
         .eq_opt("storage_domain_id", f.storage_domain_id.map(|id| id.to_string()))
+        .eq_opt("user_id", f.user_id.map(|id| id.to_string()))
         .eq_opt("correlation_id", f.correlation_id.clone());
     q.order_and_limit("id", f.descending, &[], f.limit, 0);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing events"))?;

@@ -5,7 +5,7 @@
 use crate::model::{EventSeq, JobStatus, Severity, StorageDomainType};
 use oxvirt_types::{
     ClusterId, DataCenterId, DataCenterStatus, HostId, HostStatus, StorageDomainId, StorageDomainStatus, TagId,
-    TemplateId, VmId, VmStatus,
+    TemplateId, UserId, VmId, VmStatus,
 };
 
 /// A name pattern in oVirt's search syntax: `*` matches any run of characters, everything
@@ -180,6 +180,12 @@ pub struct EventFilter {
     pub after: Option<EventSeq>,
     /// Only events at least this severe.
     pub min_severity: Option<Severity>,
+    /// Only events at most this severe.
+    pub max_severity: Option<Severity>,
+    /// Only events of this code (oVirt's `type`).
+    pub code: Option<i32>,
+    /// Only events of this user's doing.
+    pub user_id: Option<UserId>,
     pub vm_id: Option<VmId>,
     pub host_id: Option<HostId>,
     pub cluster_id: Option<ClusterId>,

@@ -127,6 +127,25 @@ pub(crate) async fn host_update(c: &mut AnyConnection, h: &Host) -> Result<()> {
     Ok(())
 }
 
+pub(crate) async fn host_config_update_from(c: &mut AnyConnection, h: &Host, from: HostStatus) -> Result<bool> {
+    let res = sqlx::query(
+        "UPDATE hosts SET name = $2, description = $3, comment = $4, cluster_id = $5 WHERE id = $1 AND status = $6",
+    )
+    .bind(h.id.to_string())
+    .bind(h.name.clone())
+    .bind(h.description.clone())
+    .bind(h.comment.clone())
+    .bind(h.cluster_id.to_string())
+    .bind(from.as_str())
+    .execute(&mut *c)
+    .await;
+    match res {
+        Ok(r) if r.rows_affected() > 0 => Ok(true),
+        Ok(_) => super::sql::cas_missed(c, "hosts", "host", h.id).await,
+        Err(e) => Err(host_ctx("updating a host", h).explain(c, e).await),
+    }
+}
+
 /// Sets a host's status and its explanation (monitoring writes this often; no read first).
 /// Moves a host to `to` only from one of `from` (compare-and-set); returns whether it moved.
 pub(crate) async fn host_status_move(

@@ -348,6 +348,9 @@ store_methods! {
     hosts::host_get_by_name(name: &str) -> Host;
     hosts::host_list(filter: &HostFilter) -> Vec<Host>;
     hosts::host_update(host: &Host) -> ();
+    /// Writes what an administrator sets of a host (name, description, comment, cluster) only
+    /// while its status is `from` (compare-and-set); whether it was written.
+    hosts::host_config_update_from(host: &Host, from: HostStatus) -> bool;
     /// Sets a host's status and its explanation.
     hosts::host_status_set(id: HostId, status: HostStatus, detail: Option<&str>) -> ();
     /// Moves a host's status to `to` only from one of `from` (compare-and-set); whether it moved.

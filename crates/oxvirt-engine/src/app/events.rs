@@ -28,11 +28,6 @@ impl App {
     /// only events numbered above it (oVirt's incremental polling).
     pub async fn event_list(&self, from: Option<i64>, q: &ListQuery) -> Result<Vec<oxvirt_engine_db::model::Event>> {
         let mut descending = true;
-        if q.any_of.iter().any(|group| !group.is_empty()) {
-            return Err(AppError::InvalidInput(
-                "events can be searched only with 'sortby time asc|desc' for now".into(),
-            ));
-        }
         if let Some(sort) = &q.sort {
             if sort.field != "time" {
                 return Err(AppError::InvalidInput(format!(
@@ -42,13 +37,111 @@ impl App {
             }
             descending = sort.descending;
         }
-        let filter = oxvirt_engine_db::store::EventFilter {
+        let mut filter = oxvirt_engine_db::store::EventFilter {
             after: from.map(oxvirt_engine_db::model::EventSeq),
             descending,
             limit: q.max,
             ..oxvirt_engine_db::store::EventFilter::default()
         };
+        if q.any_of.len() > 1 {
+            return Err(AppError::InvalidInput("searching events with 'or' is not supported yet; use 'and'".into()));
+        }
+        for cond in q.any_of.first().into_iter().flatten() {
+            if !self.event_condition_apply(&mut filter, cond).await? {
+                return Ok(Vec::new()); // names a user that does not exist: no event is theirs
+            }
+        }
         Ok(self.store.event_list(&filter).await?)
+    }
+
+    /// Narrows `filter` by one search condition on events: `type` (the code), `severity`
+    /// (`=`, or a bound: `severity>normal`), `usrname`, `correlation_id`. `false` when it can
+    /// match nothing.
+    async fn event_condition_apply(
+        &self,
+        filter: &mut oxvirt_engine_db::store::EventFilter,
+        cond: &super::query::Condition,
+    ) -> Result<bool> {
+        use super::query::Comparison as C;
+        let field = cond.field.as_str();
+        let value = || {
+            cond.literal.clone().ok_or_else(|| {
+                AppError::InvalidInput(format!("searching events by {field} takes a value without wildcards"))
+            })
+        };
+        let only_eq = || {
+            if cond.op == C::Eq {
+                Ok(())
+            } else {
+                Err(AppError::InvalidInput(format!(
+                    "searching events by {field} supports only '=', not '{}'",
+                    cond.op.as_str()
+                )))
+            }
+        };
+        match field {
+            "type" => {
+                only_eq()?;
+                let v = value()?;
+                let code = v.parse::<i32>().map_err(|_| {
+                    AppError::InvalidInput(format!("event type '{v}' is not a number (an event code such as 43)"))
+                })?;
+                filter.code = Some(code);
+            }
+            "severity" => {
+                let v = value()?.to_lowercase();
+                let s = Severity::from_wire(&v).ok_or_else(|| {
+                    AppError::InvalidInput(format!("'{v}' is not a severity; use normal, warning, error or alert"))
+                })?;
+                let all = Severity::ALL;
+                let rank = all.iter().position(|x| *x == s).unwrap_or(0);
+                let (low, high) = match cond.op {
+                    C::Eq => (Some(rank), Some(rank)),
+                    C::Ge => (Some(rank), None),
+                    C::Gt => (Some(rank + 1), None),
+                    C::Le => (None, Some(rank)),
+                    C::Lt if rank == 0 => return Ok(false),
+                    C::Lt => (None, Some(rank - 1)),
+                    C::Ne => {
+                        return Err(AppError::InvalidInput(
+                            "searching events by severity supports =, <, <=, > and >=, not '!='".into(),
+                        ));
+                    }
+                };
+                // Several bounds narrow each other (`severity>=warning and severity<alert`).
+                let rank_of = |s: Severity| all.iter().position(|x| *x == s).unwrap_or(0);
+                if let Some(low) = low {
+                    if low >= all.len() {
+                        return Ok(false);
+                    }
+                    filter.min_severity = Some(all[filter.min_severity.map_or(0, rank_of).max(low)]);
+                }
+                if let Some(high) = high {
+                    filter.max_severity = Some(all[filter.max_severity.map_or(all.len() - 1, rank_of).min(high)]);
+                }
+            }
+            "usrname" => {
+                only_eq()?;
+                let v = value()?;
+                let (name, profile) = v.split_once('@').unwrap_or((v.as_str(), super::INTERNAL_PROFILE));
+                let profile = profile.strip_suffix("-authz").unwrap_or(profile);
+                match self.store.user_get_by_name(profile, name).await {
+                    Ok(user) => filter.user_id = Some(user.id),
+                    Err(StoreError::NotFound { .. }) => return Ok(false),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            "correlation_id" => {
+                only_eq()?;
+                filter.correlation_id = Some(value()?);
+            }
+            other => {
+                return Err(AppError::InvalidInput(format!(
+                    "cannot search events by '{other}'; searchable fields: type, severity, usrname, correlation_id"
+                )));
+            }
+        }
+        Ok(true)
     }
 
     pub async fn event_get(&self, id: EventSeq) -> Result<Event> {

@@ -9,7 +9,7 @@ use crate::auth::Principal;
 use oxvirt_agent_api::DEFAULT_AGENT_PORT;
 use oxvirt_agent_client::{AgentClient, host_enroll};
 use oxvirt_engine_db::model::{AuditCode, EventRefs, Host, Severity, StepType, Timestamp};
-use oxvirt_engine_db::store::{HostFilter, StoreError};
+use oxvirt_engine_db::store::{HostFilter, StoreError, VmFilter};
 use oxvirt_types::{ByteSize, ClusterId, HostId, HostStatus};
 
 #[derive(Debug, Clone)]
@@ -24,6 +24,19 @@ pub struct HostAdd {
     /// (oVirt used the root password to install the host over SSH; oxvirt never logs in to a
     /// host: the agent's secret proves the engine was given the host by its administrator).
     pub enrollment_secret: Option<String>,
+}
+
+/// What a host update may set; `None` keeps the value. The address and port identify the
+/// agent the engine enrolled: restating them is fine, changing them is refused.
+#[derive(Debug, Clone, Default)]
+pub struct HostUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub comment: Option<String>,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    /// Another cluster of the host's data center; the host must be in maintenance.
+    pub cluster: Option<Named<ClusterId>>,
 }
 
 impl App {
@@ -97,6 +110,85 @@ impl App {
         };
         let filter = HostFilter { name: c.name, status, cluster_id, tag_id, page: c.page };
         Ok(self.store.host_list(&filter).await?)
+    }
+
+    /// Renames a host, sets its description and comment, or moves it to another cluster of
+    /// its data center while it is in maintenance (oVirt's `ChangeVDSCluster`); written by
+    /// compare-and-set on the status it was read with.
+    pub async fn host_update(&self, who: &Principal, id: HostId, req: HostUpdate) -> Result<Host> {
+        let host = self.store.host_get(id).await?;
+        let mut new = host.clone();
+        if let Some(name) = req.name {
+            name_check("host", &name)?;
+            new.name = name;
+        }
+        if let Some(d) = req.description {
+            new.description = d;
+        }
+        if let Some(c) = req.comment {
+            new.comment = c;
+        }
+        if let Some(a) = req.address.filter(|a| *a != host.address) {
+            return Err(AppError::InvalidInput(format!(
+                "host {}: address cannot change from {} to {a}: the engine enrolled the agent at that address; \
+                 remove the host and add it again with the new one",
+                host.name, host.address
+            )));
+        }
+        if let Some(p) = req.port.filter(|p| *p != host.port) {
+            return Err(AppError::InvalidInput(format!(
+                "host {}: port cannot change from {} to {p}; remove the host and add it again with the new one",
+                host.name, host.port
+            )));
+        }
+        let mut moved_to = None;
+        if let Some(named) = &req.cluster {
+            let cluster = self.cluster_resolve(named).await?;
+            if cluster.id != host.cluster_id {
+                if host.status != HostStatus::Maintenance {
+                    return Err(AppError::Conflict(format!(
+                        "host {} is {}: move it to maintenance (deactivate) before changing its cluster",
+                        host.name, host.status
+                    )));
+                }
+                let from = self.store.cluster_get(host.cluster_id).await?;
+                if cluster.data_center_id != from.data_center_id {
+                    return Err(AppError::Conflict(format!(
+                        "host {}: cluster {} is in another data center than its cluster {}; oxvirt moves hosts \
+                         between clusters of one data center (remove the host and add it to the other)",
+                        host.name, cluster.name, from.name
+                    )));
+                }
+                let running = VmFilter { host_id: Some(id), ..VmFilter::default() };
+                if let Some(vm) = self.store.vm_list(&running).await?.first() {
+                    return Err(AppError::Conflict(format!(
+                        "host {} still runs VM {}: stop or move its VMs before changing its cluster",
+                        host.name, vm.name
+                    )));
+                }
+                new.cluster_id = cluster.id;
+                moved_to = Some(cluster.name);
+            }
+        }
+        if new == host {
+            return Ok(host);
+        }
+        if !self.store.host_config_update_from(&new, host.status).await? {
+            return Err(AppError::Conflict(format!(
+                "host {} changed its status while being updated; look at it and try again",
+                host.name
+            )));
+        }
+        let moved = moved_to.map(|c| format!(" It is now in cluster {c}.")).unwrap_or_default();
+        self.audit(
+            who,
+            Severity::Normal,
+            AuditCode::USER_UPDATE_VDS,
+            format!("Host {} configuration was updated by {}.{moved}", new.name, who.login),
+            EventRefs { host_id: Some(id), ..EventRefs::default() },
+        )
+        .await;
+        Ok(self.store.host_get(id).await?)
     }
 
     /// Moves a host to maintenance (no VMs are placed on it; it may be removed).

@@ -45,7 +45,7 @@ pub use disks::{DiskAdd, disk_source};
 pub use events::ExternalEvent;
 pub use host_nics::HostNicInfo;
 pub(crate) use host_nics::stable_uuid;
-pub use hosts::HostAdd;
+pub use hosts::{HostAdd, HostUpdate};
 pub use networks::{NetworkAdd, NetworkUpdate};
 pub use nics::{NicAdd, NicUpdate};
 pub use operating_systems::OperatingSystem;

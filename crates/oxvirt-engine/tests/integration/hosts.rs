@@ -1,5 +1,6 @@
 //! Hosts: adding one enrolls its (simulated) agent and brings it Up; a wrong secret stores
-//! nothing; maintenance and activation; removal only from maintenance; the data center
+//! nothing; maintenance and activation; updates (a cluster change only in maintenance);
+//! removal only from maintenance; the data center
 //! without an Up host; and the monitor: a host whose agent stops answering (FAULT INJECTION:
 //! the simulator freezes it) turns `non_responsive` after the grace period, its running VMs
 //! `unknown`, and both come back when it answers again.
@@ -80,6 +81,60 @@ async fn an_up_host_is_removed_only_from_maintenance_and_can_be_added_again() {
     let again = ctx.api.post("hosts", &ctx.host_body(0, "again", "c1", SIM_ENROLLMENT_SECRET)).await.expect("re-add");
     let again = ctx.host_wait_status(&id(&again), "up").await.expect("up again");
     assert_eq!((&again["status"], &again["id"]), (&json!("up"), &json!(s.hosts[0])), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_is_renamed_at_any_time_and_moves_to_another_cluster_of_its_data_center_in_maintenance() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    ctx.cluster_add("c2", "dc1").await.expect("c2");
+    ctx.data_center_add("dc2").await.expect("dc2");
+    ctx.cluster_add("other", "dc2").await.expect("other");
+    let host = format!("hosts/{}", s.hosts[0]);
+    let before = ctx.api.get(&host).await.expect("sim0");
+
+    let renamed = ctx
+        .api
+        .put(
+            &host,
+            &json!({"name": "h1", "comment": "rack 4", "description": "the first", "address": before["address"]}),
+        )
+        .await
+        .expect("rename");
+    assert_eq!(
+        (&renamed["name"], &renamed["comment"], &renamed["description"]),
+        (&json!("h1"), &json!("rack 4"), &json!("the first"))
+    );
+    assert_eq!(renamed["status"], "up", "{renamed}");
+    ctx.event_wait(&["h1", "configuration was updated"]).await.expect("event 43");
+
+    let refused: &[(serde_json::Value, u16, &[&str])] = &[
+        (json!({"cluster": {"name": "c2"}}), 409, &["h1", "up", "maintenance"]),
+        (json!({"address": "192.0.2.99"}), 400, &["h1", "address", "add it again"]),
+        (json!({"port": 1}), 400, &["h1", "port"]),
+        (json!({"name": ""}), 400, &["name"]),
+        (json!({"cluster": {"name": "nowhere"}}), 400, &["nowhere"]),
+        (json!({"ssh": {"port": 22}}), 400, &["host.ssh", "not supported"]),
+    ];
+    for (body, status, words) in refused {
+        ctx.api.put(&host, body).await.expect_err("refused").assert_names(*status, words);
+    }
+
+    ctx.api.action(&host, "deactivate").await.expect("deactivate");
+    ctx.api
+        .put(&host, &json!({"cluster": {"name": "other"}}))
+        .await
+        .expect_err("another data center")
+        .assert_names(409, &["h1", "other", "data center"]);
+    let moved = ctx.api.put(&host, &json!({"cluster": {"name": "c2"}})).await.expect("move to c2");
+    assert_eq!(
+        moved["cluster"]["id"],
+        ctx.api.list("clusters?search=name%3Dc2", "cluster").await.expect("c2")[0]["id"]
+    );
+    ctx.api.action(&host, "activate").await.expect("activate");
+    let up = ctx.api.get(&host).await.expect("h1");
+    assert_eq!((&up["status"], &up["name"]), (&json!("up"), &json!("h1")), "{up}");
+    assert_eq!(ctx.api.list("hosts?search=cluster%3Dc2", "host").await.expect("hosts of c2").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,6 +81,10 @@ SCRIPTS = {
     # It needs the `bs-scsi-012` storage domain: ours is `mydata`. It polls every 5 s.
     "extend_disk.py": {"names": [("'bs-scsi-012'", "'mydata'")], "timeout": 120},
     "set_vm_serial_number.py": {"names": [], "timeout": 60},
+    # Moves myhost to `mycluster2` (made by `@cluster2`): the example restates the cluster
+    # myhost is already in, which would check nothing.
+    "change_host_cluster.py": {"names": [("types.Cluster(name='mycluster')", "types.Cluster(name='mycluster2')")],
+                               "timeout": 120},
     # Run once: boots from network then CD-ROM (neither boots here: the VM runs in its
     # firmware), then a start with a cloud-init data source.
     "start_vm_with_boot_devices.py": {"names": [], "timeout": 180},
@@ -132,7 +136,6 @@ NOT_RUN = {
     "add_host.py": "adds node40.example.com; the `@host` step adds our test host the same way",
     "remove_host.py": "removes the host the later examples need; host removal is tested in tests/sdk/hosts.py",
     "upgrade_host.py": "needs host package upgrades (oVirt's host-deploy)",
-    "change_host_cluster.py": "needs host update, PUT /hosts/{id} (issue 12, small services)",
     "change_master.py": "needs the SPM master domain role, which oxvirt does not have",
     "data_center_maintenance.py": "needs VM and host maintenance flows (issue 15)",
     "add_instance_type.py": "needs instance types",
@@ -171,6 +174,15 @@ def setup_host():
         while attached.storage_domain_service(sd.id).get().status != types.StorageDomainStatus.ACTIVE:
             assert time.monotonic() < deadline, "mydata did not become active"
             time.sleep(0.25)  # polling interval of a condition wait
+
+
+# `@cluster2`: a second cluster of `mydc` for change_host_cluster.py to move myhost into.
+def setup_cluster2():
+    from ovirtsdk4 import types
+    with connection() as conn:
+        clusters = conn.system_service().clusters_service()
+        [first] = clusters.list(search="name=mycluster")
+        clusters.add(types.Cluster(name="mycluster2", data_center=types.DataCenter(name="mydc"), cpu=first.cpu))
 
 
 def connection():
@@ -383,6 +395,18 @@ def live_domain_xml(name, wait=60):
     return root if root.tag == "domain" else root.find("domain")
 
 
+def check_change_host_cluster(out):
+    from ovirtsdk4 import types
+    with connection() as conn:
+        system = conn.system_service()
+        [host] = system.hosts_service().list(search="name=myhost")
+        assert host.status == types.HostStatus.UP, host.status
+        assert conn.follow_link(host.cluster).name == "mycluster2", conn.follow_link(host.cluster).name
+        assert system.hosts_service().list(search="cluster=mycluster2")[0].id == host.id
+        events = system.events_service().list(search="type=43", max=5)
+        assert any("myhost" in e.description for e in events), [e.description for e in events]
+
+
 def check_set_vm_serial_number(out):
     from ovirtsdk4 import types
     with connection() as conn:
@@ -526,6 +550,7 @@ CHECKS = {
     "assign_network_to_cluster.py": check_assign_network_to_cluster,
     "extend_disk.py": check_extend_disk,
     "set_vm_serial_number.py": check_set_vm_serial_number,
+    "change_host_cluster.py": check_change_host_cluster,
     "start_vm_with_boot_devices.py": check_start_vm_with_boot_devices,
     "start_vm_with_cloud_init.py": check_start_vm_with_cloud_init,
     "pin_vm.py": check_pin_vm,
@@ -652,6 +677,10 @@ print("EXAMPLES %d in the archive: %d run and checked, %d refused as they must b
 
 failed = []
 for name in scripts:
+    if name == "@cluster2":
+        setup_cluster2()
+        print("SETUP cluster mycluster2 in mydc")
+        continue
     if name == "@host":
         setup_host()
         print("SETUP host myhost and storage domain mydata")

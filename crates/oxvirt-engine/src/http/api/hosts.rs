@@ -1,11 +1,12 @@
-//! Hosts: add (enrolls the agent), get, list, remove, `activate`/`deactivate`.
+//! Hosts: add (enrolls the agent), get, list, update (name, description, comment, cluster),
+//! remove, `activate`/`deactivate`.
 
 use super::*;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/hosts", get(host_list).post(host_add))
-        .route("/hosts/{id}", get(host_get).delete(host_remove))
+        .route("/hosts/{id}", get(host_get).put(host_update).delete(host_remove))
         .route("/hosts/{id}/{action}", axum::routing::post(host_action))
 }
 
@@ -101,6 +102,39 @@ impl FromElement for HostAdd {
             enrollment_secret: el.text("root_password"),
         })
     }
+}
+
+impl FromElement for HostUpdate {
+    const ROOT: &'static str = "host";
+    fn from_element(el: &Element) -> Result<Self, Failure> {
+        el.accept_fixed(HOST_FIXED);
+        let port = match el.u64("port")? {
+            Some(p) => Some(
+                u16::try_from(p)
+                    .map_err(|_| Failure::new(ErrorKind::InvalidInput, format!("port {p} is out of range")))?,
+            ),
+            None => None,
+        };
+        Ok(HostUpdate {
+            name: el.text("name"),
+            description: el.text("description"),
+            comment: el.text("comment"),
+            address: el.text("address"),
+            port,
+            cluster: optional_ref::<ClusterId>(el, "cluster")?,
+        })
+    }
+}
+
+async fn host_update(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    IdPath(host): IdPath<HostId>,
+    Body(req): Body<HostUpdate>,
+) -> Result<Reply, Failure> {
+    let host = app.host_update(&who, host, req).await?;
+    Ok(Reply::ok(fmt, &host))
 }
 
 async fn host_add(

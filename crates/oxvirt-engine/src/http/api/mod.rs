@@ -33,7 +33,8 @@ pub(super) use super::{
     Accept, AppState, Body, Failure, FromElement, IdPath, JobOpts, Params, Removed, Reply, Segment, ToElement,
 };
 use crate::app::{
-    ClusterAdd, ClusterUpdate, Comparison, Condition, DataCenterAdd, DataCenterUpdate, HostAdd, ListQuery, Named, Sort,
+    ClusterAdd, ClusterUpdate, Comparison, Condition, DataCenterAdd, DataCenterUpdate, HostAdd, HostUpdate, ListQuery,
+    Named, Sort,
 };
 use crate::auth::Principal;
 use axum::extract::{Request, State};
