@@ -80,18 +80,21 @@ async fn host_get(
     Ok(Reply::ok(fmt, &app.host_get(h).await?))
 }
 
+/// `port`: the agent's TCP port.
+fn port_of(el: &Element) -> Result<Option<u16>, Failure> {
+    el.u64("port")?
+        .map(|p| {
+            u16::try_from(p).map_err(|_| Failure::new(ErrorKind::InvalidInput, format!("port {p} is out of range")))
+        })
+        .transpose()
+}
+
 impl FromElement for HostAdd {
     const ROOT: &'static str = "host";
     fn from_element(el: &Element) -> Result<Self, Failure> {
         let cluster = required_ref::<ClusterId>(el, "cluster", "a host")?;
         el.accept_fixed(HOST_FIXED);
-        let port = match el.u64("port")? {
-            Some(p) => Some(
-                u16::try_from(p)
-                    .map_err(|_| Failure::new(ErrorKind::InvalidInput, format!("port {p} is out of range")))?,
-            ),
-            None => None,
-        };
+        let port = port_of(el)?;
         Ok(HostAdd {
             name: el.required_text("name")?,
             description: el.text("description"),
@@ -108,13 +111,7 @@ impl FromElement for HostUpdate {
     const ROOT: &'static str = "host";
     fn from_element(el: &Element) -> Result<Self, Failure> {
         el.accept_fixed(HOST_FIXED);
-        let port = match el.u64("port")? {
-            Some(p) => Some(
-                u16::try_from(p)
-                    .map_err(|_| Failure::new(ErrorKind::InvalidInput, format!("port {p} is out of range")))?,
-            ),
-            None => None,
-        };
+        let port = port_of(el)?;
         Ok(HostUpdate {
             name: el.text("name"),
             description: el.text("description"),
