@@ -237,10 +237,14 @@ impl VmService {
                 let iso = cloud_init::iso_write(&self.cloud_init_dir, spec.id, &spec.name, data).await?;
                 let qemu = self.qemu.clone();
                 let (what, file) = (format!("the cloud-init image of VM {}", spec.name), iso.clone());
-                tokio::task::spawn_blocking(move || qemu.check_file(&what, &file))
+                let reachable = tokio::task::spawn_blocking(move || qemu.check_file(&what, &file))
                     .await
-                    .map_err(|e| VmError::Hypervisor(HypervisorError::Worker(e.to_string())))?
-                    .map_err(|source| VmError::QemuAccess { vm: spec.name.clone(), source })?;
+                    .map_err(|e| VmError::Hypervisor(HypervisorError::Worker(e.to_string())))
+                    .and_then(|r| r.map_err(|source| VmError::QemuAccess { vm: spec.name.clone(), source }));
+                if let Err(e) = reachable {
+                    cloud_init::iso_remove(&self.cloud_init_dir, spec.id);
+                    return Err(e);
+                }
                 Some(iso)
             }
             None => {
