@@ -35,6 +35,8 @@ pub enum CloudInitError {
     TooLarge { vm: String, file: &'static str, len: usize },
     #[error("cannot build the cloud-init image of VM {vm} in {path}: {source}")]
     Io { vm: String, path: PathBuf, source: std::io::Error },
+    #[error("cannot prepare the directory of cloud-init images {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
     #[error("cannot build the cloud-init image of VM {vm}: {ISO_TOOL} failed: {stderr}")]
     Tool { vm: String, stderr: String },
 }
@@ -44,7 +46,7 @@ impl CloudInitError {
         match self {
             CloudInitError::ToolMissing { .. } => ErrorKind::Conflict,
             CloudInitError::TooLarge { .. } => ErrorKind::InvalidInput,
-            CloudInitError::Io { .. } | CloudInitError::Tool { .. } => ErrorKind::Internal,
+            CloudInitError::Io { .. } | CloudInitError::Dir { .. } | CloudInitError::Tool { .. } => ErrorKind::Internal,
         }
     }
 }

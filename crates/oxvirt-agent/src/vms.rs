@@ -156,7 +156,7 @@ impl VmService {
             options;
         std::fs::create_dir_all(&console_dir)
             .map_err(|source| VmError::Console { id: VmId::from_uuid(uuid::Uuid::nil()), source })?;
-        let cloud_init_io = |source| CloudInitError::Io { vm: "(none)".into(), path: cloud_init_dir.clone(), source };
+        let cloud_init_io = |source| CloudInitError::Dir { path: cloud_init_dir.clone(), source };
         std::fs::create_dir_all(&cloud_init_dir).map_err(cloud_init_io)?;
         access::make_traversable(&cloud_init_dir).map_err(cloud_init_io)?;
         let (hypervisor, mut events) = Hypervisor::connect(&libvirt_uri, call_limits).await?;
