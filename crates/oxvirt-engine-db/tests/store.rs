@@ -484,14 +484,13 @@ async fn storage_domains_round_trip(db: &TestDb) {
     let iso = StorageDomainFilter { domain_type: Some(StorageDomainType::Iso), ..Default::default() };
     assert_eq!(names(&s.storage_domain_list(&iso).await.expect("list"), |d| &d.name), ["nfs"]);
 
-    s.storage_domain_space_set(local.id, ByteSize::from_gib(50), ByteSize::from_gib(40), ByteSize::from_gib(60))
-        .await
-        .expect("space");
+    s.storage_domain_space_set(local.id, ByteSize::from_gib(50), ByteSize::from_gib(40)).await.expect("space");
     s.storage_domain_status_set(local.id, StorageDomainStatus::Active).await.expect("status");
     let got = s.storage_domain_get(local.id).await.expect("get");
     assert_eq!(
         (got.available, got.used, got.committed),
-        (ByteSize::from_gib(50), ByteSize::from_gib(40), ByteSize::from_gib(60))
+        (ByteSize::from_gib(50), ByteSize::from_gib(40), ByteSize(0)),
+        "committed is what the domain's disks promise: none yet"
     );
     assert_eq!(got.status, StorageDomainStatus::Active);
     let mut changed = got.clone();
@@ -714,13 +713,13 @@ async fn disks_volumes_and_attachments_round_trip(db: &TestDb) {
     base.sparse = false;
     base.comment = "changed".into();
     assert_eq!(
-        s.storage_domain_committed(sd.id).await.expect("committed"),
+        s.storage_domain_get(sd.id).await.expect("sd").committed,
         ByteSize::from_gib(10),
         "the one disk promises 10 GiB"
     );
     s.disk_update(&base).await.expect("update");
     assert_eq!(s.disk_get(base.id).await.expect("get"), base);
-    assert_eq!(s.storage_domain_committed(sd.id).await.expect("committed"), ByteSize::from_gib(20));
+    assert_eq!(s.storage_domain_get(sd.id).await.expect("sd").committed, ByteSize::from_gib(20));
     s.disk_status_set(base.id, DiskStatus::Ok).await.expect("status");
     // Compare-and-set: a disk moves only from an expected status.
     assert!(!s.disk_status_move(base.id, &[DiskStatus::Locked], DiskStatus::Illegal).await.expect("cas"));
@@ -805,6 +804,11 @@ async fn disks_volumes_and_attachments_round_trip(db: &TestDb) {
     assert_error(s.volume_get(cv.id).await.expect_err("cascaded"), ErrorKind::NotFound, &["volume"]);
     s.disk_delete(base.id).await.expect("base delete");
     assert!(s.volume_list_for_disk(base.id).await.expect("list").is_empty());
+    assert_eq!(
+        s.storage_domain_get(sd.id).await.expect("sd").committed,
+        ByteSize(0),
+        "a removed disk no longer counts in its domain's committed size"
+    );
 }
 
 async fn users_round_trip(db: &TestDb) {

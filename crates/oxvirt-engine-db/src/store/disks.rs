@@ -4,7 +4,7 @@ use super::error::{Result, StoreError, WriteCtx};
 use super::filter::{DiskFilter, SortBy};
 use super::sql::{RowExt as _, Sql, cas_missed, db_size};
 use crate::model::{Disk, DiskStatus, Timestamp};
-use oxvirt_types::{ByteSize, DiskId, StorageDomainId};
+use oxvirt_types::DiskId;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -110,17 +110,6 @@ pub(crate) async fn disk_list(c: &mut AnyConnection, f: &DiskFilter) -> Result<V
     q.order_and_page(column, &f.page, &["alias", "id"]);
     let rows = q.build()?.fetch_all(&mut *c).await.map_err(StoreError::db("listing disks"))?;
     rows.iter().map(disk_from_row).collect()
-}
-
-pub(crate) async fn storage_domain_committed(c: &mut AnyConnection, sd: StorageDomainId) -> Result<ByteSize> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(provisioned_size), 0) AS BIGINT) FROM disks WHERE storage_domain_id = $1",
-    )
-    .bind(sd.to_string())
-    .fetch_one(&mut *c)
-    .await
-    .map_err(StoreError::db("summing a storage domain's disk sizes"))?;
-    Ok(ByteSize(u64::try_from(total).unwrap_or(0)))
 }
 
 pub(crate) async fn disk_update(c: &mut AnyConnection, d: &Disk) -> Result<()> {

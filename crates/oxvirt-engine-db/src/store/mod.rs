@@ -368,10 +368,8 @@ store_methods! {
     storage_domains::storage_domain_list(filter: &StorageDomainFilter) -> Vec<StorageDomain>;
     storage_domains::storage_domain_update(sd: &StorageDomain) -> ();
     storage_domains::storage_domain_status_set(id: StorageDomainId, status: StorageDomainStatus) -> ();
-    /// Records space figures (free, used, promised to disks).
-    storage_domains::storage_domain_space_set(
-        id: StorageDomainId, available: ByteSize, used: ByteSize, committed: ByteSize
-    ) -> ();
+    /// Records space figures reported by a host (free, used); `committed` is always summed.
+    storage_domains::storage_domain_space_set(id: StorageDomainId, available: ByteSize, used: ByteSize) -> ();
     /// Removes a storage domain; refused while it holds disks or is attached to a data center.
     storage_domains::storage_domain_delete(id: StorageDomainId) -> ();
     /// Attaches a storage domain to a data center.
@@ -401,8 +399,6 @@ store_methods! {
     disks::disk_status_set(id: DiskId, status: DiskStatus) -> ();
     /// Moves a disk's status to `to` only from one of `from` (compare-and-set); whether it moved.
     disks::disk_status_move(id: DiskId, from: &[DiskStatus], to: DiskStatus) -> bool;
-    /// The sum of the provisioned sizes of a storage domain's disks (what it promised).
-    disks::storage_domain_committed(sd: StorageDomainId) -> ByteSize;
     /// Removes a disk with its volumes and attachments; refused while other disks are based on it.
     disks::disk_delete(id: DiskId) -> ();
     /// Records a volume of a disk's chain.

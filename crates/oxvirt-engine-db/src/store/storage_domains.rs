@@ -11,8 +11,13 @@ use sqlx::any::AnyRow;
 // ---------------------------------------------------------------------------------------
 // Storage domains
 // ---------------------------------------------------------------------------------------
+/// `committed` (what the domain promised its disks) is summed from the disks at every read, not
+/// kept in a column: a cached figure lagged behind a removed disk until the next refresh.
 const SD_COLUMNS: &str = "id, name, description, domain_type, storage_type, path, spec, vfs_type, mount_options, \
-                          status, available, used, committed, master, warning_low_space_percent, \
+                          status, available, used, \
+                          (SELECT CAST(COALESCE(SUM(d.provisioned_size), 0) AS BIGINT) FROM disks d \
+                           WHERE d.storage_domain_id = storage_domains.id) AS committed, \
+                          master, warning_low_space_percent, \
                           critical_space_action_blocker_gib, created, host_id, comment";
 
 fn sd_from_row(r: &AnyRow) -> Result<StorageDomain> {
@@ -195,13 +200,11 @@ pub(crate) async fn storage_domain_space_set(
     id: StorageDomainId,
     available: ByteSize,
     used: ByteSize,
-    committed: ByteSize,
 ) -> Result<()> {
-    let r = sqlx::query("UPDATE storage_domains SET available = $2, used = $3, committed = $4 WHERE id = $1")
+    let r = sqlx::query("UPDATE storage_domains SET available = $2, used = $3 WHERE id = $1")
         .bind(id.to_string())
         .bind(db_size("available space", available)?)
         .bind(db_size("used space", used)?)
-        .bind(db_size("committed space", committed)?)
         .execute(&mut *c)
         .await
         .map_err(StoreError::db("recording a storage domain's space"))?;

@@ -611,13 +611,12 @@ impl App {
         Ok(())
     }
 
-    /// Records the host's view of the domain's space and the provisioned sizes of its disks.
+    /// Records the host's view of the domain's space.
     /// A failure is logged: figures are informative.
     pub(super) async fn storage_domain_space_refresh(&self, sd: &StorageDomain, host: &Host) {
         let result: Result<()> = async {
             let info = self.agent_for(host)?.storage_domain_info(sd.id).await?;
-            let committed = self.store.storage_domain_committed(sd.id).await?;
-            self.store.storage_domain_space_set(sd.id, info.available, info.used, committed).await?;
+            self.store.storage_domain_space_set(sd.id, info.available, info.used).await?;
             Ok(())
         }
         .await;
@@ -741,7 +740,7 @@ async fn sd_add_forget(ctx: &SagaCtx) -> Result<serde_json::Value> {
 async fn sd_add_done(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let p: AddSdParams = ctx.params()?;
     let info: v1::StorageDomainInfo = ctx.output(2)?;
-    ctx.app.store.storage_domain_space_set(p.id, info.available, info.used, ByteSize(0)).await?;
+    ctx.app.store.storage_domain_space_set(p.id, info.available, info.used).await?;
     ctx.app.store.storage_domain_status_set(p.id, StorageDomainStatus::Unattached).await?;
     Ok(serde_json::Value::Null)
 }
