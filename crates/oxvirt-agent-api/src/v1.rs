@@ -257,6 +257,15 @@ pub struct VmSpec {
     /// A cloud-init NoCloud data source the agent attaches as a CD-ROM for this run only.
     #[serde(default)]
     pub cloud_init: Option<CloudInit>,
+    /// A serial console (a pty on the first serial port, logged to the VM's console log);
+    /// `false` gives the guest no serial port at all (oVirt's `console.enabled=false`).
+    #[serde(default = "serial_console_default")]
+    pub serial_console: bool,
+}
+
+/// Specs from engines older than the field had a serial console always.
+fn serial_console_default() -> bool {
+    true
 }
 
 /// The files of a cloud-init NoCloud data source (an ISO 9660 image labelled `cidata`).

@@ -63,6 +63,7 @@ async fn engine_enrolls_a_host_then_talks_mtls_and_follows_its_events() {
         custom_properties: Default::default(),
         serial: None,
         cloud_init: None,
+        serial_console: true,
     };
     client.vm_create(&spec).await.expect("create");
     client.vm_action(spec.id, VmAction::Destroy, &VmActionRequest::default()).await.expect("destroy");

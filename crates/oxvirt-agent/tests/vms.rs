@@ -105,6 +105,7 @@ impl Rig {
             custom_properties: Default::default(),
             serial: None,
             cloud_init: None,
+            serial_console: true,
         }
     }
 

@@ -648,6 +648,9 @@ pub struct VmConfig {
     pub custom_properties: BTreeMap<String, String>,
     /// `None`: the default policy (the host's id, as oVirt's clusters default to).
     pub serial_number: Option<SerialNumber>,
+    /// A serial console (oVirt's `console.enabled`). On by default, unlike oVirt: the serial
+    /// console is where the engine and the portals read a guest's boot log.
+    pub console_enabled: bool,
 }
 
 impl VmConfig {
@@ -666,6 +669,7 @@ impl VmConfig {
             high_availability: HighAvailability::default(),
             custom_properties: BTreeMap::new(),
             serial_number: None,
+            console_enabled: true,
         }
     }
 }

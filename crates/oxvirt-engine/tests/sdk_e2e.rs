@@ -317,6 +317,8 @@ async fn sdk_host_examples_run_unchanged() {
             "assign_affinity_label_to_vm.py",
             "list_affinity_labels.py",
             "set_vm_serial_number.py",
+            "@console_off",
+            "enable_serial_console.py",
             "set_vm_lease_storage_domain.py",
             "extend_disk.py",
             "deactivate_disk_attachment.py",

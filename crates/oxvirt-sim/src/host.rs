@@ -713,6 +713,7 @@ mod tests {
                 custom_properties: Default::default(),
                 serial: None,
                 cloud_init: None,
+                serial_console: true,
             },
             incarnation: 1,
             booted: Some(booted),

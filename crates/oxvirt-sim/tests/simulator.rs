@@ -55,6 +55,7 @@ fn spec(name: &str) -> VmSpec {
         custom_properties: Default::default(),
         serial: None,
         cloud_init: None,
+        serial_console: true,
     }
 }
 

@@ -34,7 +34,7 @@
 //!   on SATA after the SCSI disks (`q35`, which has no IDE), read-only.
 //! - The serial console is a pty whose output libvirt (virtlogd) also appends to
 //!   [`RenderOptions::console_log`] via `<log file=… append='on'/>`, which libvirt 9.0 accepts
-//!   inside a pty `<serial>`.
+//!   inside a pty `<serial>`. A spec without `serial_console` has no serial port at all.
 
 use oxvirt_agent_api::v1::{
     Boot, BootDevice, DiskInterface, DiskSpec, DomainType, GraphicsKind, NicModel, VmSpec, VolumeFormat,
@@ -253,13 +253,15 @@ pub fn domain_xml(spec: &VmSpec, disks: &[ResolvedDisk], opts: &RenderOptions) -
         x.close("interface");
     }
 
-    x.open("serial", &[("type", "pty")]);
-    x.empty("log", &[("file", console_log), ("append", "on")]);
-    x.empty("target", &[("port", "0")]);
-    x.close("serial");
-    x.open("console", &[("type", "pty")]);
-    x.empty("target", &[("type", "serial"), ("port", "0")]);
-    x.close("console");
+    if spec.serial_console {
+        x.open("serial", &[("type", "pty")]);
+        x.empty("log", &[("file", console_log), ("append", "on")]);
+        x.empty("target", &[("port", "0")]);
+        x.close("serial");
+        x.open("console", &[("type", "pty")]);
+        x.empty("target", &[("type", "serial"), ("port", "0")]);
+        x.close("console");
+    }
 
     if let Some(graphics) = &spec.graphics {
         match graphics.kind {
@@ -746,6 +748,7 @@ mod tests {
             custom_properties: BTreeMap::new(),
             serial: None,
             cloud_init: None,
+            serial_console: true,
         }
     }
 
@@ -761,6 +764,20 @@ mod tests {
 
     fn cloud_init() -> CloudInit {
         CloudInit { meta_data: "instance-id: x\n".into(), user_data: "#cloud-config\n".into(), network_config: None }
+    }
+
+    #[test]
+    fn a_spec_without_a_serial_console_has_no_serial_port() {
+        let with = render(&full_spec(), DomainType::Qemu).expect("renders");
+        let doc = roxmltree::Document::parse(&with).expect("well-formed XML");
+        let devices = child(doc.root_element(), "devices");
+        assert_eq!((children(devices, "serial").len(), children(devices, "console").len()), (1, 1));
+
+        let spec = VmSpec { serial_console: false, ..full_spec() };
+        let without = render(&spec, DomainType::Qemu).expect("renders");
+        let doc = roxmltree::Document::parse(&without).expect("well-formed XML");
+        let devices = child(doc.root_element(), "devices");
+        assert_eq!((children(devices, "serial").len(), children(devices, "console").len()), (0, 0), "{without}");
     }
 
     #[test]
@@ -1226,9 +1243,10 @@ mod tests {
                 proptest::option::of((proptest::option::of(text()), proptest::option::of(text()))),
                 proptest::option::of(text()),
                 any::<bool>(),
+                any::<bool>(),
             );
-            (basics, devices).prop_map(|((name, cpu, memory, machine, boot), (disks, nics, graphics, serial, ci))| {
-                VmSpec {
+            (basics, devices).prop_map(
+                |((name, cpu, memory, machine, boot), (disks, nics, graphics, serial, ci, console))| VmSpec {
                     id: VmId::new_random(),
                     name,
                     cpu: CpuTopology { sockets: cpu.0, cores: cpu.1, threads: cpu.2 },
@@ -1256,8 +1274,9 @@ mod tests {
                     custom_properties: BTreeMap::new(),
                     serial,
                     cloud_init: ci.then(cloud_init),
-                }
-            })
+                    serial_console: console,
+                },
+            )
         }
 
         proptest! {

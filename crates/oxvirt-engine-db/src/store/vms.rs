@@ -18,7 +18,7 @@ macro_rules! config_columns {
     () => {
         "memory, memory_guaranteed, memory_max, cpu_sockets, cpu_cores, cpu_threads, os_type, vm_type, machine, \
          boot_devices, kernel, initrd, cmdline, display, ha_enabled, ha_priority, custom_properties, \
-         serial_number_policy, serial_number"
+         serial_number_policy, serial_number, console_enabled"
     };
 }
 pub(super) use config_columns;
@@ -58,6 +58,7 @@ pub(super) fn config_from_row(r: &AnyRow) -> Result<VmConfig> {
             None => None,
             Some(policy) => Some(SerialNumber { policy, value: r.text_opt("serial_number")? }),
         },
+        console_enabled: r.flag("console_enabled")?,
     })
 }
 
@@ -81,7 +82,8 @@ pub(super) fn bind_config(q: Query, cfg: &VmConfig) -> Result<Query> {
         .bind(i64::from(cfg.high_availability.priority))
         .bind(db_json("custom properties", &cfg.custom_properties)?)
         .bind(cfg.serial_number.as_ref().map(|s| s.policy.as_str()))
-        .bind(cfg.serial_number.as_ref().and_then(|s| s.value.clone())))
+        .bind(cfg.serial_number.as_ref().and_then(|s| s.value.clone()))
+        .bind(cfg.console_enabled))
 }
 
 const VM_COLUMNS: &str = concat!(

@@ -66,6 +66,7 @@ pub struct VmConfigPatch {
     pub custom_properties: Option<BTreeMap<String, String>>,
     /// `Some(None)` returns to the default policy (oVirt's `serial_number.policy=none`).
     pub serial_number: Option<Option<SerialNumber>>,
+    pub console_enabled: Option<bool>,
 }
 
 /// What a start changes for that run only (oVirt's "run once"); nothing of it is stored on
@@ -170,6 +171,9 @@ pub(crate) fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name:
     }
     if let Some(serial) = patch.serial_number {
         config.serial_number = serial;
+    }
+    if let Some(console) = patch.console_enabled {
+        config.console_enabled = console;
     }
     config_check(config, vm_name)
 }
@@ -719,6 +723,7 @@ impl App {
                 },
             }),
             cloud_init: None,
+            serial_console: c.console_enabled,
         })
     }
 
@@ -728,6 +733,7 @@ impl App {
         let Some(host_id) = vm.runtime.host_id else {
             return Err(AppError::Conflict(format!("VM {} is down: it has no console", vm.name)));
         };
+
         let host = self.store.host_get(host_id).await?;
         Ok(self.agent_for(&host)?.vm_console(id, tail_bytes).await?.text)
     }

@@ -250,6 +250,7 @@ async fn a_domain_the_engine_does_not_know_is_reported_as_an_orphan() {
         custom_properties: Default::default(),
         serial: None,
         cloud_init: None,
+        serial_console: true,
     };
     ctx.sim_host(0).vm_create(spec).await.expect("a domain behind the engine's back");
     let event = ctx.event_wait(&["sim0", "stray", "orphan"]).await.expect("the orphan is reported");

@@ -356,6 +356,35 @@ async fn serial_number_policies_reach_the_host_and_bad_ones_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serial_console_is_on_by_default_and_off_when_disabled_and_stateless_is_refused() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let path = format!("vms/{vm}");
+    let console_of_a_run = || async {
+        vm_start_up(&ctx, &vm).await;
+        let console = ctx.sim_vm_spec(&vm).expect("the host got a spec").serial_console;
+        ctx.api.action(&path, "stop").await.expect("stop");
+        ctx.vm_wait_status(&vm, "down").await.expect("down");
+        console
+    };
+
+    let got = ctx.api.get(&path).await.expect("get");
+    assert_eq!((&got["console"], &got["stateless"]), (&json!({"enabled": "true"}), &json!("false")), "{got}");
+    assert!(console_of_a_run().await, "a serial console by default");
+
+    let set = ctx.api.put(&path, &json!({"console": {"enabled": false}})).await.expect("disable the console");
+    assert_eq!(set["console"], json!({"enabled": "false"}), "{set}");
+    assert!(!console_of_a_run().await, "no serial console once disabled");
+
+    ctx.api.put(&path, &json!({"stateless": false})).await.expect("stateless=false is what the VM is");
+    let f = ctx.api.put(&path, &json!({"stateless": true, "console": {"enabled": true}})).await.expect_err("stateless");
+    f.assert_names(400, &["vm.stateless", "pools"]);
+    let got = ctx.api.get(&path).await.expect("get");
+    assert_eq!(got["console"], json!({"enabled": "false"}), "the refused update changed nothing: {got}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_once_start_boots_as_asked_with_cloud_init_for_that_run_only() {
     let ctx = EngineTestContext::start(1).await.expect("context");
     ctx.setup(1).await.expect("dc1, c1 and sim0 up");

@@ -81,6 +81,9 @@ SCRIPTS = {
     # It needs the `bs-scsi-012` storage domain: ours is `mydata`. It polls every 5 s.
     "extend_disk.py": {"names": [("'bs-scsi-012'", "'mydata'")], "timeout": 120},
     "set_vm_serial_number.py": {"names": [], "timeout": 60},
+    # It enables myvm's serial console when it is off; `@console_off` turns it off first
+    # (oxvirt's VMs have one by default, oVirt's do not), so that the example acts.
+    "enable_serial_console.py": {"names": [], "timeout": 60},
     # Moves myhost to `mycluster2` (made by `@cluster2`): the example restates the cluster
     # myhost is already in, which would check nothing.
     "change_host_cluster.py": {"names": [("types.Cluster(name='mycluster')", "types.Cluster(name='mycluster2')")],
@@ -142,7 +145,6 @@ NOT_RUN = {
     "add_mac_pool.py": "needs MAC pools as a collection (issue 12, small services)",
     "add_vnc_console.py": "needs graphics consoles (issue 16)",
     "get_display_ticket.py": "needs graphics consoles and tickets (issue 16)",
-    "enable_serial_console.py": "needs the VM console element (issue 12, representation)",
     "add_disks.py": "adds disks with a size argument the example formats; to be listed with the helpers examples",
     "delete_disks.py": "deletes what add_disks.py made",
     "reduce_disk.py": "needs disk reduce (issue 12, small services)",
@@ -183,6 +185,16 @@ def setup_cluster2():
         clusters = conn.system_service().clusters_service()
         [first] = clusters.list(search="name=mycluster")
         clusters.add(types.Cluster(name="mycluster2", data_center=types.DataCenter(name="mydc"), cpu=first.cpu))
+
+
+# `@console_off`: myvm without a serial console, for enable_serial_console.py to enable.
+def setup_console_off():
+    from ovirtsdk4 import types
+    with connection() as conn:
+        vms = conn.system_service().vms_service()
+        vm = the_vm(conn)
+        vms.vm_service(vm.id).update(types.Vm(console=types.Console(enabled=False)))
+        assert not the_vm(conn).console.enabled
 
 
 def connection():
@@ -415,6 +427,13 @@ def check_set_vm_serial_number(out):
     # Its effect in the guest's SMBIOS is checked at the next start (start_vm_with_boot_devices).
 
 
+def check_enable_serial_console(out):
+    with connection() as conn:
+        assert the_vm(conn).console.enabled is True
+    # Its effect in the domain (a serial console) is checked at the next start
+    # (start_vm_with_boot_devices).
+
+
 def check_start_vm_with_boot_devices(out):
     from ovirtsdk4 import types
     with connection() as conn:
@@ -427,6 +446,8 @@ def check_start_vm_with_boot_devices(out):
     entries = {e.get("name"): e.text for e in domain.find("sysinfo/system").findall("entry")}
     assert entries.get("serial") == "myserial", entries
     assert domain.find("os/smbios").get("mode") == "sysinfo"
+    consoles = domain.find("devices").findall("console")
+    assert [c.find("target").get("type") for c in consoles] == ["serial"], "enable_serial_console.py: %s" % consoles
 
 
 def check_start_vm_with_cloud_init(out):
@@ -550,6 +571,7 @@ CHECKS = {
     "assign_network_to_cluster.py": check_assign_network_to_cluster,
     "extend_disk.py": check_extend_disk,
     "set_vm_serial_number.py": check_set_vm_serial_number,
+    "enable_serial_console.py": check_enable_serial_console,
     "change_host_cluster.py": check_change_host_cluster,
     "start_vm_with_boot_devices.py": check_start_vm_with_boot_devices,
     "start_vm_with_cloud_init.py": check_start_vm_with_cloud_init,
@@ -677,6 +699,10 @@ print("EXAMPLES %d in the archive: %d run and checked, %d refused as they must b
 
 failed = []
 for name in scripts:
+    if name == "@console_off":
+        setup_console_off()
+        print("SETUP myvm without a serial console")
+        continue
     if name == "@cluster2":
         setup_cluster2()
         print("SETUP cluster mycluster2 in mydc")

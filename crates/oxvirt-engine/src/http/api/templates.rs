@@ -78,7 +78,7 @@ pub(super) fn template_el(t: &Template) -> Element {
     if let Some(d) = c.display {
         el = el.child(Element::new("display").enum_child("type", d.as_str()));
     }
-    el = el.child_opt(super::vms::serial_number_el(c));
+    el = el.child_opt(super::vms::serial_number_el(c)).child(super::vms::console_el(c));
     if let Some(cl) = t.cluster_id {
         el = el.reference_id("cluster", cl);
     }

@@ -127,7 +127,9 @@ fn vm_el(vm: &Vm) -> Element {
         .enum_child("status", vm.runtime.status.as_str())
         .enum_child("type", c.vm_type.as_str())
         .text_child_opt("custom_emulated_machine", c.machine.as_deref())
-        .child_opt(serial_number_el(c));
+        .child_opt(serial_number_el(c))
+        .child(console_el(c))
+        .bool_child("stateless", false);
     if let Some(t) = vm.runtime.start_time {
         el = el.date_child("start_time", time(t));
     }
@@ -189,6 +191,20 @@ async fn vm_get(
     Ok(Reply::new(fmt, StatusCode::OK, &vm_el_followed(&app, &vm, &follow).await?))
 }
 
+/// `console` of a VM or template: whether it has a serial console.
+pub(super) fn console_el(c: &VmConfig) -> Element {
+    Element::new("console").bool_child("enabled", c.console_enabled)
+}
+
+/// A boolean oxvirt has only as `false` (`stateless`): `false` is accepted, `true` refused
+/// with what it needs.
+pub(super) fn false_only(el: &Element, name: &str, what: &str, needs: &str) -> Result<(), Failure> {
+    match el.bool(name)? {
+        Some(true) => Err(invalid(format!("{what}.{name}=true is not supported yet: {needs}"))),
+        _ => Ok(()),
+    }
+}
+
 /// `serial_number` of a VM or template: absent for the default policy, as oVirt renders it.
 pub(super) fn serial_number_el(c: &VmConfig) -> Option<Element> {
     let s = c.serial_number.as_ref()?;
@@ -221,6 +237,7 @@ fn serial_number_patch(el: &Element) -> Result<Option<Option<SerialNumber>>, Fai
 
 /// The configuration fields of a `<vm>` body.
 fn config_patch(el: &Element) -> Result<VmConfigPatch, Failure> {
+    false_only(el, "stateless", el.name(), "stateless VMs come with VM pools")?;
     let bytes = |v: Option<u64>| v.map(ByteSize);
     let policy = el.child_named("memory_policy");
     let cpu = match el.at("cpu/topology") {
@@ -273,6 +290,7 @@ fn config_patch(el: &Element) -> Result<VmConfigPatch, Failure> {
         high_availability,
         custom_properties,
         serial_number: serial_number_patch(el)?,
+        console_enabled: el.child_named("console").map(|c| c.bool("enabled")).transpose()?.flatten(),
     })
 }
 
