@@ -23,8 +23,9 @@
 
 pub use crate::audit_code::AuditCode;
 use oxvirt_types::{
-    AffinityLabelId, ByteSize, ClusterId, DataCenterId, DataCenterStatus, DiskId, HostId, HostStatus, JobId, NetworkId,
-    NicId, StepId, StorageDomainId, StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus, VolumeId,
+    AffinityLabelId, ByteSize, ClusterId, DataCenterId, DataCenterStatus, DiskId, HostId, HostStatus, JobId, MacPoolId,
+    NetworkId, NicId, StepId, StorageDomainId, StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus,
+    VolumeId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -185,19 +186,41 @@ impl MacRange {
     }
 }
 
-/// Where VM NIC MAC addresses come from. oVirt keeps pools per cluster; oxvirt has one pool,
-/// configured by the app layer, and allocates the lowest free address (see
-/// `Store::mac_allocate`). Uniqueness is enforced by the database (a NIC's MAC is unique).
+/// The id of the built-in `Default` MAC pool every cluster starts with (oVirt generates its
+/// default pool's id at setup; oxvirt's is fixed).
+pub const DEFAULT_MAC_POOL_ID: MacPoolId =
+    MacPoolId::from_uuid(Uuid::from_u128(0x5663_f000_0000_4000_8000_0000_0000_0001));
+
+/// Where VM NIC MAC addresses come from: each cluster names one pool (oVirt's `mac_pool`), and
+/// a NIC added without a MAC gets the lowest free address of its VM's cluster's pool (see
+/// `Store::mac_allocate`). A MAC is unique across all pools (the database enforces it), so
+/// overlapping pools never hand out one address twice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MacPool {
+    pub id: MacPoolId,
+    /// Unique among MAC pools.
+    pub name: String,
+    pub description: String,
     pub ranges: Vec<MacRange>,
 }
 
+impl MacPool {
+    pub fn is_default(&self) -> bool {
+        self.id == DEFAULT_MAC_POOL_ID
+    }
+}
+
 impl Default for MacPool {
-    /// `56:6f:00:00:00:00`–`56:6f:00:00:ff:ff`: oVirt's `56:6f` locally administered prefix.
-    /// (oVirt randomises the middle bytes at setup; installations should configure theirs.)
+    /// The built-in `Default` pool: `56:6f:00:00:00:00`–`56:6f:00:00:ff:ff`, oVirt's `56:6f`
+    /// locally administered prefix. (oVirt randomises the middle bytes at setup; installations
+    /// should configure theirs.)
     fn default() -> Self {
-        Self { ranges: vec![MacRange { from: MacAddress(0x566f_0000_0000), to: MacAddress(0x566f_0000_ffff) }] }
+        Self {
+            id: DEFAULT_MAC_POOL_ID,
+            name: "Default".to_owned(),
+            description: "Default MAC pool".to_owned(),
+            ranges: vec![MacRange { from: MacAddress(0x566f_0000_0000), to: MacAddress(0x566f_0000_ffff) }],
+        }
     }
 }
 
@@ -400,6 +423,8 @@ pub struct Cluster {
     /// Memory over-commit in percent of physical memory the scheduler may hand out (oVirt's
     /// `memory_policy.over_commit.percent`; 100 = none).
     pub memory_overcommit_percent: u32,
+    /// Where the MACs of its VMs' NICs come from.
+    pub mac_pool_id: MacPoolId,
 }
 
 /// A logical network attached to a cluster (oVirt's "cluster network").

@@ -90,6 +90,7 @@ fn cluster(name: &str, dc: &DataCenter) -> Cluster {
         cpu_type: None,
         version: Version::CURRENT,
         memory_overcommit_percent: 100,
+        mac_pool_id: DEFAULT_MAC_POOL_ID,
     }
 }
 
@@ -535,6 +536,60 @@ async fn storage_domain_remembers_its_host(db: &TestDb) {
     assert_eq!(s.storage_domain_get(sd.id).await.expect("get").host_id, None, "the removed host is forgotten");
 }
 
+async fn mac_pools_round_trip_and_clusters_keep_theirs(db: &TestDb) {
+    let s = &db.store;
+    // The built-in pool is there from the first migration on, and cannot go.
+    assert_eq!(s.mac_pool_list().await.expect("list"), vec![MacPool::default()]);
+    assert_error(s.mac_pool_delete(DEFAULT_MAC_POOL_ID).await.expect_err("default"), ErrorKind::Conflict, &["Default"]);
+
+    let range = |from: u64, to: u64| MacRange {
+        from: MacAddress::from_u64(from).expect("mac"),
+        to: MacAddress::from_u64(to).expect("mac"),
+    };
+    let mut pool = MacPool {
+        id: MacPoolId::new_random(),
+        name: "lab".into(),
+        description: "the lab's".into(),
+        ranges: vec![range(0x0200_0000_0000, 0x0200_0000_00ff), range(0x0200_0001_0000, 0x0200_0001_0000)],
+    };
+    s.mac_pool_insert(&pool).await.expect("insert");
+    assert_eq!(s.mac_pool_get(pool.id).await.expect("get"), pool);
+    assert_eq!(s.mac_pool_get_by_name("lab").await.expect("by name"), pool);
+    let taken = MacPool { id: MacPoolId::new_random(), ..pool.clone() };
+    assert_error(s.mac_pool_insert(&taken).await.expect_err("name"), ErrorKind::Conflict, &["MAC pool named 'lab'"]);
+    pool.ranges.pop();
+    pool.description = "smaller".into();
+    s.mac_pool_update(&pool).await.expect("update");
+    assert_eq!(s.mac_pool_get(pool.id).await.expect("get"), pool);
+    assert_eq!(names(&s.mac_pool_list().await.expect("list"), |p| &p.name), ["Default", "lab"]);
+
+    // A cluster names its pool; a pool that does not exist is refused, one in use stays.
+    let dc = data_center("dc");
+    s.data_center_insert(&dc).await.expect("dc");
+    let mut cl = cluster("c1", &dc);
+    cl.mac_pool_id = MacPoolId::new_random();
+    assert_error(
+        s.cluster_insert(&cl).await.expect_err("no pool"),
+        ErrorKind::InvalidInput,
+        &["cluster 'c1'", "MAC pool"],
+    );
+    cl.mac_pool_id = pool.id;
+    s.cluster_insert(&cl).await.expect("cluster");
+    assert_eq!(s.cluster_get(cl.id).await.expect("get").mac_pool_id, pool.id);
+    assert_error(s.mac_pool_delete(pool.id).await.expect_err("in use"), ErrorKind::Conflict, &["cluster 'c1'"]);
+    let mut moved = cl.clone();
+    moved.mac_pool_id = MacPoolId::new_random();
+    assert_error(s.cluster_update(&moved).await.expect_err("no pool"), ErrorKind::InvalidInput, &["MAC pool"]);
+    assert_eq!(s.cluster_get(cl.id).await.expect("get"), cl);
+    assert_eq!(s.mac_allocate(&pool).await.expect("mac").to_string(), "02:00:00:00:00:00");
+
+    cl.mac_pool_id = DEFAULT_MAC_POOL_ID;
+    s.cluster_update(&cl).await.expect("back to Default");
+    s.mac_pool_delete(pool.id).await.expect("delete");
+    assert_error(s.mac_pool_get(pool.id).await.expect_err("gone"), ErrorKind::NotFound, &["MAC pool"]);
+    assert_error(s.mac_pool_delete(pool.id).await.expect_err("gone"), ErrorKind::NotFound, &["MAC pool"]);
+}
+
 async fn networks_profiles_and_nics_round_trip(db: &TestDb) {
     let s = &db.store;
     let (dc, cl) = dc_and_cluster(s).await;
@@ -580,7 +635,7 @@ async fn networks_profiles_and_nics_round_trip(db: &TestDb) {
     // Gaps are reused; an exhausted pool says so.
     s.nic_delete(n1.id).await.expect("delete");
     assert_eq!(s.mac_allocate(&pool).await.expect("mac"), first);
-    let tiny = MacPool { ranges: vec![MacRange { from: second, to: second }] };
+    let tiny = MacPool { ranges: vec![MacRange { from: second, to: second }], ..MacPool::default() };
     assert_error(
         s.mac_allocate(&tiny).await.expect_err("exhausted"),
         ErrorKind::Conflict,
@@ -1451,6 +1506,7 @@ on_both_backends!(
     storage_domains_round_trip,
     storage_domain_remembers_its_host,
     networks_profiles_and_nics_round_trip,
+    mac_pools_round_trip_and_clusters_keep_theirs,
     templates_and_vms_round_trip,
     disks_volumes_and_attachments_round_trip,
     users_round_trip,

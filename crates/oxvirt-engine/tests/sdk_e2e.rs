@@ -294,6 +294,7 @@ async fn sdk_host_examples_run_unchanged() {
             "list_host_statistics.py",
             "add_vm.py",
             "add_vm_disk.py",
+            "add_mac_pool.py",
             "add_vm_nic.py",
             "connection_builder.py",
             "get_vm_ip.py",

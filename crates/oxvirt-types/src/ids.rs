@@ -125,6 +125,8 @@ typed_id!(/// A tag (a free label on VMs and hosts, in a tree).
     TagId, "tag", "tags");
 typed_id!(/// An affinity label (a mark on VMs and hosts for placement).
     AffinityLabelId, "affinity label", "affinitylabels");
+typed_id!(/// A MAC pool (the addresses a cluster's VM NICs get).
+    MacPoolId, "MAC pool", "macpools");
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 const CLUSTER_COLUMNS: &str = "id, name, description, data_center_id, cpu_architecture, cpu_type, version_major, \
-                               version_minor, memory_overcommit_percent, comment";
+                               version_minor, memory_overcommit_percent, comment, mac_pool_id";
 
 fn cluster_from_row(r: &AnyRow) -> Result<Cluster> {
     Ok(Cluster {
@@ -22,6 +22,7 @@ fn cluster_from_row(r: &AnyRow) -> Result<Cluster> {
         cpu_type: r.text_opt("cpu_type")?,
         version: Version { major: r.int_as("version_major")?, minor: r.int_as("version_minor")? },
         memory_overcommit_percent: r.int_as("memory_overcommit_percent")?,
+        mac_pool_id: r.parse("mac_pool_id")?,
     })
 }
 
@@ -29,6 +30,16 @@ fn cluster_ctx(doing: &str, cl: &Cluster) -> WriteCtx {
     WriteCtx::new(doing, "clusters", "cluster", format!("cluster '{}'", cl.name), cl.id)
         .unique("clusters_name_key", format!("a cluster named '{}' already exists; choose another name", cl.name))
         .reference("clusters_data_center_id_fkey", "data center", "data_centers", cl.data_center_id)
+        .reference("clusters_mac_pool_id_fkey", "MAC pool", "mac_pools", cl.mac_pool_id)
+}
+
+/// The error of a cluster write that wrote nothing because its MAC pool does not exist.
+fn mac_pool_missing(cl: &Cluster) -> StoreError {
+    StoreError::MissingReference {
+        object: format!("cluster '{}'", cl.name),
+        what: "MAC pool",
+        id: cl.mac_pool_id.to_string(),
+    }
 }
 
 fn bind_cluster<'q>(
@@ -45,14 +56,18 @@ fn bind_cluster<'q>(
         .bind(i64::from(cl.version.minor))
         .bind(i64::from(cl.memory_overcommit_percent))
         .bind(cl.comment.clone())
+        .bind(cl.mac_pool_id.to_string())
 }
 
+/// Adds a cluster; one statement that writes only if its MAC pool exists (see `mac_pools.rs`).
 pub(crate) async fn cluster_insert(c: &mut AnyConnection, cl: &Cluster) -> Result<()> {
     let q = sqlx::query(
         "INSERT INTO clusters (id, name, description, data_center_id, cpu_architecture, cpu_type, version_major, \
-         version_minor, memory_overcommit_percent, comment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         version_minor, memory_overcommit_percent, comment, mac_pool_id) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM mac_pools WHERE id = $11)",
     );
     match bind_cluster(q, cl).execute(&mut *c).await {
+        Ok(r) if r.rows_affected() == 0 => Err(mac_pool_missing(cl)),
         Ok(_) => Ok(()),
         Err(e) => Err(cluster_ctx("adding a cluster", cl).explain(c, e).await),
     }
@@ -87,10 +102,14 @@ pub(crate) async fn cluster_list(c: &mut AnyConnection, f: &ClusterFilter) -> Re
 pub(crate) async fn cluster_update(c: &mut AnyConnection, cl: &Cluster) -> Result<()> {
     let q = sqlx::query(
         "UPDATE clusters SET name = $2, description = $3, data_center_id = $4, cpu_architecture = $5, cpu_type = $6, \
-         version_major = $7, version_minor = $8, memory_overcommit_percent = $9, comment = $10 WHERE id = $1",
+         version_major = $7, version_minor = $8, memory_overcommit_percent = $9, comment = $10, mac_pool_id = $11 \
+         WHERE id = $1 AND EXISTS (SELECT 1 FROM mac_pools WHERE id = $11)",
     );
     match bind_cluster(q, cl).execute(&mut *c).await {
-        Ok(r) if r.rows_affected() == 0 => Err(StoreError::not_found("cluster", cl.id)),
+        Ok(r) if r.rows_affected() == 0 => match cluster_get(c, cl.id).await {
+            Ok(_) => Err(mac_pool_missing(cl)),
+            Err(e) => Err(e),
+        },
         Ok(_) => Ok(()),
         Err(e) => Err(cluster_ctx("updating a cluster", cl).explain(c, e).await),
     }

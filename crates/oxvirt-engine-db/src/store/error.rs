@@ -52,8 +52,8 @@ pub enum StoreError {
     Refused(String),
 
     /// Every address of the MAC pool is in use.
-    #[error("the MAC address pool is exhausted: all {total} addresses of its ranges are in use; add a range")]
-    MacPoolExhausted { total: u64 },
+    #[error("MAC pool '{pool}' is exhausted: all {total} addresses of its ranges are in use; add a range to it")]
+    MacPoolExhausted { pool: String, total: u64 },
 
     /// A row holds a value the store cannot read back (a bug, or the database was edited).
     #[error("cannot read column '{column}': {detail}")]

@@ -44,6 +44,7 @@ mod disks;
 mod events;
 mod hosts;
 mod jobs;
+mod mac_pools;
 mod networks;
 mod nics;
 mod storage_domains;
@@ -68,8 +69,8 @@ use crate::model::{
 };
 use error::Result;
 use oxvirt_types::{
-    AffinityLabelId, ByteSize, ClusterId, DataCenterId, DiskId, HostId, HostStatus, JobId, NetworkId, NicId, StepId,
-    StorageDomainId, StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus, VolumeId,
+    AffinityLabelId, ByteSize, ClusterId, DataCenterId, DiskId, HostId, HostStatus, JobId, MacPoolId, NetworkId, NicId,
+    StepId, StorageDomainId, StorageDomainStatus, TagId, TemplateId, UserId, VmId, VmStatus, VolumeId,
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
@@ -409,6 +410,16 @@ store_methods! {
     volumes::volume_update(id: VolumeId, status: VolumeStatus, actual_size: ByteSize) -> ();
     /// Removes a volume; refused while another volume is based on it.
     volumes::volume_delete(id: VolumeId) -> ();
+
+    // MAC pools
+    /// Adds a MAC pool; its name must be unused.
+    mac_pools::mac_pool_insert(pool: &MacPool) -> ();
+    mac_pools::mac_pool_get(id: MacPoolId) -> MacPool;
+    mac_pools::mac_pool_get_by_name(name: &str) -> MacPool;
+    mac_pools::mac_pool_list() -> Vec<MacPool>;
+    mac_pools::mac_pool_update(pool: &MacPool) -> ();
+    /// Removes a MAC pool; refused for `Default` and while clusters use it.
+    mac_pools::mac_pool_delete(id: MacPoolId) -> ();
 
     // Networks, vNIC profiles, NICs
     /// Adds a logical network; its name must be unused in its data center.

@@ -147,5 +147,5 @@ pub(crate) async fn mac_allocate(c: &mut AnyConnection, pool: &MacPool) -> Resul
             return Ok(mac);
         }
     }
-    Err(StoreError::MacPoolExhausted { total })
+    Err(StoreError::MacPoolExhausted { pool: pool.name.clone(), total })
 }

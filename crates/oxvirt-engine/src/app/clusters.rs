@@ -5,9 +5,11 @@ use super::query::ListQuery;
 use super::{App, Result};
 use super::{MANAGEMENT_NETWORK, Named, missing_reference, name_check};
 use crate::auth::Principal;
-use oxvirt_engine_db::model::{Architecture, AuditCode, Cluster, ClusterNetwork, EventRefs, Severity, Version};
+use oxvirt_engine_db::model::{
+    Architecture, AuditCode, Cluster, ClusterNetwork, DEFAULT_MAC_POOL_ID, EventRefs, Severity, Version,
+};
 use oxvirt_engine_db::store::ClusterFilter;
-use oxvirt_types::{ClusterId, DataCenterId};
+use oxvirt_types::{ClusterId, DataCenterId, MacPoolId};
 
 #[derive(Debug, Clone)]
 pub struct ClusterAdd {
@@ -17,6 +19,8 @@ pub struct ClusterAdd {
     pub data_center: Named<DataCenterId>,
     pub cpu_architecture: Option<Architecture>,
     pub cpu_type: Option<String>,
+    /// `None`: the built-in `Default` pool.
+    pub mac_pool: Option<Named<MacPoolId>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -25,6 +29,8 @@ pub struct ClusterUpdate {
     pub description: Option<String>,
     pub comment: Option<String>,
     pub cpu_type: Option<String>,
+    /// Another pool for the NICs added from now on (existing NICs keep their addresses).
+    pub mac_pool: Option<Named<MacPoolId>>,
 }
 
 impl App {
@@ -40,6 +46,10 @@ impl App {
     pub async fn cluster_add(&self, who: &Principal, req: ClusterAdd) -> Result<Cluster> {
         name_check("cluster", &req.name)?;
         let dc = self.data_center_resolve(&req.data_center).await?;
+        let mac_pool_id = match &req.mac_pool {
+            Some(p) => self.mac_pool_resolve(p).await?.id,
+            None => DEFAULT_MAC_POOL_ID,
+        };
         let cluster = Cluster {
             id: ClusterId::new_random(),
             name: req.name,
@@ -50,6 +60,7 @@ impl App {
             cpu_type: req.cpu_type,
             version: Version::CURRENT,
             memory_overcommit_percent: 100,
+            mac_pool_id,
         };
         let mut tx = self.store.begin().await?;
         tx.cluster_insert(&cluster).await?;
@@ -101,6 +112,9 @@ impl App {
         }
         if req.cpu_type.is_some() {
             cluster.cpu_type = req.cpu_type;
+        }
+        if let Some(p) = &req.mac_pool {
+            cluster.mac_pool_id = self.mac_pool_resolve(p).await?.id;
         }
         self.store.cluster_update(&cluster).await?;
         self.audit(

@@ -968,6 +968,7 @@ mod tests {
             cpu_type: None,
             version: Version::CURRENT,
             memory_overcommit_percent: 100,
+            mac_pool_id: oxvirt_engine_db::model::DEFAULT_MAC_POOL_ID,
         };
         store.cluster_insert(&cluster).await.expect("cluster");
         let host = |name: &str, address: &str| Host {

@@ -5,7 +5,7 @@ use super::name_check;
 use super::vms::vm_must_be_down;
 use super::{App, AppError, Result};
 use crate::auth::Principal;
-use oxvirt_engine_db::model::{AuditCode, EventRefs, MacAddress, MacPool, Nic, NicInterface, Severity, Vm};
+use oxvirt_engine_db::model::{AuditCode, EventRefs, MacAddress, Nic, NicInterface, Severity, Vm};
 use oxvirt_engine_db::store::StoreError;
 use oxvirt_types::{NicId, VmId, VnicProfileId};
 
@@ -44,32 +44,37 @@ impl App {
             Some(p) => Some(self.vnic_profile_check(&vm, p).await?),
             None => self.management_profile(&vm).await?,
         };
+        let (mac, pool) = match req.mac {
+            Some(mac) => (mac, None),
+            None => {
+                let cluster = self.store.cluster_get(vm.cluster_id).await?;
+                let pool = self.store.mac_pool_get(cluster.mac_pool_id).await?;
+                (self.store.mac_allocate(&pool).await?, Some(pool))
+            }
+        };
         let mut nic = Nic {
             id: NicId::new_random(),
             vm_id,
             name: req.name,
             description: req.description.unwrap_or_default(),
             comment: req.comment.unwrap_or_default(),
-            mac: req.mac.unwrap_or(MacPool::default().ranges[0].from),
+            mac,
             vnic_profile_id: profile,
             interface: req.interface.unwrap_or(NicInterface::Virtio),
             plugged: req.plugged.unwrap_or(true),
             linked: req.linked.unwrap_or(true),
         };
-        if req.mac.is_some() {
-            self.store.nic_insert(&nic).await.map_err(|e| nic_conflict(e, &nic, &vm))?;
-        } else {
-            // The pool hands out its lowest free address; a racing add of the same one fails
-            // with a conflict, so take the next.
-            let pool = MacPool::default();
-            let mut attempts = 0;
-            loop {
-                nic.mac = self.store.mac_allocate(&pool).await?;
-                match self.store.nic_insert(&nic).await {
-                    Ok(()) => break,
-                    Err(StoreError::AlreadyExists(_)) if attempts < 8 => attempts += 1,
-                    Err(e) => return Err(nic_conflict(e, &nic, &vm)),
+        // The VM's cluster's pool hands out its lowest free address; a racing add of the same
+        // one fails with a conflict, so take the next.
+        let mut attempts = 0;
+        loop {
+            match (self.store.nic_insert(&nic).await, &pool) {
+                (Ok(()), _) => break,
+                (Err(StoreError::AlreadyExists(_)), Some(pool)) if attempts < 8 => {
+                    attempts += 1;
+                    nic.mac = self.store.mac_allocate(pool).await?;
                 }
+                (Err(e), _) => return Err(nic_conflict(e, &nic, &vm)),
             }
         }
         self.audit(

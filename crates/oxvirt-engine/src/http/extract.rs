@@ -80,6 +80,7 @@ id_segments!(
     oxvirt_types::VnicProfileId,
     oxvirt_types::TagId,
     oxvirt_types::AffinityLabelId,
+    oxvirt_types::MacPoolId,
     oxvirt_types::NicId,
     oxvirt_types::JobId,
     oxvirt_types::StepId,

@@ -28,7 +28,6 @@ NOT_DRIVEN = {
     "ovirt_host_pm": "needs power management and fence agents (issue 15)",
     "ovirt_host_storage_info": "lists iSCSI/FC LUNs of a host (issue 14)",
     "ovirt_instance_type": "needs instance types",
-    "ovirt_mac_pool": "needs MAC pools that can be added (one fixed pool is served read-only)",
     "ovirt_permission": "needs permissions (issue 11)",
     "ovirt_permission_info": "needs users and permissions (issue 11)",
     "ovirt_qos": "needs QoS entries",

@@ -234,6 +234,62 @@ async fn nics_get_the_lowest_free_mac_of_the_pool_and_a_taken_mac_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_s_mac_pool_gives_its_nics_their_addresses_and_stays_while_used() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let pools = ctx.api.list("macpools", "mac_pool").await.expect("pools");
+    assert_eq!(names(&pools), ["Default"]);
+    assert_eq!(pools[0]["default_pool"], "true", "{}", pools[0]);
+
+    // Refused: no range, a reversed one, one with multicast addresses, duplicates.
+    let pool = |ranges: Value| json!({"name": "lab", "ranges": {"range": ranges}});
+    let bad = [
+        (json!({"name": "lab"}), vec!["'lab'", "at least one range"]),
+        (pool(json!([{"from": "02:00:00:00:00:10", "to": "02:00:00:00:00:01"}])), vec!["from <= to"]),
+        (pool(json!([{"from": "03:00:00:00:00:00", "to": "03:00:00:00:00:ff"}])), vec!["multicast"]),
+        (pool(json!([{"from": "02:00:00:00:00:00", "to": "02:zz:00:00:00:ff"}])), vec!["range.to", "02:zz"]),
+        (json!({"name": "lab", "allow_duplicates": true}), vec!["mac_pool.allow_duplicates=true"]),
+        (json!({"name": "lab", "default_pool": true}), vec!["default_pool", "Default"]),
+    ];
+    for (body, needles) in bad {
+        ctx.api.post("macpools", &body).await.expect_err("refused").assert_names(400, &needles);
+    }
+    let lab = pool(json!([{"from": "02:00:00:00:00:00", "to": "02:00:00:00:00:01"}]));
+    let lab = ctx.api.post("macpools", &lab).await.expect("lab");
+    assert_eq!(lab["default_pool"], "false", "{lab}");
+    let lab_id = id(&lab);
+
+    // The cluster names it; its VMs' NICs take its addresses, lowest first, until none is left.
+    let f = ctx.api.put(&format!("clusters/{}", s.cluster), &json!({"mac_pool": {"name": "nope"}})).await;
+    f.expect_err("an unknown pool").assert_names(400, &["MAC pool", "nope"]);
+    let cl = ctx.api.put(&format!("clusters/{}", s.cluster), &json!({"mac_pool": {"name": "lab"}})).await;
+    assert_eq!(cl.expect("c1 uses lab")["mac_pool"]["id"], lab_id.as_str());
+    let vm = vm_add_sized(&ctx, "vm1", GIB).await;
+    let nics = format!("vms/{vm}/nics");
+    for (name, mac) in [("nic1", "02:00:00:00:00:00"), ("nic2", "02:00:00:00:00:01")] {
+        let nic = ctx.api.post(&nics, &json!({"name": name})).await.expect("nic");
+        assert_eq!(nic["mac"]["address"], mac, "{nic}");
+    }
+    let f = ctx.api.post(&nics, &json!({"name": "nic3"})).await.expect_err("exhausted");
+    f.assert_names(409, &["MAC pool 'lab'", "exhausted", "add a range"]);
+    let wider = json!({"ranges": {"range": [{"from": "02:00:00:00:00:00", "to": "02:00:00:00:00:0f"}]}});
+    ctx.api.put(&format!("macpools/{lab_id}"), &wider).await.expect("wider");
+    let nic3 = ctx.api.post(&nics, &json!({"name": "nic3"})).await.expect("nic3");
+    assert_eq!(nic3["mac"]["address"], "02:00:00:00:00:02", "{nic3}");
+
+    // A pool in use stays, naming who uses it; Default always stays.
+    let f = ctx.api.delete(&format!("macpools/{lab_id}")).await.expect_err("in use");
+    f.assert_names(409, &["MAC pool 'lab'", "cluster 'c1'", "another MAC pool"]);
+    let default = id(&pools[0]);
+    ctx.api.delete(&format!("macpools/{default}")).await.expect_err("Default").assert_names(409, &["Default"]);
+    ctx.api.put(&format!("clusters/{}", s.cluster), &json!({"mac_pool": {"id": default}})).await.expect("back");
+    ctx.api.delete(&format!("macpools/{lab_id}")).await.expect("lab removed");
+    let nic4 = ctx.api.post(&nics, &json!({"name": "nic4"})).await.expect("nic4");
+    assert_eq!(nic4["mac"]["address"], "56:6f:00:00:00:00", "from Default again: {nic4}");
+    assert_eq!(names(&ctx.api.list("macpools", "mac_pool").await.expect("pools")), ["Default"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_vm_keeps_its_disks_nics_and_storage_until_it_is_stopped() {
     let ctx = EngineTestContext::start(1).await.expect("context");
     let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");

@@ -42,6 +42,7 @@ SCRIPTS = {
     "list_vms.py": {"names": [], "timeout": 60},
     "add_vm.py": {"names": [], "timeout": 60},
     "add_vm_disk.py": {"names": [], "timeout": 120},
+    "add_mac_pool.py": {"names": [], "timeout": 60},
     # The examples' network is `mynetwork`; ours is the data center's `ovirtmgmt`.
     "add_vm_nic.py": {"names": [("'mynetwork'", "'ovirtmgmt'")], "timeout": 60},
     "search_vms.py": {"names": [], "timeout": 60},
@@ -142,7 +143,6 @@ NOT_RUN = {
     "change_master.py": "needs the SPM master domain role, which oxvirt does not have",
     "data_center_maintenance.py": "needs VM and host maintenance flows (issue 15)",
     "add_instance_type.py": "needs instance types",
-    "add_mac_pool.py": "needs MAC pools as a collection (issue 12, small services)",
     "add_vnc_console.py": "needs graphics consoles (issue 16)",
     "get_display_ticket.py": "needs graphics consoles and tickets (issue 16)",
     "add_disks.py": "adds disks with a size argument the example formats; to be listed with the helpers examples",
@@ -251,11 +251,23 @@ def check_add_vm_disk(out):
         assert disk.provisioned_size == 10 * 2 ** 30
 
 
+def check_add_mac_pool(out):
+    with connection() as conn:
+        system = conn.system_service()
+        [pool] = [p for p in system.mac_pools_service().list() if p.name == "mymacpool"]
+        assert [(r.from_, r.to) for r in pool.ranges] == [("02:00:00:00:00:00", "02:00:00:01:00:00")], pool.ranges
+        assert pool.default_pool is False and pool.allow_duplicates is False, pool
+        [cl] = system.clusters_service().list(search="name=mycluster")
+        assert cl.mac_pool.id == pool.id, (cl.mac_pool.id, pool.id)
+
+
 def check_add_vm_nic(out):
     with connection() as conn:
         [nic] = conn.system_service().vms_service().vm_service(the_vm(conn).id).nics_service().list()
         profile = conn.follow_link(nic.vnic_profile)
         assert nic.name == "mynic" and profile.name == "ovirtmgmt", (nic.name, profile.name)
+        # myvm is in mycluster, which add_mac_pool.py gave mymacpool: its lowest address.
+        assert nic.mac.address == "02:00:00:00:00:00", nic.mac.address
 
 
 def check_search_vms(out):
@@ -599,6 +611,7 @@ CHECKS = {
     "list_vms.py": check_list_vms,
     "add_vm.py": check_add_vm,
     "add_vm_disk.py": check_add_vm_disk,
+    "add_mac_pool.py": check_add_mac_pool,
     "add_vm_nic.py": check_add_vm_nic,
     "search_vms.py": check_search_vms,
     "page_vms.py": check_page_vms,

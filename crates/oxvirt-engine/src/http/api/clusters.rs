@@ -2,7 +2,8 @@
 //! domain of their VMs.
 
 use super::*;
-use crate::app::{DEFAULT_MAC_POOL_ID, NONE_SCHEDULING_POLICY_ID};
+use crate::app::NONE_SCHEDULING_POLICY_ID;
+use oxvirt_types::MacPoolId;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -63,7 +64,7 @@ fn cluster_el(c: &Cluster) -> Element {
         // Hosts of the cluster must offer /dev/urandom to guests (every Linux host does).
         .text_list("required_rng_sources", "required_rng_source", ["urandom"])
         .reference_id("data_center", c.data_center_id)
-        .reference("mac_pool", DEFAULT_MAC_POOL_ID, api_href(&format!("macpools/{DEFAULT_MAC_POOL_ID}")))
+        .reference_id("mac_pool", c.mac_pool_id)
         .reference(
             "scheduling_policy",
             NONE_SCHEDULING_POLICY_ID,
@@ -73,24 +74,21 @@ fn cluster_el(c: &Cluster) -> Element {
 }
 
 /// The parts of a cluster request that only restate what every cluster is: the fixed values,
-/// the compatibility version, the one MAC pool and scheduling policy (by id or name).
+/// the compatibility version, the one scheduling policy (by id or name).
 fn cluster_fixed_accept(el: &Element) {
     el.accept_fixed(CLUSTER_FIXED);
     el.accept_fixed(VERSION_FIXED);
-    for (name, id, policy_name) in
-        [("mac_pool", DEFAULT_MAC_POOL_ID, "Default"), ("scheduling_policy", NONE_SCHEDULING_POLICY_ID, "none")]
-    {
-        // Looked at on a copy (reading marks): only a reference to the one pool or policy is
-        // read; any other stays unread, to be refused by its name.
-        let probe = el.clone();
-        let Some(r) = probe.child_named(name) else { continue };
-        let names = match r.attr_value("id").map(str::to_owned).or_else(|| r.text("id")) {
-            Some(given) => given == id && r.text("name").is_none_or(|n| n == policy_name),
-            None => r.text("name").is_some_and(|n| n == policy_name),
-        };
-        if names && let Some(real) = el.child_named(name) {
-            real.mark_read_whole();
-        }
+    let (name, id, policy_name) = ("scheduling_policy", NONE_SCHEDULING_POLICY_ID, "none");
+    // Looked at on a copy (reading marks): only a reference to the one policy is read; any
+    // other stays unread, to be refused by its name.
+    let probe = el.clone();
+    let Some(r) = probe.child_named(name) else { return };
+    let names = match r.attr_value("id").map(str::to_owned).or_else(|| r.text("id")) {
+        Some(given) => given == id && r.text("name").is_none_or(|n| n == policy_name),
+        None => r.text("name").is_some_and(|n| n == policy_name),
+    };
+    if names && let Some(real) = el.child_named(name) {
+        real.mark_read_whole();
     }
 }
 
@@ -155,6 +153,7 @@ impl FromElement for ClusterAdd {
             data_center,
             cpu_architecture,
             cpu_type,
+            mac_pool: optional_ref::<MacPoolId>(el, "mac_pool")?,
         })
     }
 }
@@ -178,6 +177,7 @@ impl FromElement for ClusterUpdate {
             description: el.text("description"),
             comment: el.text("comment"),
             cpu_type: el.child_named("cpu").and_then(|c| c.text("type")),
+            mac_pool: optional_ref::<MacPoolId>(el, "mac_pool")?,
         })
     }
 }
