@@ -23,6 +23,7 @@
 //! | `POST /v1/storage-domains/{sd}/volumes` | [`VolumeCreate`] → [`VolumeInfo`] |
 //! | `GET /v1/storage-domains/{sd}/images/{img}/volumes/{vol}` | → [`VolumeInfo`] |
 //! | `POST /v1/storage-domains/{sd}/images/{img}/volumes/{vol}/resize` | [`VolumeResize`] → [`VolumeInfo`] |
+//! | `POST /v1/storage-domains/{sd}/images/{img}/volumes/{vol}/sparsify` | → [`VolumeInfo`] |
 //! | `DELETE /v1/storage-domains/{sd}/images/{img}/volumes/{vol}` | → `()` |
 //!
 //! Every error reply is an [`ApiError`] with the HTTP status of its [`ErrorKind`].
@@ -64,6 +65,8 @@ pub mod paths {
     pub const VOLUMES: &str = "/v1/storage-domains/{sd}/volumes";
     pub const VOLUME: &str = "/v1/storage-domains/{sd}/images/{img}/volumes/{vol}";
     pub const VOLUME_RESIZE: &str = "/v1/storage-domains/{sd}/images/{img}/volumes/{vol}/resize";
+    /// Rewrites a thin volume without its zeroed clusters (no VM may have it open).
+    pub const VOLUME_SPARSIFY: &str = "/v1/storage-domains/{sd}/images/{img}/volumes/{vol}/sparsify";
 
     /// `template` with its placeholders replaced by `args`, in order.
     ///

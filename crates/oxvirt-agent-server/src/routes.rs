@@ -78,6 +78,13 @@ pub trait AgentBackend: Send + Sync + 'static {
         vol: v1::VolumeRef,
         size: ByteSize,
     ) -> impl Future<Output = ApiResult<v1::VolumeInfo>> + Send;
+    /// Gives a thin volume's zeroed space back to its storage (refused while a VM has it open,
+    /// for preallocated volumes and for volumes in a chain).
+    fn volume_sparsify(
+        &self,
+        sd: StorageDomainId,
+        vol: v1::VolumeRef,
+    ) -> impl Future<Output = ApiResult<v1::VolumeInfo>> + Send;
     fn volume_delete(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> impl Future<Output = ApiResult<()>> + Send;
 }
 
@@ -103,6 +110,7 @@ pub fn router<B: AgentBackend>(backend: Arc<B>) -> Router {
         .route(paths::VOLUMES, get(volume_list::<B>).post(volume_create::<B>))
         .route(paths::VOLUME, get(volume_info::<B>).delete(volume_delete::<B>))
         .route(paths::VOLUME_RESIZE, post(volume_resize::<B>))
+        .route(paths::VOLUME_SPARSIFY, post(volume_sparsify::<B>))
         .with_state(backend)
         .merge(enrollment)
         .fallback(|| async { ApiFailure::new(ErrorKind::NotFound, "no such agent API path (see oxvirt-agent-api v1)") })
@@ -238,6 +246,11 @@ async fn volume_resize<B: AgentBackend>(
 ) -> Reply<v1::VolumeInfo> {
     let (sd, vol) = volume_ref(path)?;
     Ok(Json(b.volume_resize(sd, vol, req.size).await?))
+}
+
+async fn volume_sparsify<B: AgentBackend>(State(b): Backend<B>, path: VolumePath) -> Reply<v1::VolumeInfo> {
+    let (sd, vol) = volume_ref(path)?;
+    Ok(Json(b.volume_sparsify(sd, vol).await?))
 }
 
 async fn volume_delete<B: AgentBackend>(State(b): Backend<B>, path: VolumePath) -> Reply<()> {

@@ -143,6 +143,10 @@ impl AgentBackend for Agent {
         Ok(self.vms.volume_resize(sd, vol, size).await?)
     }
 
+    async fn volume_sparsify(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> ApiResult<v1::VolumeInfo> {
+        Ok(self.vms.volume_sparsify(sd, vol).await?)
+    }
+
     async fn volume_delete(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> ApiResult<()> {
         Ok(self.storage.volume_delete(sd, vol).await?)
     }

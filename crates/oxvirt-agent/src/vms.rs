@@ -297,6 +297,13 @@ impl VmService {
         Ok(self.storage.volume_resize(sd, volume, size, live).await?)
     }
 
+    /// Sparsifies a volume; refused while a running VM has it open (QEMU holds it).
+    pub async fn volume_sparsify(&self, sd: StorageDomainId, volume: VolumeRef) -> Result<VolumeInfo> {
+        let hypervisor = &self.hypervisor;
+        let open_by = async |path: &Path| hypervisor.domain_where_open(path).await.map_err(|e| e.to_string());
+        Ok(self.storage.volume_sparsify(sd, volume, open_by).await?)
+    }
+
     /// What the registry knows about VM `id`.
     pub fn vm_get(&self, id: VmId) -> Result<VmState> {
         self.registry.get(id).ok_or(VmError::NotFound { id })

@@ -2,7 +2,7 @@
 //! ext4 file system on a loop device. Every test works in its own temporary directory; mounts
 //! and loop devices are undone by Drop guards, also when a test fails.
 
-use oxvirt_agent::storage::{STATE_FILE, StorageError, StorageManager, not_open_by_a_vm};
+use oxvirt_agent::storage::{STATE_FILE, StorageError, StorageManager, not_open_by_a_vm, open_by_no_vm};
 use oxvirt_agent_api::v1::{
     StorageDomainConnection, StorageDomainCreate, StorageDomainType, VolumeCreate, VolumeFormat, VolumeRef,
 };
@@ -944,4 +944,68 @@ async fn posixfs_spec_that_cannot_be_mounted_gives_a_clear_error_and_no_mount() 
             ErrorKind::InvalidInput
         );
     }
+}
+
+/// `qemu-io` on a volume (the format given, never probed).
+fn qemu_io(path: &Path, format: &str, command: &str) -> String {
+    let output = Command::new("qemu-io").args(["-f", format, "-c", command]).arg(path).output().expect("run qemu-io");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && !text.contains("Pattern verification failed"), "qemu-io {command}: {text}");
+    text
+}
+
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).expect("stat").blocks() * 512
+}
+
+#[tokio::test]
+async fn sparsify_gives_back_zeroed_space_keeps_the_data_and_refuses_what_it_must() {
+    let fx = Fixture::new();
+    let sd = fx.create_domain("sparsify").await;
+    for (format, name) in [(VolumeFormat::Cow, "qcow2"), (VolumeFormat::Raw, "raw")] {
+        let req = volume_req(format, Some(ByteSize::from_mib(64)), true);
+        let info = fx.manager.volume_create(sd, &req).await.expect("create");
+        // The guest wrote 32 MiB of zeros (allocated, as a guest without discard leaves them)
+        // and 1 MiB of data after them.
+        qemu_io(&info.path, name, "write -P 0 0 32M");
+        qemu_io(&info.path, name, "write -P 0xab 32M 1M");
+        let before = allocated(&info.path);
+        assert!(before >= 33 * ByteSize::MIB, "{name}: {before} bytes allocated before");
+        let mode = std::fs::metadata(&info.path).expect("stat").permissions();
+
+        let done = fx.manager.volume_sparsify(sd, reference(&req), open_by_no_vm).await.expect("sparsify");
+        let after = allocated(&info.path);
+        assert!(after < 4 * ByteSize::MIB, "{name}: {after} bytes allocated after (was {before})");
+        assert_eq!(done.virtual_size, ByteSize::from_mib(64), "{name}: the guest's size is kept");
+        assert_eq!(done.actual_size.bytes(), after, "{name}: the answer is the new allocation");
+        qemu_io(&info.path, name, "read -P 0xab 32M 1M");
+        qemu_io(&info.path, name, "read -P 0 0 32M");
+        assert_eq!(std::fs::metadata(&info.path).expect("stat").permissions(), mode, "{name}: same mode");
+        assert!(!info.path.with_extension("sparsify").exists(), "{name}: no copy left beside it");
+    }
+
+    // Refused, changing nothing: preallocated, part of a chain, open in a running VM.
+    let thick = volume_req(VolumeFormat::Raw, Some(ByteSize::from_mib(8)), false);
+    fx.manager.volume_create(sd, &thick).await.expect("thick");
+    let base = volume_req(VolumeFormat::Cow, Some(ByteSize::from_mib(8)), true);
+    fx.manager.volume_create(sd, &base).await.expect("base");
+    let top =
+        VolumeCreate { volume_id: VolumeId::new_random(), parent: Some(reference(&base)), size: None, ..base.clone() };
+    fx.manager.volume_create(sd, &top).await.expect("top");
+    let before = snapshot(&fx.data());
+    for (vol, needle) in [(reference(&thick), "preallocated"), (reference(&base), "chain"), (reference(&top), "chain")]
+    {
+        let e = fx.manager.volume_sparsify(sd, vol, open_by_no_vm).await.expect_err(needle);
+        assert!(e.kind() == ErrorKind::Conflict && e.to_string().contains(needle), "{e}");
+    }
+    assert_eq!(snapshot(&fx.data()), before, "refusals change nothing");
+    let vm = oxvirt_types::VmId::new_random();
+    let open = async |_: &Path| Ok::<_, String>(Some(vm));
+    let thin = volume_req(VolumeFormat::Cow, Some(ByteSize::from_mib(8)), true);
+    fx.manager.volume_create(sd, &thin).await.expect("thin");
+    let before_thin = snapshot(&fx.data());
+    let e = fx.manager.volume_sparsify(sd, reference(&thin), open).await.expect_err("open in a VM");
+    assert!(e.to_string().contains(&vm.to_string()) && e.to_string().contains("stop the VM"), "{e}");
+    assert_eq!(snapshot(&fx.data()), before_thin, "a volume a VM has open is not touched");
 }

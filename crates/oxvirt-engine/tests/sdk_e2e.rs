@@ -331,6 +331,8 @@ async fn sdk_host_examples_run_unchanged() {
             "stop_vm.py",
             "remove_vm.py",
             "add_floating_disk.py",
+            "@zeroed_disk",
+            "sparsify_disk.py",
             "@cluster2",
             "change_host_cluster.py",
             "show_summary.py",

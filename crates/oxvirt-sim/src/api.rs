@@ -136,6 +136,10 @@ impl AgentBackend for SimHost {
         Ok(self.domain_check(sd)?.volume_resize(sd, vol, size)?)
     }
 
+    async fn volume_sparsify(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> ApiResult<v1::VolumeInfo> {
+        Ok(self.domain_check(sd)?.volume_sparsify(sd, vol)?)
+    }
+
     async fn volume_delete(&self, sd: StorageDomainId, vol: v1::VolumeRef) -> ApiResult<()> {
         Ok(self.domain_check(sd)?.volume_delete(sd, vol)?)
     }

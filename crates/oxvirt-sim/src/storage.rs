@@ -195,6 +195,23 @@ impl SharedStorage {
         volume_info(sd, domain, vol)
     }
 
+    /// A simulated guest writes nothing, so a sparsified volume holds its header only. Refused
+    /// as the real agent refuses: preallocated volumes and volumes in a chain.
+    pub fn volume_sparsify(&self, sd: StorageDomainId, vol: VolumeRef) -> Result<VolumeInfo, SimError> {
+        let mut domains = self.lock();
+        let domain = domains.get_mut(&sd).ok_or_else(|| no_domain(sd))?;
+        let in_chain = domain.volumes.values().any(|v| v.parent == Some(vol));
+        let v = domain.volumes.get_mut(&vol).ok_or_else(|| no_volume(sd, vol))?;
+        if !v.sparse || v.parent.is_some() || in_chain {
+            return Err(SimError::Conflict(format!(
+                "volume {} is preallocated or part of a chain; only a thin volume alone can be sparsified",
+                vol.volume_id
+            )));
+        }
+        v.actual_size = allocation(v.format, true, v.virtual_size);
+        volume_info(sd, domain, vol)
+    }
+
     pub fn volume_delete(&self, sd: StorageDomainId, vol: VolumeRef) -> Result<(), SimError> {
         let mut domains = self.lock();
         let domain = domains.get_mut(&sd).ok_or_else(|| no_domain(sd))?;

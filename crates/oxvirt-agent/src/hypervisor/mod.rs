@@ -327,21 +327,21 @@ impl Hypervisor {
         let path = path.to_owned();
         self.calls
             .run(format!("grow {} in the VM using it", path.display()), move || {
-                let doms = conn
-                    .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-                    .map_err(|e| HypervisorError::Libvirt { action: "list domains".into(), message: e.to_string() })?;
-                let wanted = path.to_string_lossy();
-                for dom in &doms {
-                    let Some(id) = dom.uuid_string().ok().and_then(|u| u.parse::<VmId>().ok()) else { continue };
-                    let Ok(xml) = dom.xml_desc(0) else { continue };
-                    if !disk_sources(&xml).iter().any(|s| *s == wanted) {
-                        continue;
-                    }
-                    dom.block_resize(&wanted, size, sys::VIR_DOMAIN_BLOCK_RESIZE_BYTES)
-                        .map_err(|e| libvirt_err(id, "grow a disk of", e))?;
-                    return Ok(Some(id));
-                }
-                Ok(None)
+                let Some((id, dom)) = active_domain_with_disk(&conn, &path)? else { return Ok(None) };
+                dom.block_resize(&path.to_string_lossy(), size, sys::VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+                    .map_err(|e| libvirt_err(id, "grow a disk of", e))?;
+                Ok(Some(id))
+            })
+            .await?
+    }
+
+    /// The running VM that has `path` as a disk, if one does.
+    pub async fn domain_where_open(&self, path: &Path) -> Result<Option<VmId>> {
+        let conn = self.conn();
+        let path = path.to_owned();
+        self.calls
+            .run(format!("find the VM using {}", path.display()), move || {
+                Ok(active_domain_with_disk(&conn, &path)?.map(|(id, _)| id))
             })
             .await?
     }
@@ -589,6 +589,22 @@ fn device_targets(xml: &str) -> (Vec<String>, Vec<String>) {
             .collect()
     };
     (targets("disk"), targets("interface"))
+}
+
+/// The active domain (one of oxvirt's, by its UUID) that has the file `path` as a disk.
+fn active_domain_with_disk(conn: &Connect, path: &Path) -> Result<Option<(VmId, Domain)>> {
+    let doms = conn
+        .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        .map_err(|e| HypervisorError::Libvirt { action: "list domains".into(), message: e.to_string() })?;
+    let wanted = path.to_string_lossy();
+    for dom in doms {
+        let Some(id) = dom.uuid_string().ok().and_then(|u| u.parse::<VmId>().ok()) else { continue };
+        let Ok(xml) = dom.xml_desc(0) else { continue };
+        if disk_sources(&xml).iter().any(|s| *s == wanted) {
+            return Ok(Some((id, dom)));
+        }
+    }
+    Ok(None)
 }
 
 /// The files of a domain XML's disks (`<devices><disk><source file=…>`).

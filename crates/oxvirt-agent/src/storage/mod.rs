@@ -63,7 +63,7 @@ use oxvirt_agent_api::v1::{
     StorageDomainConnection, StorageDomainCreate, StorageDomainInfo, VolumeCreate, VolumeFormat, VolumeInfo,
     VolumeList, VolumeRef,
 };
-use oxvirt_types::{ByteSize, DiskId, ErrorKind, StorageDomainId};
+use oxvirt_types::{ByteSize, DiskId, ErrorKind, StorageDomainId, VmId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -123,6 +123,10 @@ pub enum StorageError {
     QemuImg { volume: String, source: qemu_img::QemuImgError },
     #[error("cannot grow volume {volume} through the VM that has it open: {reason}")]
     LiveResize { volume: String, reason: String },
+    #[error("volume {volume} is open in running VM {vm}; stop the VM first")]
+    VolumeInUse { volume: String, vm: VmId },
+    #[error("volume {volume} cannot be sparsified: {reason}")]
+    NotSparsifiable { volume: String, reason: String },
     #[error("the metadata file {} is damaged: {reason}; repair or remove it", path.display())]
     Metadata { path: PathBuf, reason: String },
     #[error("the storage state file {}: {reason}; repair or remove it (then attach the domains again)", path.display())]
@@ -150,7 +154,9 @@ impl StorageError {
             | StorageError::DomainIdMismatch { .. }
             | StorageError::VolumeExists { .. }
             | StorageError::VolumeHasChildren { .. }
-            | StorageError::VolumeIllegal { .. } => ErrorKind::Conflict,
+            | StorageError::VolumeIllegal { .. }
+            | StorageError::VolumeInUse { .. }
+            | StorageError::NotSparsifiable { .. } => ErrorKind::Conflict,
             StorageError::DomainUnavailable { .. } | StorageError::Mount { .. } | StorageError::Unmount { .. } => {
                 ErrorKind::Unavailable
             }
@@ -990,6 +996,90 @@ impl StorageManager {
         volume_info_of(&layout, volume, None).await
     }
 
+    /// Gives the zeroed space of a thin volume back to its storage: qemu-img copies it without
+    /// its zeroed clusters to `<volume>.sparsify` beside it, which then replaces it by rename(2)
+    /// (same mode and owner), so a crash leaves the old file or the new one, never half of
+    /// either; a leftover copy is removed by the next try. Only zeroed space is reclaimed:
+    /// space a guest freed without discarding or zeroing it stays (oVirt runs
+    /// `virt-sparsify` inside the guest's file systems; that needs libguestfs' appliance).
+    ///
+    /// Refused for preallocated volumes (their space is meant to stay reserved), volumes in a
+    /// chain (a parent or children: copying would flatten or orphan them), and while `open_by`
+    /// names a running VM with the file open.
+    pub async fn volume_sparsify(
+        &self,
+        sd: StorageDomainId,
+        volume: VolumeRef,
+        open_by: impl AsyncFnOnce(&Path) -> Result<Option<VmId>, String>,
+    ) -> Result<VolumeInfo, StorageError> {
+        let (domain, _guard) = self.lock_domain(sd).await?;
+        let layout = domain.layout();
+        let shown = show_volume(&volume);
+        let meta = blocking({
+            let layout = layout.clone();
+            let shown = shown.clone();
+            move || {
+                let meta = layout.read_volume_metadata(volume)?.ok_or(StorageError::VolumeNotFound { sd, volume })?;
+                if meta.legality != Legality::Legal {
+                    return Err(StorageError::VolumeIllegal { sd, volume });
+                }
+                let refuse =
+                    |reason: &str| StorageError::NotSparsifiable { volume: shown.clone(), reason: reason.into() };
+                if meta.preallocated {
+                    return Err(refuse("it is preallocated; only thin volumes are sparsified"));
+                }
+                if meta.parent.is_some() || !layout.children_of(volume)?.is_empty() {
+                    return Err(refuse("it is part of a chain of volumes (snapshots or a template)"));
+                }
+                Ok(meta)
+            }
+        })
+        .await?;
+        let path = layout.volume_path(volume);
+        match open_by(&path).await {
+            Ok(None) => {}
+            Ok(Some(vm)) => return Err(StorageError::VolumeInUse { volume: shown, vm }),
+            Err(reason) => {
+                return Err(StorageError::Internal(format!(
+                    "cannot tell whether a VM has volume {shown} open: {reason}"
+                )));
+            }
+        }
+        let temp = path.with_extension("sparsify");
+        let _ = std::fs::remove_file(&temp);
+        if let Err(source) = qemu_img::convert_sparse(&path, &temp, meta.format).await {
+            let _ = std::fs::remove_file(&temp);
+            return Err(StorageError::QemuImg { volume: shown, source });
+        }
+        blocking({
+            let (path, temp) = (path.clone(), temp.clone());
+            move || {
+                let io = |what: &str, p: &Path| {
+                    let what = format!("{what} {}", p.display());
+                    move |e| StorageError::io(what, e)
+                };
+                let result = (|| {
+                    use std::os::unix::fs::MetadataExt as _;
+                    let old = std::fs::metadata(&path).map_err(io("read the mode of", &path))?;
+                    std::fs::set_permissions(&temp, old.permissions()).map_err(io("set the mode of", &temp))?;
+                    std::os::unix::fs::chown(&temp, Some(old.uid()), Some(old.gid()))
+                        .map_err(io("set the owner of", &temp))?;
+                    std::fs::File::open(&temp).and_then(|f| f.sync_all()).map_err(io("flush", &temp))?;
+                    std::fs::rename(&temp, &path).map_err(io("replace", &path))?;
+                    let dir = path.parent().unwrap_or(Path::new("/"));
+                    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io("flush", dir))
+                })();
+                if result.is_err() {
+                    let _ = std::fs::remove_file(&temp);
+                }
+                result
+            }
+        })
+        .await?;
+        tracing::info!(sd = %sd, volume = %shown, "volume sparsified");
+        volume_info_of(&layout, volume, None).await
+    }
+
     /// Deletes a volume (file and metadata, and its image directory once empty). Refused while
     /// another volume has it as its parent.
     pub async fn volume_delete(&self, sd: StorageDomainId, volume: VolumeRef) -> Result<(), StorageError> {
@@ -1152,4 +1242,10 @@ async fn volume_info_of(
 /// (tests, and tools that run without a hypervisor): qemu-img grows it.
 pub async fn not_open_by_a_vm(_path: &Path) -> Result<bool, String> {
     Ok(false)
+}
+
+/// The `open_by` answer of [`StorageManager::volume_sparsify`] where no VM can have the volume
+/// open (tests, and tools that run without a hypervisor).
+pub async fn open_by_no_vm(_path: &Path) -> Result<Option<VmId>, String> {
+    Ok(None)
 }

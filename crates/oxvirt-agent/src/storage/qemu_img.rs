@@ -97,6 +97,24 @@ pub async fn grow(path: &Path, format: VolumeFormat, size: ByteSize, preallocate
     run(&args).await.map(drop)
 }
 
+/// `qemu-img convert` of a whole image to a new file of the same format. Zeroed clusters (or
+/// blocks of a raw image) are not written to the copy (qemu-img's default `-S 4k`), so the copy
+/// holds only what the guest really stored: how a thin volume is sparsified.
+pub async fn convert_sparse(from: &Path, to: &Path, format: VolumeFormat) -> Result<(), QemuImgError> {
+    let f = format_name(format);
+    let args = vec![
+        os("convert"),
+        os("-q"),
+        os("-f"),
+        os(f),
+        os("-O"),
+        os(f),
+        from.as_os_str().to_owned(),
+        to.as_os_str().to_owned(),
+    ];
+    run(&args).await.map(drop)
+}
+
 /// The parts of `qemu-img info --output=json` we use.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ImageInfo {

@@ -2,7 +2,7 @@
 
 use super::common::still_used;
 use super::query::ListQuery;
-use super::{App, Result};
+use super::{App, AppError, Result};
 use super::{MANAGEMENT_NETWORK, Named, missing_reference, name_check};
 use crate::auth::Principal;
 use oxvirt_engine_db::model::{
@@ -42,12 +42,21 @@ impl App {
         found.map_err(|e| missing_reference(e, "cluster", named))
     }
 
+    /// The pool a cluster request names; a missing one is refused naming `cluster.mac_pool`.
+    async fn cluster_mac_pool(&self, named: &Named<MacPoolId>) -> Result<MacPoolId> {
+        match self.mac_pool_resolve(named).await {
+            Ok(pool) => Ok(pool.id),
+            Err(AppError::InvalidInput(m)) => Err(AppError::InvalidInput(format!("cluster.mac_pool: {m}"))),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Adds a cluster to a data center; the data center's `ovirtmgmt` is attached, required.
     pub async fn cluster_add(&self, who: &Principal, req: ClusterAdd) -> Result<Cluster> {
         name_check("cluster", &req.name)?;
         let dc = self.data_center_resolve(&req.data_center).await?;
         let mac_pool_id = match &req.mac_pool {
-            Some(p) => self.mac_pool_resolve(p).await?.id,
+            Some(p) => self.cluster_mac_pool(p).await?,
             None => DEFAULT_MAC_POOL_ID,
         };
         let cluster = Cluster {
@@ -114,7 +123,7 @@ impl App {
             cluster.cpu_type = req.cpu_type;
         }
         if let Some(p) = &req.mac_pool {
-            cluster.mac_pool_id = self.mac_pool_resolve(p).await?.id;
+            cluster.mac_pool_id = self.cluster_mac_pool(p).await?;
         }
         self.store.cluster_update(&cluster).await?;
         self.audit(

@@ -1,6 +1,7 @@
-//! Disks: added, extended and removed as durable jobs (`AddDisk`, `ExtendImageSize`,
-//! `RemoveDisk`, sagas run by the [executor](super::saga)); volumes created through a host
-//! that reaches the domain, grown through the host whose VM has them open.
+//! Disks: added, extended, sparsified and removed as durable jobs (`AddDisk`,
+//! `ExtendImageSize`, `SparsifyImage`, `RemoveDisk`, sagas run by the
+//! [executor](super::saga)); volumes created through a host that reaches the domain, grown
+//! through the host whose VM has them open.
 
 use super::Named;
 use super::saga::{JobOptions, Outcome, SagaCtx, SagaDef, StepDef, Undo, end_fn, output, step_fn};
@@ -246,6 +247,70 @@ impl App {
         let job_id =
             self.saga_start(tx, who, &REMOVE_DISK, format!("Removing disk {}", disk.alias), &params, opts).await?;
         self.job_settle_for(opts, job_id).await
+    }
+
+    /// Sparsifies a thin disk (oVirt's `SparsifyImage`): its volume is rewritten on a host
+    /// without its zeroed clusters, and the disk's allocation shrinks to what the guest stored.
+    /// As in oVirt: every VM using it must be down, the disk thin and without snapshots. A
+    /// durable job; the disk is `locked` until it is done.
+    pub async fn disk_sparsify(&self, who: &Principal, id: DiskId, opts: &JobOptions) -> Result<()> {
+        let disk = self.store.disk_get(id).await?;
+        if let Some((vm, status)) = self.disk_vm_not_down(id).await? {
+            return Err(AppError::Conflict(format!(
+                "disk {} is attached to VM {vm}, which is {status}; stop the VM before sparsifying the disk",
+                disk.alias
+            )));
+        }
+        disk_ready(&disk, true)?;
+        if !disk.sparse {
+            return Err(AppError::Conflict(format!(
+                "disk {} is preallocated; only thin (sparse) disks can be sparsified",
+                disk.alias
+            )));
+        }
+        if self.store.volume_list_for_disk(id).await?.len() > 1 {
+            return Err(AppError::Conflict(format!(
+                "disk {} has snapshots; remove them before sparsifying the disk",
+                disk.alias
+            )));
+        }
+        let sd = self.store.storage_domain_get(disk.storage_domain_id).await?;
+        let params = DiskSparsifyData {
+            disk_id: disk.id,
+            alias: disk.alias.clone(),
+            volume_id: disk.volume_id,
+            storage_domain_id: sd.id,
+        };
+        let mut tx = self.store.begin().await?;
+        if !tx.disk_status_move(id, &[DiskStatus::Ok], DiskStatus::Locked).await? {
+            return Err(AppError::Conflict(format!(
+                "disk {} changed while being sparsified (a VM using it may be starting); look at it and try again",
+                disk.alias
+            )));
+        }
+        let title = format!("Sparsifying disk {}", disk.alias);
+        let job_id = self.saga_start(tx, who, &SPARSIFY_DISK, title, &params, opts).await?;
+        self.audit(
+            who,
+            Severity::Normal,
+            AuditCode::USER_SPARSIFY_IMAGE_START,
+            format!("Started to sparsify {}", disk.alias),
+            EventRefs { storage_domain_id: Some(sd.id), ..EventRefs::default() },
+        )
+        .await;
+        self.job_settle_for(opts, job_id).await
+    }
+
+    /// Reduces a disk (oVirt's `ReduceImage`): shrinks a qcow2 volume's logical volume on a
+    /// *block* domain to what the image uses. oxvirt's domains are file domains, where a volume
+    /// already takes only what it uses, and oVirt refuses reduce there too: this says so.
+    pub async fn disk_reduce(&self, _who: &Principal, id: DiskId) -> Result<()> {
+        let disk = self.store.disk_get(id).await?;
+        let sd = self.store.storage_domain_get(disk.storage_domain_id).await?;
+        Err(AppError::Conflict(format!(
+            "disk {} is on storage domain {}, a file domain: reduce applies only to disks on block domains              (iSCSI, FC), where a volume is a logical volume that can shrink; a file volume already takes only              what it uses (sparsify gives back its zeroed space)",
+            disk.alias, sd.name
+        )))
     }
 
     /// Updates a disk: its name, description and wipe-after-delete flag at once; a bigger
@@ -789,6 +854,126 @@ async fn disk_extend_ended(ctx: &SagaCtx, outcome: &Outcome) {
             AuditCode::USER_EXTEND_DISK_SIZE_FAILURE,
             format!("Failed to update size of the disk '{}' to {} GB: {e}", p.alias, gb(p.to)),
         ),
+    };
+    ctx.app.audit(&ctx.who, severity, code, text, refs).await;
+}
+
+/// What a `SparsifyImage` job was asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DiskSparsifyData {
+    disk_id: DiskId,
+    alias: String,
+    /// The disk's only volume.
+    volume_id: VolumeId,
+    storage_domain_id: StorageDomainId,
+}
+
+impl DiskSparsifyData {
+    /// A host that reaches the disk's domain; a passing absence of one is retried.
+    async fn host(&self, app: &App) -> Result<Host> {
+        let sd = app.store.storage_domain_get(self.storage_domain_id).await?;
+        app.storage_domain_host(&sd).await.map_err(|e| match e {
+            AppError::Conflict(message) => AppError::Failed(oxvirt_types::ErrorKind::Unavailable, message),
+            other => other,
+        })
+    }
+}
+
+/// `SparsifyImage` (oVirt's name): the request locked the disk; a host rewrites its volume
+/// without the zeroed clusters (idempotent: sparsifying again changes nothing), then the new
+/// allocation is recorded and the disk unlocked. Unwinding unlocks it with the allocation the
+/// volume really has (the host's copy replaced the file in one rename, or did not).
+pub(super) static SPARSIFY_DISK: SagaDef = SagaDef {
+    action_type: "SparsifyImage",
+    steps: &[
+        StepDef::by_request("Locking the disk", StepType::Validating, Undo::Action(step_fn!(disk_sparsify_unlock))),
+        StepDef::new(
+            "Sparsifying the disk's volume on the host",
+            StepType::Executing,
+            step_fn!(disk_sparsify_volume),
+            Undo::Nothing,
+        ),
+        StepDef::new("Recording the allocation", StepType::Finalizing, step_fn!(disk_sparsify_done), Undo::Nothing),
+    ],
+    ended: Some(end_fn!(disk_sparsify_ended)),
+};
+
+/// The disk `ok` again with `actual_size` (when known), from `locked` only.
+async fn disk_sparsify_record(app: &App, p: &DiskSparsifyData, actual: Option<ByteSize>) -> Result<()> {
+    let mut tx = app.store.begin().await?;
+    let mut disk = match tx.disk_get(p.disk_id).await {
+        Ok(d) => d,
+        Err(StoreError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(actual) = actual {
+        tx.volume_update(p.volume_id, VolumeStatus::Ok, actual).await?;
+        disk.actual_size = actual;
+    }
+    disk.status = DiskStatus::Ok;
+    tx.disk_update_from(&disk, DiskStatus::Locked).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn disk_sparsify_unlock(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskSparsifyData = ctx.params()?;
+    let app = &ctx.app;
+    let r = v1::VolumeRef { image_id: p.disk_id, volume_id: p.volume_id };
+    let asked: Result<v1::VolumeInfo> =
+        async { Ok(app.agent_for(&p.host(app).await?)?.volume_info(p.storage_domain_id, r).await?) }.await;
+    let actual = match asked {
+        Ok(info) => Some(info.actual_size),
+        Err(e) => {
+            tracing::warn!(job = %ctx.job.id, disk = %p.alias, error = %e,
+                "cannot read the volume's allocation while unwinding a sparsify; the disk keeps the old figure");
+            None
+        }
+    };
+    disk_sparsify_record(app, &p, actual).await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn disk_sparsify_volume(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskSparsifyData = ctx.params()?;
+    let app = &ctx.app;
+    let host = p.host(app).await?;
+    let agent = app.agent_for(&host)?;
+    let r = v1::VolumeRef { image_id: p.disk_id, volume_id: p.volume_id };
+    let info = match agent.volume_sparsify(p.storage_domain_id, r).await {
+        Err(e) if is_not_found(&e) => {
+            // The host does not know the domain (it was connected before the host restarted).
+            let sd = app.store.storage_domain_get(p.storage_domain_id).await?;
+            app.storage_domain_connect_on(&host, &sd).await?;
+            agent.volume_sparsify(p.storage_domain_id, r).await?
+        }
+        other => other?,
+    };
+    output(info)
+}
+
+async fn disk_sparsify_done(ctx: &SagaCtx) -> Result<serde_json::Value> {
+    let p: DiskSparsifyData = ctx.params()?;
+    let info: v1::VolumeInfo = ctx.output(2)?;
+    disk_sparsify_record(&ctx.app, &p, Some(info.actual_size)).await?;
+    Ok(serde_json::Value::Null)
+}
+
+async fn disk_sparsify_ended(ctx: &SagaCtx, outcome: &Outcome) {
+    let Ok(p) = ctx.params::<DiskSparsifyData>() else { return };
+    if let (Ok(sd), Ok(host)) = (ctx.app.store.storage_domain_get(p.storage_domain_id).await, p.host(&ctx.app).await) {
+        ctx.app.storage_domain_space_refresh(&sd, &host).await;
+    }
+    let refs = EventRefs { storage_domain_id: Some(p.storage_domain_id), ..EventRefs::default() };
+    let (severity, code, text) = match &outcome.error {
+        None => (
+            Severity::Normal,
+            AuditCode::USER_SPARSIFY_IMAGE_FINISH_SUCCESS,
+            format!("{} sparsified successfully.", p.alias),
+        ),
+        Some((_, e)) => {
+            (Severity::Error, AuditCode::OXVIRT_SPARSIFY_IMAGE_FAILED, format!("Failed to sparsify {}: {e}", p.alias))
+        }
     };
     ctx.app.audit(&ctx.who, severity, code, text, refs).await;
 }

@@ -228,6 +228,27 @@ impl App {
         Ok(self.store.host_get(id).await?)
     }
 
+    /// Reads a host's capabilities again (oVirt's `refresh`: after its hardware, memory or
+    /// libvirt changed): they are recorded, its status stays. The host's NICs and statistics
+    /// are read live from its agent at every request, so they need no refresh.
+    pub async fn host_refresh(&self, _who: &Principal, id: HostId) -> Result<Host> {
+        let host = self.store.host_get(id).await?;
+        if host.status == HostStatus::Installing {
+            return Err(AppError::Conflict(format!(
+                "host {} is still being installed; refresh it once it is up",
+                host.name
+            )));
+        }
+        let caps = self.agent_for(&host)?.capabilities().await.map_err(|e| {
+            AppError::Conflict(format!("cannot refresh host {}: its agent does not answer ({e})", host.name))
+        })?;
+        let json = serde_json::to_value(&caps)
+            .map_err(|e| AppError::Worker(format!("cannot record the capabilities of host {}: {e}", host.name)))?;
+        // Only the capabilities are written: the host's status belongs to the monitor.
+        self.store.host_capabilities_set(id, &json, caps.memory).await?;
+        Ok(self.store.host_get(id).await?)
+    }
+
     /// Removes a host; it must be in maintenance first, as in oVirt.
     pub async fn host_remove(&self, who: &Principal, id: HostId) -> Result<()> {
         let host = self.store.host_get(id).await?;

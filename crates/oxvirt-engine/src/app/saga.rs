@@ -172,6 +172,7 @@ pub static SAGAS: &[&SagaDef] = &[
     &super::disks::ADD_DISK,
     &super::disks::REMOVE_DISK,
     &super::disks::EXTEND_DISK,
+    &super::disks::SPARSIFY_DISK,
     &super::storage_domains::ADD_STORAGE_DOMAIN,
     &super::hosts::ADD_HOST,
 ];

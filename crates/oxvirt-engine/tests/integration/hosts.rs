@@ -241,3 +241,27 @@ async fn activating_a_host_whose_agent_does_not_answer_makes_it_non_responsive()
     assert_eq!(ctx.sim_hosts_running(&vm), [0], "the host runs VMs again");
     assert_eq!(id(&ctx.api.get(&host).await.expect("sim0")), s.hosts[0]);
 }
+
+/// `refresh` reads the host's capabilities again (here: the recorded ones were lost) and keeps
+/// its status; a host whose agent does not answer (FAULT INJECTION: frozen) is refused, named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_reads_a_host_s_capabilities_again_and_keeps_its_status() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let host = format!("hosts/{}", s.hosts[0]);
+    let memory = ctx.api.get(&host).await.expect("sim0")["memory"].clone();
+    let store = ctx.store().await.expect("store");
+    let sim0: oxvirt_types::HostId = s.hosts[0].parse().expect("host id");
+    store.host_capabilities_set(sim0, &json!({}), oxvirt_types::ByteSize(1)).await.expect("forget");
+    assert_eq!(ctx.api.get(&host).await.expect("sim0")["memory"], "1");
+
+    ctx.api.action(&host, "refresh").await.expect("refresh");
+    let got = ctx.api.get(&host).await.expect("sim0");
+    assert_eq!((&got["memory"], &got["status"]), (&memory, &json!("up")), "{got}");
+    assert!(store.host_get(sim0).await.expect("row").capabilities.is_some_and(|c| c.get("memory").is_some()));
+
+    ctx.sim_host(0).freeze(FreezeMode::Refuse).await.expect("freeze sim0");
+    let f = ctx.api.action(&host, "refresh").await.expect_err("frozen");
+    f.assert_names(409, &["sim0", "does not answer"]);
+    ctx.sim_host(0).thaw().await.expect("thaw sim0");
+}

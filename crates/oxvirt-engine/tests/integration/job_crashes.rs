@@ -180,6 +180,12 @@ async fn arrange(ctx: &EngineTestContext, action_type: &str) -> Result<Arranged,
             let disk = attachments.map_err(|e| f(&e))?[0]["disk"]["id"].as_str().unwrap_or_default().to_owned();
             ("PUT", format!("disks/{disk}"), json!({"provisioned_size": 2 * GIB}))
         }
+        "SparsifyImage" => {
+            let (_, vm) = with_vm().await?;
+            let attachments = ctx.api.list(&format!("vms/{vm}/diskattachments"), "disk_attachment").await;
+            let disk = attachments.map_err(|e| f(&e))?[0]["disk"]["id"].as_str().unwrap_or_default().to_owned();
+            ("POST", format!("disks/{disk}/sparsify"), json!({}))
+        }
         "AddStorageDomain" => {
             ctx.setup(1).await.map_err(|e| f(&e))?;
             let body = json!({"name": "new-sd", "type": "data", "host": {"name": EngineTestContext::host_name(0)},

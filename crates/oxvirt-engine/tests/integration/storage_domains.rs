@@ -425,3 +425,37 @@ async fn the_storage_check_lists_volumes_without_a_row_and_rows_without_a_volume
         .expect_err("no such")
         .assert_names(404, &[]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sparsify_gives_back_a_thin_disk_s_space_and_reduce_says_it_needs_a_block_domain() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup_with_local_domain(1, 0).await.expect("dc1 up with local0");
+    let vm = id(&ctx.vm_add("vm1", "c1", json!({"memory": GIB})).await.expect("vm1"));
+    let disk = id(&ctx.vm_disk_add(&vm, "d1", s.sd(), GIB).await.expect("d1 attached"));
+    let path = format!("disks/{disk}");
+
+    ctx.api.action(&path, "sparsify").await.expect("sparsify d1");
+    let d = ctx.wait_status(&path, "ok").await.expect("d1 ok again");
+    assert_eq!(d["provisioned_size"], GIB.to_string(), "the guest's size is kept: {d}");
+    let events = ctx.api.list("events?search=type%3D1325", "event").await.expect("start events");
+    assert!(events.iter().any(|e| e["description"] == "Started to sparsify d1"), "{events:?}");
+    let done = ctx.api.list("events?search=type%3D1326", "event").await.expect("done events");
+    assert!(done.iter().any(|e| e["description"] == "d1 sparsified successfully."), "{done:?}");
+
+    // Refused, saying why: a running VM's disk, a preallocated disk, reduce on a file domain.
+    ctx.api.action(&format!("vms/{vm}"), "start").await.expect("start vm1");
+    ctx.vm_wait_status(&vm, "up").await.expect("vm1 up");
+    let f = ctx.api.action(&path, "sparsify").await.expect_err("while vm1 runs");
+    f.assert_names(409, &["d1", "vm1", "up", "stop the VM"]);
+    let thick = json!({"name": "thick", "format": "raw", "sparse": false, "provisioned_size": GIB,
+                       "storage_domains": {"storage_domain": [{"id": s.sd()}]}});
+    let thick = id(&ctx.api.post("disks", &thick).await.expect("thick"));
+    ctx.wait_status(&format!("disks/{thick}"), "ok").await.expect("thick ok");
+    let f = ctx.api.action(&format!("disks/{thick}"), "sparsify").await.expect_err("preallocated");
+    f.assert_names(409, &["thick", "preallocated"]);
+    let f = ctx.api.action(&format!("disks/{thick}"), "reduce").await.expect_err("a file domain");
+    f.assert_names(409, &["thick", "local0", "block domains"]);
+    let f = ctx.api.action(&path, "move").await.expect_err("not served");
+    assert!(f.to_string().contains("sparsify"), "names the served actions: {f}");
+    assert_eq!(ctx.api.get(&path).await.expect("d1")["status"], "ok", "refusals change nothing");
+}

@@ -9,6 +9,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/disks", get(disk_list).post(disk_add))
         .route("/disks/{id}", get(disk_get).put(disk_update).delete(disk_remove))
+        .route("/disks/{id}/{action}", axum::routing::post(disk_action))
 }
 
 to_element!(Disk, "disks", disk_el);
@@ -155,6 +156,31 @@ async fn disk_update(
 ) -> Result<Reply, Failure> {
     let disk = app.disk_update(&who, d, req, &opts).await?;
     Ok(Reply::ok(fmt, &disk))
+}
+
+/// The disk actions served; the model's others answer with the unserved rule's fault.
+const DISK_ACTIONS: &[&str] = &["sparsify", "reduce"];
+
+async fn disk_action(
+    State(app): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Accept(fmt): Accept,
+    IdPath((d, action)): IdPath<(DiskId, Segment)>,
+    JobOpts(opts): JobOpts,
+    uri: axum::http::Uri,
+    body: Result<Body<ActionBody>, Failure>,
+) -> Result<Reply, Failure> {
+    let disk: DiskId = d;
+    if !DISK_ACTIONS.contains(&action.as_str()) {
+        return Err(unserved::unknown_action(uri.path(), DISK_ACTIONS));
+    }
+    let Body(body) = body?;
+    let opts = body.job_options(opts);
+    match action.as_str() {
+        "sparsify" => app.disk_sparsify(&who, disk, &opts).await?,
+        _ => app.disk_reduce(&who, disk).await?,
+    }
+    Ok(Reply::action_done(fmt, None))
 }
 
 async fn disk_remove(

@@ -172,7 +172,11 @@ async fn host_action(
             body?;
             app.host_activate(&who, host).await?
         }
-        _ => return Err(unserved::unknown_action(uri.path(), &["activate", "deactivate"])),
+        "refresh" => {
+            body?;
+            app.host_refresh(&who, host).await?
+        }
+        _ => return Err(unserved::unknown_action(uri.path(), &["activate", "deactivate", "refresh"])),
     };
     Ok(Reply::action_done(fmt, None))
 }

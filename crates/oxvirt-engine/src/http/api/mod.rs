@@ -221,17 +221,29 @@ fn optional_ref<T: TypedId>(el: &Element, child: &str) -> Result<Option<Named<T>
     })
 }
 
-/// The `<action>` of an action that takes no parameters the engine honours but `async` (it
-/// answers when the action is done either way); an empty body is an empty action. Anything
-/// else of the model it carries is refused by [`Body`].
+/// The `<action>` of an action that takes no parameters the engine honours but `async`; an
+/// empty body is an empty action. Anything else of the model it carries is refused by
+/// [`Body`]. Actions that run no job answer when they are done either way; those that start
+/// one apply `asynchronous` with [`ActionBody::job_options`].
 #[derive(Debug)]
-struct ActionBody;
+struct ActionBody {
+    asynchronous: Option<bool>,
+}
+
+impl ActionBody {
+    /// `opts` with the body's `async`, which wins over the query's.
+    fn job_options(&self, mut opts: crate::app::JobOptions) -> crate::app::JobOptions {
+        if let Some(a) = self.asynchronous {
+            opts.asynchronous = Some(a);
+        }
+        opts
+    }
+}
 
 impl FromElement for ActionBody {
     const ROOT: &'static str = "action";
     fn from_element(el: &Element) -> Result<Self, Failure> {
-        el.bool("async")?;
-        Ok(ActionBody)
+        Ok(ActionBody { asynchronous: el.bool("async")? })
     }
 }
 
