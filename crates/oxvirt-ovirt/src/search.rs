@@ -9,19 +9,22 @@
 //! ```text
 //! query      := [filter] tail
 //! filter     := conjunction ( "or" conjunction )*
-//! conjunction:= condition ( ["and"] condition )*      -- juxtaposition means "and", as in oVirt
+//! conjunction:= term ( ["and"] term )*                -- juxtaposition means "and", as in oVirt
+//! term       := "(" filter ")" | condition
 //! condition  := field operator value
 //! field      := [A-Za-z_][A-Za-z0-9_.-]*              -- compared lower-case: Name = name
 //! operator   := "=" | "!=" | "<" | "<=" | ">" | ">="
 //! value      := quoted | bare
 //! quoted     := '"' chars '"' | "'" chars "'"          -- may hold spaces
-//! bare       := any characters up to the next blank
+//! bare       := any characters up to the next blank (or, inside parentheses, an unescaped ")")
 //! tail       := [ "sortby" field [ "asc" | "desc" ] ] [ "page" N ]   -- either order, N >= 1
 //! ```
 //!
 //! Keywords (`and`, `or`, `sortby`, `asc`, `desc`, `page`) are case-insensitive and count as
 //! keywords only when followed by a blank or the end (`page=3` is a condition on `page`).
-//! `and` binds tighter than `or`; there are no parentheses (oVirt has none). In values, `*`
+//! `and` binds tighter than `or`; parentheses group, and the filter is expanded into the same
+//! disjunctive normal form (refused past [`MAX_ALTERNATIVES`] groups or [`MAX_NESTING`] levels,
+//! so a short search cannot become a huge query). In values, `*`
 //! matches any run of characters, and only with `=` and `!=`; a backslash makes the next
 //! character literal (`\*`, `\"`, `\\`). Values keep their case: whether comparisons ignore
 //! case is the request's `case_sensitive` parameter, which the store applies.
@@ -203,45 +206,118 @@ struct Parser<'q> {
     pos: usize,
 }
 
+/// The most groups a filter may expand to (`(a or b) and (c or d)` is 4).
+pub const MAX_ALTERNATIVES: usize = 64;
+/// The deepest nesting of parentheses.
+pub const MAX_NESTING: usize = 16;
+
+/// A filter in disjunctive normal form: any one group of conditions, all holding.
+type Groups = Vec<Vec<Condition>>;
+
 impl Parser<'_> {
     fn query(&mut self) -> Result<SearchQuery, ReprError> {
         let mut result = SearchQuery::default();
         self.skip_blanks();
-        let mut group: Vec<Condition> = Vec::new();
-        let mut need_condition: Option<&'static str> = None;
-        loop {
-            self.skip_blanks();
-            if self.at_end() || self.peek_keyword("sortby") || self.peek_keyword("page") {
-                if let Some(after) = need_condition {
-                    return Err(self.error(format!("expected a condition after '{after}'")));
-                }
-                break;
-            }
-            if self.peek_keyword("and") {
-                if group.is_empty() {
-                    return Err(self.error("'and' must follow a condition"));
-                }
-                self.take_keyword("and");
-                need_condition = Some("and");
-                continue;
-            }
-            if self.peek_keyword("or") {
-                if group.is_empty() {
-                    return Err(self.error("'or' must follow a condition"));
-                }
-                self.take_keyword("or");
-                result.any_of.push(std::mem::take(&mut group));
-                need_condition = Some("or");
-                continue;
-            }
-            group.push(self.condition()?);
-            need_condition = None;
+        if !self.filter_ends(0) {
+            result.any_of = self.disjunction(0)?;
         }
-        if !group.is_empty() {
-            result.any_of.push(group);
+        self.skip_blanks();
+        if self.peek() == Some(')') {
+            return Err(self.error("this ')' closes no '('"));
         }
         self.tail(&mut result)?;
         Ok(result)
+    }
+
+    /// Where a filter at `depth` ends: the end, the tail, or (inside parentheses) a `)`.
+    fn filter_ends(&self, depth: usize) -> bool {
+        self.at_end()
+            || self.peek_keyword("sortby")
+            || self.peek_keyword("page")
+            || (depth > 0 && self.peek() == Some(')'))
+    }
+
+    fn disjunction(&mut self, depth: usize) -> Result<Groups, ReprError> {
+        let mut groups = self.conjunction(depth)?;
+        loop {
+            self.skip_blanks();
+            if !self.peek_keyword("or") {
+                return Ok(groups);
+            }
+            self.take_keyword("or");
+            self.skip_blanks();
+            if self.filter_ends(depth) || self.peek_keyword("or") || self.peek_keyword("and") {
+                return Err(self.error("expected a condition after 'or'"));
+            }
+            let at = self.pos;
+            groups.extend(self.conjunction(depth)?);
+            self.alternatives_check(at, groups.len())?;
+        }
+    }
+
+    fn conjunction(&mut self, depth: usize) -> Result<Groups, ReprError> {
+        let mut groups = self.term(depth)?;
+        loop {
+            self.skip_blanks();
+            if self.filter_ends(depth) || self.peek_keyword("or") {
+                return Ok(groups);
+            }
+            if self.peek() == Some(')') {
+                return Err(self.error("this ')' closes no '('"));
+            }
+            if self.peek_keyword("and") {
+                self.take_keyword("and");
+                self.skip_blanks();
+                if self.filter_ends(depth) || self.peek_keyword("or") || self.peek_keyword("and") {
+                    return Err(self.error("expected a condition after 'and'"));
+                }
+            }
+            let at = self.pos;
+            let next = self.term(depth)?;
+            self.alternatives_check(at, groups.len().saturating_mul(next.len()))?;
+            groups = groups
+                .iter()
+                .flat_map(|g| next.iter().map(move |n| g.iter().chain(n).cloned().collect::<Vec<_>>()))
+                .collect();
+        }
+    }
+
+    fn term(&mut self, depth: usize) -> Result<Groups, ReprError> {
+        self.skip_blanks();
+        for keyword in ["and", "or"] {
+            if self.peek_keyword(keyword) {
+                return Err(self.error(format!("'{keyword}' must follow a condition")));
+            }
+        }
+        if self.peek() != Some('(') {
+            return Ok(vec![vec![self.condition(depth)?]]);
+        }
+        let open = self.pos;
+        if depth >= MAX_NESTING {
+            return Err(self.error(format!("parentheses may nest at most {MAX_NESTING} deep")));
+        }
+        self.pos += 1;
+        self.skip_blanks();
+        if self.peek() == Some(')') {
+            return Err(self.error("expected a condition inside the parentheses"));
+        }
+        let groups = self.disjunction(depth + 1)?;
+        self.skip_blanks();
+        if self.peek() != Some(')') {
+            return Err(self.error_at(open, "this '(' is never closed"));
+        }
+        self.pos += 1;
+        Ok(groups)
+    }
+
+    fn alternatives_check(&self, at: usize, count: usize) -> Result<(), ReprError> {
+        if count > MAX_ALTERNATIVES {
+            return Err(self.error_at(
+                at,
+                format!("the search expands to more than {MAX_ALTERNATIVES} alternatives; make it simpler"),
+            ));
+        }
+        Ok(())
     }
 
     fn tail(&mut self, result: &mut SearchQuery) -> Result<(), ReprError> {
@@ -290,7 +366,7 @@ impl Parser<'_> {
         }
     }
 
-    fn condition(&mut self) -> Result<Condition, ReprError> {
+    fn condition(&mut self, depth: usize) -> Result<Condition, ReprError> {
         let field = self.field().ok_or_else(|| self.error("expected a condition such as name=value"))?;
         self.skip_blanks();
         let op_at = self.pos;
@@ -298,7 +374,7 @@ impl Parser<'_> {
             self.operator().ok_or_else(|| self.error(format!("expected =, !=, <, <=, > or >= after '{field}'")))?;
         self.skip_blanks();
         let value_at = self.pos;
-        let (value, quoted) = self.value()?;
+        let (value, quoted) = self.value(depth)?;
         if value.parts().is_empty() && !quoted {
             return Err(self.error_at(value_at, format!("expected a value after '{field}{}'", op.as_str())));
         }
@@ -336,8 +412,10 @@ impl Parser<'_> {
         Some(op)
     }
 
-    /// A value, and whether it was quoted (so `name=""` means "empty", not "missing").
-    fn value(&mut self) -> Result<(SearchValue, bool), ReprError> {
+    /// A value, and whether it was quoted (so `name=""` means "empty", not "missing"). Inside
+    /// parentheses (`depth` > 0) an unescaped `)` ends a bare value and may follow a quote.
+    fn value(&mut self, depth: usize) -> Result<(SearchValue, bool), ReprError> {
+        let closes = |c: Option<char>| depth > 0 && c == Some(')');
         let mut value = SearchValue { parts: vec![] };
         let quote = self.peek().filter(|c| matches!(c, '"' | '\''));
         let start = self.pos;
@@ -353,12 +431,12 @@ impl Parser<'_> {
             };
             if Some(c) == quote {
                 self.pos += 1;
-                if !(self.at_end() || self.peek().is_some_and(char::is_whitespace)) {
+                if !(self.at_end() || self.peek().is_some_and(char::is_whitespace) || closes(self.peek())) {
                     return Err(self.error("expected a blank after the closing quote"));
                 }
                 break;
             }
-            if quote.is_none() && c.is_whitespace() {
+            if quote.is_none() && (c.is_whitespace() || closes(Some(c))) {
                 break;
             }
             self.pos += 1;
@@ -376,11 +454,13 @@ impl Parser<'_> {
         Ok((value, quote.is_some()))
     }
 
-    /// Whether the next word is `keyword` (any case) followed by a blank or the end.
+    /// Whether the next word is `keyword` (any case) followed by a blank, a parenthesis or the
+    /// end.
     fn peek_keyword(&self, keyword: &str) -> bool {
         let len = keyword.chars().count();
         let word: String = self.chars.iter().skip(self.pos).take(len).collect();
-        word.eq_ignore_ascii_case(keyword) && self.chars.get(self.pos + len).is_none_or(|c| c.is_whitespace())
+        word.eq_ignore_ascii_case(keyword)
+            && self.chars.get(self.pos + len).is_none_or(|c| c.is_whitespace() || matches!(c, '(' | ')'))
     }
 
     fn take_keyword(&mut self, keyword: &str) {
@@ -450,6 +530,45 @@ mod tests {
             ops,
             vec![("a", Operator::Lt), ("b", Operator::Le), ("c", Operator::Gt), ("cluster.name", Operator::Eq)]
         );
+    }
+
+    #[test]
+    fn parentheses_group_and_expand_to_the_same_normal_form() {
+        let eq = |f: &str, v: &str| cond(f, Operator::Eq, v);
+        let q = parse_search("(name=a or name=b) and status=up sortby name").expect("parses");
+        assert_eq!(
+            q.any_of,
+            vec![vec![eq("name", "a"), eq("status", "up")], vec![eq("name", "b"), eq("status", "up")]]
+        );
+        assert!(q.sort.is_some());
+        let q = parse_search("status=up and(name=a or (name=b cluster=c))").expect("parses");
+        assert_eq!(
+            q.any_of,
+            vec![
+                vec![eq("status", "up"), eq("name", "a")],
+                vec![eq("status", "up"), eq("name", "b"), eq("cluster", "c")]
+            ]
+        );
+        let q = parse_search(r"(a=1 or a=2) (b=\)3 or b='4)')").expect("parses");
+        assert_eq!(q.any_of.len(), 4);
+        assert_eq!(q.any_of[0], vec![eq("a", "1"), eq("b", ")3")], "an escaped ) is part of a value");
+        assert_eq!(q.any_of[3], vec![eq("a", "2"), eq("b", "4)")], "so is a quoted one");
+        // Outside parentheses a ) stays part of a bare value, as before.
+        assert_eq!(parse_search("name=a)").expect("parses").any_of, vec![vec![eq("name", "a)")]]);
+        // Expansion and nesting are bounded.
+        let wide = (0..7).map(|i| format!("(f{i}=a or f{i}=b)")).collect::<Vec<_>>().join(" and ");
+        assert!(err_at(&wide).1.contains("more than 64 alternatives"), "{:?}", err_at(&wide));
+        let deep = format!("{}a=1{}", "(".repeat(20), ")".repeat(20));
+        assert!(err_at(&deep).1.contains("nest at most 16"), "{:?}", err_at(&deep));
+    }
+
+    #[test]
+    fn unbalanced_parentheses_point_at_the_problem() {
+        assert_eq!(err_at("(name=a or name=b"), (1, "this '(' is never closed".into()));
+        assert_eq!(err_at("(name=a) ) b=1"), (10, "this ')' closes no '('".into()));
+        assert_eq!(err_at("() name=a"), (2, "expected a condition inside the parentheses".into()));
+        assert_eq!(err_at("(name=a or) b=1"), (11, "expected a condition after 'or'".into()));
+        assert_eq!(err_at("(name=) b=1"), (7, "expected a value after 'name='".into()));
     }
 
     #[test]

@@ -197,6 +197,18 @@ proptest! {
     }
 
     #[test]
+    fn fuzz_search_parentheses_mean_what_they_group(tree in filter_tree(), bits in any::<u8>()) {
+        let q = filter_text(&tree, true);
+        let parsed = parse_search(&q).map_err(|e| TestCaseError::fail(format!("{q}: {e}")))?;
+        let holds = |c: &oxvirt_ovirt::search::Condition| {
+            let i: u32 = c.field[1..].parse().expect("f<i>");
+            bits & (1 << i) != 0
+        };
+        let dnf = parsed.any_of.iter().any(|g| g.iter().all(holds));
+        prop_assert_eq!(dnf, filter_holds(&tree, bits), "{}", q);
+    }
+
+    #[test]
     fn fuzz_dates_round_trip(ms in -62_135_596_800_000i64..=253_402_300_799_999) {
         let t = from_epoch_millis(ms);
         let text = format_date(t);
@@ -206,5 +218,43 @@ proptest! {
     #[test]
     fn fuzz_dates_of_any_text_are_an_option(s in "[0-9T:.+Z-]{0,32}|\\PC{0,32}") {
         let _ = parse_date(&s);
+    }
+}
+
+/// A filter as a tree: conditions `f<i>=1` joined by `and` / `or`.
+#[derive(Debug, Clone)]
+enum FilterTree {
+    Leaf(u8),
+    And(Box<FilterTree>, Box<FilterTree>),
+    Or(Box<FilterTree>, Box<FilterTree>),
+}
+
+fn filter_tree() -> impl Strategy<Value = FilterTree> {
+    (0u8..8).prop_map(FilterTree::Leaf).prop_recursive(3, 8, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| FilterTree::And(Box::new(a), Box::new(b))),
+            (inner.clone(), inner).prop_map(|(a, b)| FilterTree::Or(Box::new(a), Box::new(b))),
+        ]
+    })
+}
+
+/// The tree as search text, every inner node in parentheses (the top one too when `top`).
+fn filter_text(t: &FilterTree, top: bool) -> String {
+    let join = |a: &FilterTree, b: &FilterTree, op: &str| {
+        let text = format!("{} {op} {}", filter_text(a, false), filter_text(b, false));
+        if top { text } else { format!("({text})") }
+    };
+    match t {
+        FilterTree::Leaf(i) => format!("f{i}=1"),
+        FilterTree::And(a, b) => join(a, b, "and"),
+        FilterTree::Or(a, b) => join(a, b, "or"),
+    }
+}
+
+fn filter_holds(t: &FilterTree, bits: u8) -> bool {
+    match t {
+        FilterTree::Leaf(i) => bits & (1 << i) != 0,
+        FilterTree::And(a, b) => filter_holds(a, bits) && filter_holds(b, bits),
+        FilterTree::Or(a, b) => filter_holds(a, bits) || filter_holds(b, bits),
     }
 }

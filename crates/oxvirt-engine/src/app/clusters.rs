@@ -96,6 +96,12 @@ impl App {
     /// Clusters matching `q`; with `data_center`, only its clusters (after checking it exists,
     /// so that a missing data center is a 404 rather than an empty list).
     pub async fn cluster_list(&self, q: &ListQuery, data_center: Option<DataCenterId>) -> Result<Vec<Cluster>> {
+        let key = |c: &Cluster| (String::new(), c.name.clone(), c.id.to_string());
+        self.list_any_of(q, |g| async move { self.cluster_list_and(&g, data_center).await }, key).await
+    }
+
+    /// [`App::cluster_list`] of a search without `or`.
+    async fn cluster_list_and(&self, q: &ListQuery, data_center: Option<DataCenterId>) -> Result<Vec<Cluster>> {
         let c = q.criteria(&super::query::CLUSTERS)?;
         if let Some(dc) = data_center {
             self.store.data_center_get(dc).await?;

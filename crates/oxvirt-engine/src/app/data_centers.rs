@@ -82,6 +82,12 @@ impl App {
     }
 
     pub async fn data_center_list(&self, q: &ListQuery) -> Result<Vec<DataCenter>> {
+        let key = |d: &DataCenter| (d.status.as_str().to_owned(), d.name.clone(), d.id.to_string());
+        self.list_any_of(q, |g| async move { self.data_center_list_and(&g).await }, key).await
+    }
+
+    /// [`App::data_center_list`] of a search without `or`.
+    async fn data_center_list_and(&self, q: &ListQuery) -> Result<Vec<DataCenter>> {
         if let Some(dcs) = self.data_center_list_by_cluster(q).await? {
             return Ok(dcs);
         }

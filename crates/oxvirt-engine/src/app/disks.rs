@@ -201,6 +201,12 @@ impl App {
     }
 
     pub async fn disk_list(&self, q: &ListQuery) -> Result<Vec<Disk>> {
+        let key = |d: &Disk| (d.status.as_str().to_owned(), d.alias.clone(), d.id.to_string());
+        self.list_any_of(q, |g| async move { self.disk_list_and(&g).await }, key).await
+    }
+
+    /// [`App::disk_list`] of a search without `or`.
+    async fn disk_list_and(&self, q: &ListQuery) -> Result<Vec<Disk>> {
         let c = q.criteria(&super::query::DISKS)?;
         let status = c
             .status

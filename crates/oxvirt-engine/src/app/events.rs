@@ -55,8 +55,10 @@ impl App {
     }
 
     /// Narrows `filter` by one search condition on events: `type` (the code), `severity`
-    /// (`=`, or a bound: `severity>normal`), `usrname`, `correlation_id`. `false` when it can
-    /// match nothing.
+    /// (`=`, or a bound: `severity>normal`), `usrname`, `correlation_id`, and the object an
+    /// event is about by name: `vm.name`, `host.name`, `cluster.name`, `datacenter.name` (or
+    /// `vm`, `host`, `cluster`, `datacenter`). `false` when it can match nothing (a name no
+    /// object has).
     async fn event_condition_apply(
         &self,
         filter: &mut oxvirt_engine_db::store::EventFilter,
@@ -135,9 +137,25 @@ impl App {
                 only_eq()?;
                 filter.correlation_id = Some(value()?);
             }
+            "vm" | "vm.name" | "host" | "host.name" | "cluster" | "cluster.name" | "datacenter" | "datacenter.name" => {
+                only_eq()?;
+                let name = value()?;
+                let found = match field.split('.').next().unwrap_or(field) {
+                    "vm" => self.store.vm_get_by_name(&name).await.map(|v| filter.vm_id = Some(v.id)),
+                    "host" => self.store.host_get_by_name(&name).await.map(|h| filter.host_id = Some(h.id)),
+                    "cluster" => self.store.cluster_get_by_name(&name).await.map(|c| filter.cluster_id = Some(c.id)),
+                    _ => self.store.data_center_get_by_name(&name).await.map(|d| filter.data_center_id = Some(d.id)),
+                };
+                match found {
+                    Ok(()) => {}
+                    Err(StoreError::NotFound { .. }) => return Ok(false),
+                    Err(e) => return Err(e.into()),
+                }
+            }
             other => {
                 return Err(AppError::InvalidInput(format!(
-                    "cannot search events by '{other}'; searchable fields: type, severity, usrname, correlation_id"
+                    "cannot search events by '{other}'; searchable fields: type, severity, usrname, correlation_id, \
+                     vm.name, host.name, cluster.name, datacenter.name"
                 )));
             }
         }

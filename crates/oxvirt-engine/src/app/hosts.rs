@@ -95,6 +95,12 @@ impl App {
     }
 
     pub async fn host_list(&self, q: &ListQuery) -> Result<Vec<Host>> {
+        let key = |h: &Host| (h.status.as_str().to_owned(), h.name.clone(), h.id.to_string());
+        self.list_any_of(q, |g| async move { self.host_list_and(&g).await }, key).await
+    }
+
+    /// [`App::host_list`] of a search without `or`.
+    async fn host_list_and(&self, q: &ListQuery) -> Result<Vec<Host>> {
         let c = q.criteria(&super::query::HOSTS)?;
         let status = c
             .status

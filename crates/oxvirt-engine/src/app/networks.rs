@@ -105,6 +105,13 @@ impl App {
 
     /// Networks (of one data center when given), by name; searchable by `name`.
     pub async fn network_list(&self, q: &ListQuery, data_center: Option<DataCenterId>) -> Result<Vec<Network>> {
+        // The store orders by name, then data center, then id.
+        let key = |n: &Network| (String::new(), n.name.clone(), format!("{}{}", n.data_center_id, n.id));
+        self.list_any_of(q, |g| async move { self.network_list_and(&g, data_center).await }, key).await
+    }
+
+    /// [`App::network_list`] of a search without `or`.
+    async fn network_list_and(&self, q: &ListQuery, data_center: Option<DataCenterId>) -> Result<Vec<Network>> {
         if let Some(dc) = data_center {
             self.store.data_center_get(dc).await?;
         }

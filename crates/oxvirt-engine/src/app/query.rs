@@ -190,7 +190,7 @@ impl ListQuery {
         let mut c = Criteria { page: Page { limit: self.max, ..Page::default() }, ..Criteria::default() };
         if self.any_of.len() > 1 {
             return Err(AppError::InvalidInput(format!(
-                "searching {collection} with 'or' is not supported yet; use 'and'"
+                "searching {collection} with 'or' is not supported here; use 'and'"
             )));
         }
         for cond in self.any_of.first().into_iter().flatten() {
@@ -256,6 +256,59 @@ impl ListQuery {
             c.page.offset = page.saturating_sub(1).saturating_mul(size);
         }
         Ok(c)
+    }
+
+    /// A search with `or` as one search per group (for [`ListQuery::or_merge`]), each asked
+    /// for every object up to the end of the requested page, so that their union holds the
+    /// page: an object of the page ranks no lower in its own group than in the union. `None`
+    /// without `or`.
+    pub(crate) fn or_split(&self) -> Option<Vec<ListQuery>> {
+        if self.any_of.len() < 2 {
+            return None;
+        }
+        let (offset, limit) = self.window();
+        Some(
+            self.any_of
+                .iter()
+                .map(|group| ListQuery {
+                    any_of: vec![group.clone()],
+                    max: limit.map(|l| offset.saturating_add(l)),
+                    page: None,
+                    ..self.clone()
+                })
+                .collect(),
+        )
+    }
+
+    /// The answers of [`ListQuery::or_split`]'s searches as one list: each object once, in the
+    /// store's order (the sort field — `status` or else `name` — in the requested direction,
+    /// then name and id ascending), the requested page of it. `key` gives an object's status
+    /// text, name and id.
+    pub(crate) fn or_merge<T>(&self, lists: Vec<Vec<T>>, key: impl Fn(&T) -> (String, String, String)) -> Vec<T> {
+        let by_status = self.sort.as_ref().is_some_and(|s| s.field == "status");
+        let descending = self.sort.as_ref().is_some_and(|s| s.descending);
+        let mut all: Vec<((String, String, String), T)> = lists.into_iter().flatten().map(|t| (key(&t), t)).collect();
+        all.sort_by(|(a, _), (b, _)| {
+            let primary = if by_status { a.0.cmp(&b.0) } else { a.1.cmp(&b.1) };
+            let primary = if descending { primary.reverse() } else { primary };
+            primary.then_with(|| a.1.cmp(&b.1)).then_with(|| a.2.cmp(&b.2))
+        });
+        all.dedup_by(|(a, _), (b, _)| a.2 == b.2);
+        let (offset, limit) = self.window();
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        all.into_iter().skip(offset).take(limit).map(|(_, t)| t).collect()
+    }
+
+    /// The requested slice: offset and size (`page` pages by `max`, 100 by default).
+    fn window(&self) -> (u32, Option<u32>) {
+        match self.page {
+            Some(page) => {
+                let size = self.max.unwrap_or(100);
+                (page.saturating_sub(1).saturating_mul(size), Some(size))
+            }
+            None => (0, self.max),
+        }
     }
 
     /// Whether the request carried a search (conditions, an order or a page).
@@ -342,6 +395,29 @@ impl App {
         let f = VmFilter { name: Some(pattern.clone()), page: Page::first(2), ..VmFilter::default() };
         let found = self.store.vm_list(&f).await?.into_iter().map(|x| x.id).collect();
         scope_of(field, Ref::Vm, pattern, found)
+    }
+}
+
+impl App {
+    /// `list` of `q`; with `or`, `list` of each group ([`ListQuery::or_split`]) merged into one
+    /// page ([`ListQuery::or_merge`], `key` giving an object's status text, name and the rest
+    /// of the store's order, id last).
+    pub(crate) async fn list_any_of<T, F, Fut>(
+        &self,
+        q: &ListQuery,
+        list: F,
+        key: impl Fn(&T) -> (String, String, String),
+    ) -> Result<Vec<T>>
+    where
+        F: Fn(ListQuery) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>>>,
+    {
+        let Some(groups) = q.or_split() else { return list(q.clone()).await };
+        let mut lists = Vec::with_capacity(groups.len());
+        for g in groups {
+            lists.push(list(g).await?);
+        }
+        Ok(q.or_merge(lists, key))
     }
 }
 

@@ -170,6 +170,12 @@ impl App {
     }
 
     async fn storage_domain_list_in(&self, dc: Option<DataCenterId>, q: &ListQuery) -> Result<Vec<StorageDomain>> {
+        let key = |d: &StorageDomain| (d.status.as_str().to_owned(), d.name.clone(), d.id.to_string());
+        self.list_any_of(q, |g| async move { self.storage_domain_list_and(dc, &g).await }, key).await
+    }
+
+    /// [`App::storage_domain_list_in`] of a search without `or`.
+    async fn storage_domain_list_and(&self, dc: Option<DataCenterId>, q: &ListQuery) -> Result<Vec<StorageDomain>> {
         let c = q.criteria(&super::query::STORAGE_DOMAINS)?;
         let status = c
             .status

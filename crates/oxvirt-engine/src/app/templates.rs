@@ -15,6 +15,12 @@ impl App {
 
     /// Templates by name; searchable by `name` and `status`.
     pub async fn template_list(&self, q: &ListQuery) -> Result<Vec<Template>> {
+        let key = |t: &Template| (t.status.as_str().to_owned(), t.name.clone(), t.id.to_string());
+        self.list_any_of(q, |g| async move { self.template_list_and(&g).await }, key).await
+    }
+
+    /// [`App::template_list`] of a search without `or`.
+    async fn template_list_and(&self, q: &ListQuery) -> Result<Vec<Template>> {
         let c = q.criteria(&super::query::TEMPLATES)?;
         let status = c.status.clone();
         let (Some(data_center_id), Some(cluster_id), Some(vm)) = (

@@ -290,6 +290,12 @@ impl App {
     }
 
     pub async fn vm_list(&self, q: &ListQuery) -> Result<Vec<Vm>> {
+        let key = |v: &Vm| (v.runtime.status.as_str().to_owned(), v.name.clone(), v.id.to_string());
+        self.list_any_of(q, |g| async move { self.vm_list_and(&g).await }, key).await
+    }
+
+    /// [`App::vm_list`] of a search without `or`.
+    async fn vm_list_and(&self, q: &ListQuery) -> Result<Vec<Vm>> {
         let c = q.criteria(&super::query::VMS)?;
         let status = c
             .status

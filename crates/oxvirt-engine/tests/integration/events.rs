@@ -1,6 +1,7 @@
 //! External events (`POST /events`): written under their own origin with oVirt's code for
 //! their severity, one per (origin, custom_id); read back by id and removed. (oVirt's JSON
-//! spells numbers as strings.) The audit log searched by type, severity, user and correlation id.
+//! spells numbers as strings.) The audit log searched by type, severity, user and correlation id,
+//! and by the name of the VM, host or cluster an event is about.
 
 use oxvirt_testkit::EngineTestContext;
 use serde_json::json;
@@ -88,4 +89,30 @@ async fn events_are_searched_by_type_severity_user_and_correlation_id() {
         let path = format!("events?search={}", q.replace(' ', "%20").replace('=', "%3D"));
         ctx.api.get(&path).await.expect_err(q).assert_names(400, words);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_searched_by_the_name_of_the_vm_host_or_cluster_they_are_about() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let vm = oxvirt_testkit::engine_context::id(&ctx.vm_add("vm1", "c1", json!({})).await.expect("vm1"));
+    // Events about another VM must not match.
+    ctx.vm_add("vm2", "c1", json!({})).await.expect("vm2");
+    let about = |q: &str, what: &str, id: String| {
+        let ctx = &ctx;
+        let (q, what) = (q.replace('=', "%3D").replace(' ', "%20"), what.to_owned());
+        async move {
+            let events = ctx.api.list(&format!("events?search={q}"), "event").await.expect("search");
+            assert!(!events.is_empty(), "{q}: no event");
+            assert!(events.iter().all(|e| e[what.as_str()]["id"] == id.as_str()), "{q}: {events:?}");
+        }
+    };
+    about("vm.name=vm1", "vm", vm.clone()).await;
+    about("vm=vm1 and type=34", "vm", vm.clone()).await;
+    about("host.name=sim0", "host", s.hosts[0].clone()).await;
+    about("cluster.name=c1", "cluster", s.cluster.clone()).await;
+    let none = ctx.api.list("events?search=vm.name%3Dnope", "event").await.expect("no such VM");
+    assert!(none.is_empty(), "a name no VM has matches nothing: {none:?}");
+    let f = ctx.api.get("events?search=vm.name%3Dvm*").await.expect_err("wildcard");
+    f.assert_names(400, &["vm.name", "without wildcards"]);
 }

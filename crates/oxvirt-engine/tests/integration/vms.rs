@@ -510,3 +510,37 @@ async fn a_run_once_start_boots_as_asked_with_cloud_init_for_that_run_only() {
     assert_eq!(spec.boot, v1::Boot::Devices { order: vec![v1::BootDevice::Hd] }, "a plain start boots as configured");
     assert!(spec.cloud_init.is_none(), "no cloud-init without run once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_searches_group_conditions_in_parentheses() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    for name in ["web1", "web2", "db"] {
+        vm_add_sized(&ctx, name, GIB).await;
+    }
+    let search = |q: &'static str| {
+        let ctx = &ctx;
+        async move {
+            let path = format!("vms?max=2&search={}", q.replace(' ', "%20").replace('=', "%3D"));
+            let listed = ctx.api.list(&path, "vm").await.unwrap_or_else(|f| panic!("{q}: {f}"));
+            // In the order the engine answered (`names` would sort them).
+            listed.iter().map(|v| v["name"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("(name=web1 or name=db) and status=down sortby name").await, ["db", "web1"]);
+    assert_eq!(search("name=web* and (status=up or name=web2)").await, ["web2"]);
+    // max=2: the first two of db, web1, web2 (each VM once, though two groups match web2).
+    assert_eq!(search("(name=web2 or name=db) or name=web*").await, ["db", "web1"]);
+    assert_eq!(search("name=web1 or name=db or name=web2 sortby name desc page 2").await, ["db"]);
+    assert_eq!(search("name=db or name=web2 sortby name desc").await, ["web2", "db"]);
+    assert_eq!(search("(name=db or name=web2) and (status=down or status=up) sortby name desc").await, ["web2", "db"]);
+    // Every collection searched by name takes 'or' the same way.
+    for (collection, item, expected) in
+        [("hosts", "host", "sim0"), ("clusters", "cluster", "c1"), ("datacenters", "data_center", "dc1")]
+    {
+        let path = format!("{collection}?search=name%3D{expected}%20or%20name%3Dnone-such");
+        assert_eq!(names(&ctx.api.list(&path, item).await.expect(collection)), [expected], "{collection}");
+    }
+    let f = ctx.api.get("vms?search=(name%3Dweb1").await.expect_err("unbalanced");
+    f.assert_names(400, &["never closed"]);
+}
