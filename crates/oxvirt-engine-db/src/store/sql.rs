@@ -143,6 +143,25 @@ pub(crate) fn db_json(what: &str, value: &impl Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::InvalidValue(format!("cannot store {what} as JSON: {e}")))
 }
 
+/// For a pattern `prefix*` (one wildcard, last) with a non-empty ASCII prefix: the range of
+/// lower-cased names that start with it, `[prefix, prefix with its last character + 1)`, in
+/// the byte order both backends use for names (SQLite's BINARY, PostgreSQL's "C"). LOWER folds
+/// ASCII letters only in both, as here.
+fn prefix_range(pattern: &str) -> Option<(String, String)> {
+    let prefix = pattern.strip_suffix('*')?;
+    if prefix.is_empty() || prefix.contains('*') || !prefix.is_ascii() {
+        return None;
+    }
+    let from = prefix.to_ascii_lowercase();
+    let mut to = from.clone().into_bytes();
+    let last = to.last_mut()?;
+    if *last >= 0x7e {
+        return None;
+    }
+    *last += 1;
+    Some((from, String::from_utf8(to).ok()?))
+}
+
 /// Statement text plus arguments, numbering placeholders `$1, $2, …` as both backends accept.
 /// (sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL rejects.)
 pub(crate) struct Sql {
@@ -179,10 +198,22 @@ impl Sql {
     /// `LIKE` (SQLite connections run with `case_sensitive_like` so that it matches PostgreSQL).
     pub(crate) fn name_like(&mut self, column: &str, pattern: &Option<NamePattern>) -> &mut Self {
         if let Some(p) = pattern {
-            if p.case_sensitive {
+            // Without a wildcard, an equality: the `LOWER(name)` indexes answer it (0012).
+            let exact = !p.pattern.contains('*');
+            if exact && p.case_sensitive {
+                self.push(" AND ").push(column).push(" = ").bind(p.pattern.clone());
+            } else if exact {
+                self.push(" AND LOWER(").push(column).push(") = LOWER(").bind(p.pattern.clone()).push(")");
+            } else if p.case_sensitive {
                 self.push(" AND ").push(column).push(" LIKE ").bind(p.to_like()).push(" ESCAPE '\\'");
             } else {
                 self.push(" AND LOWER(").push(column).push(") LIKE LOWER(").bind(p.to_like()).push(") ESCAPE '\\'");
+                // A prefix (`web*`) also bounds LOWER(name) by a range the index answers; the
+                // LIKE above stays the rule, the range only narrows what is read.
+                if let Some((from, to)) = prefix_range(&p.pattern) {
+                    self.push(" AND LOWER(").push(column).push(") >= ").bind(from);
+                    self.push(" AND LOWER(").push(column).push(") < ").bind(to);
+                }
             }
         }
         self
@@ -284,5 +315,15 @@ mod tests {
     fn generated_statements_bind_in_column_order() {
         assert_eq!(insert_sql("t", "id, a, b"), "INSERT INTO t (id, a, b) VALUES ($1, $2, $3)");
         assert_eq!(update_sql("t", "id, a,\n b"), "UPDATE t SET a = $2, b = $3 WHERE id = $1");
+    }
+
+    #[test]
+    fn a_prefix_pattern_bounds_lower_cased_names() {
+        let range = |p: &str| prefix_range(p).map(|(a, b)| format!("{a}..{b}"));
+        assert_eq!(range("Web*").as_deref(), Some("web..wec"));
+        assert_eq!(range("vm-0*").as_deref(), Some("vm-0..vm-1"));
+        for not_a_prefix in ["web", "*", "*web", "w*b*", "wé*", "ab~*"] {
+            assert_eq!(range(not_a_prefix), None, "{not_a_prefix}");
+        }
     }
 }

@@ -950,11 +950,16 @@ async fn run_vm_confirm(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let p: RunVmParams = ctx.params()?;
     let state: v1::VmState = ctx.output(3)?;
     let app = &ctx.app;
+    // The launch's own report first: it claims its generation, so that a report of the
+    // previous run still on its way (its `down`, older) is dropped as stale. Were the VM moved
+    // off `wait_for_launch` first, that old `down` would be taken for this run's end (the CI
+    // run of 9e48a34 saw a start answer with the VM down, stopped by the previous stop).
+    app.vm_observed(p.host_id, &state).await?;
     if let Ok(vm) = app.store.vm_get(p.vm_id).await {
+        // Still waiting (the host's report said nothing new): the host has the VM now.
         let powering_up = VmRuntime { status: VmStatus::PoweringUp, ..vm.runtime };
         app.store.vm_runtime_set(p.vm_id, &powering_up, Some(&[VmStatus::WaitForLaunch])).await?;
     }
-    app.vm_observed(p.host_id, &state).await?;
     app.disks_unlock(&p.disks).await?;
     Ok(serde_json::Value::Null)
 }
