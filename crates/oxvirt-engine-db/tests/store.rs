@@ -1227,6 +1227,15 @@ async fn vm_filters_match_sort_and_page(db: &TestDb) {
     );
     assert_eq!(list(VmFilter { name: Some(NamePattern::new("WEB1")), ..Default::default() }).await, ["Web1"]);
     assert!(list(VmFilter { name: Some(NamePattern::case_sensitive("WEB1")), ..Default::default() }).await.is_empty());
+    assert_eq!(
+        list(VmFilter { name: Some(NamePattern::new("web*").negate()), ..Default::default() }).await,
+        ["100%", "a_b", "axb", "db1"],
+        "name!=web*"
+    );
+    assert_eq!(
+        list(VmFilter { name: Some(NamePattern::new("WEB1").negate()), ..Default::default() }).await,
+        ["100%", "WEB3", "a_b", "axb", "db1", "web2"]
+    );
 
     assert_eq!(list(VmFilter { status: Some(VmStatus::Up), ..Default::default() }).await, ["Web1", "db1"]);
     assert_eq!(list(VmFilter { cluster_id: Some(cl2.id), ..Default::default() }).await, ["WEB3", "db1"]);

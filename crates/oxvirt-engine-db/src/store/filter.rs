@@ -15,20 +15,31 @@ pub struct NamePattern {
     pub pattern: String,
     /// oVirt's search is case-insensitive; set this to match case exactly.
     pub case_sensitive: bool,
+    /// `name!=…`: the names that do not match.
+    pub negated: bool,
 }
 
 impl NamePattern {
     /// A case-insensitive pattern (oVirt's default).
     pub fn new(pattern: impl Into<String>) -> Self {
-        Self { pattern: pattern.into(), case_sensitive: false }
+        Self { pattern: pattern.into(), case_sensitive: false, negated: false }
     }
 
     pub fn case_sensitive(pattern: impl Into<String>) -> Self {
-        Self { pattern: pattern.into(), case_sensitive: true }
+        Self { pattern: pattern.into(), case_sensitive: true, negated: false }
+    }
+
+    /// The names this pattern does not match.
+    pub fn negate(self) -> Self {
+        Self { negated: !self.negated, ..self }
     }
 
     /// Whether `name` matches, as the database would (`*` any run of characters).
     pub fn matches(&self, name: &str) -> bool {
+        self.matches_positively(name) != self.negated
+    }
+
+    fn matches_positively(&self, name: &str) -> bool {
         let fold = |s: &str| if self.case_sensitive { s.to_owned() } else { s.to_lowercase() };
         let (pattern, name) = (fold(&self.pattern), fold(name));
         let parts: Vec<&str> = pattern.split('*').collect();

@@ -200,14 +200,18 @@ impl Sql {
         if let Some(p) = pattern {
             // Without a wildcard, an equality: the `LOWER(name)` indexes answer it (0012).
             let exact = !p.pattern.contains('*');
+            self.push(if p.negated { " AND NOT (" } else { " AND (" });
             if exact && p.case_sensitive {
-                self.push(" AND ").push(column).push(" = ").bind(p.pattern.clone());
+                self.push(column).push(" = ").bind(p.pattern.clone());
             } else if exact {
-                self.push(" AND LOWER(").push(column).push(") = LOWER(").bind(p.pattern.clone()).push(")");
+                self.push("LOWER(").push(column).push(") = LOWER(").bind(p.pattern.clone()).push(")");
             } else if p.case_sensitive {
-                self.push(" AND ").push(column).push(" LIKE ").bind(p.to_like()).push(" ESCAPE '\\'");
+                self.push(column).push(" LIKE ").bind(p.to_like()).push(" ESCAPE '\\'");
             } else {
-                self.push(" AND LOWER(").push(column).push(") LIKE LOWER(").bind(p.to_like()).push(") ESCAPE '\\'");
+                self.push("LOWER(").push(column).push(") LIKE LOWER(").bind(p.to_like()).push(") ESCAPE '\\'");
+            }
+            self.push(")");
+            if !p.negated && !p.case_sensitive && !exact {
                 // A prefix (`web*`) also bounds LOWER(name) by a range the index answers; the
                 // LIKE above stays the rule, the range only narrows what is read.
                 if let Some((from, to)) = prefix_range(&p.pattern) {

@@ -194,22 +194,30 @@ impl ListQuery {
             )));
         }
         for cond in self.any_of.first().into_iter().flatten() {
-            if cond.op != Comparison::Eq {
+            let field = cond.field.as_str();
+            let name_ne = cond.op == Comparison::Ne && field == "name" && table.fields.contains(&field);
+            if cond.op != Comparison::Eq && !name_ne {
                 return Err(AppError::InvalidInput(format!(
-                    "searching {collection} supports only '=' for now, not '{}'",
+                    "searching {collection} supports only '=' (and '!=' on name) for now, not '{}' on {field}",
                     cond.op.as_str()
                 )));
             }
-            let field = cond.field.as_str();
             let reference = table.refs.iter().find(|(f, _)| *f == field).map(|&(_, r)| r);
             match (field, reference) {
                 ("name", _) if table.fields.contains(&field) => {
+                    if c.name.is_some() {
+                        return Err(AppError::InvalidInput(format!(
+                            "searching {collection} by two name conditions joined by 'and' is not supported; \
+                             give one (or join them with 'or')"
+                        )));
+                    }
                     let pattern = cond.pattern.clone();
-                    c.name = Some(if self.case_sensitive {
+                    let pattern = if self.case_sensitive {
                         NamePattern::case_sensitive(pattern)
                     } else {
                         NamePattern::new(pattern)
-                    });
+                    };
+                    c.name = Some(if name_ne { pattern.negate() } else { pattern });
                 }
                 ("status", _) if table.fields.contains(&field) => c.status = Some(cond.pattern.to_lowercase()),
                 (_, Some(kind)) => {
@@ -481,10 +489,15 @@ mod tests {
     fn criteria_refuse_or_and_other_operators() {
         let or = ListQuery { any_of: vec![vec![eq("name", "a")], vec![eq("name", "b")]], ..ListQuery::default() };
         assert!(or.criteria(&VMS).expect_err("or").to_string().contains("with 'or' is not supported"));
-        let ne = ListQuery {
-            any_of: vec![vec![Condition { op: Comparison::Ne, ..eq("name", "a") }]],
+        let ne = |field: &str| ListQuery {
+            any_of: vec![vec![Condition { op: Comparison::Ne, ..eq(field, "a") }]],
             ..ListQuery::default()
         };
-        assert!(ne.criteria(&VMS).expect_err("!=").to_string().contains("only '=' for now, not '!='"));
+        let name = ne("name").criteria(&VMS).expect("!= on name").name.expect("a name pattern");
+        assert!(name.negated && !name.matches("a") && name.matches("b"), "{name:?}");
+        let e = ne("status").criteria(&VMS).expect_err("!= on status").to_string();
+        assert!(e.contains("(and '!=' on name) for now, not '!=' on status"), "{e}");
+        let two = ListQuery { any_of: vec![vec![eq("name", "a*"), eq("name", "ab")]], ..ListQuery::default() };
+        assert!(two.criteria(&VMS).expect_err("two names").to_string().contains("two name conditions"));
     }
 }
