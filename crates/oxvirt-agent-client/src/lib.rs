@@ -77,8 +77,10 @@ pub trait EngineCredentials: Send + Sync {
     fn client_identity_pem(&self) -> &str;
     /// The engine's CA certificate, PEM: enrolled agents' certificates chain to it.
     fn ca_cert_pem(&self) -> &str;
-    /// Signs an agent's certificate signing request; the error says why it was refused.
-    fn sign_agent_csr(&self, csr_pem: &str) -> std::result::Result<String, String>;
+    /// Signs an agent's certificate signing request for `host_address` (the address the
+    /// engine enrolls it at, the only name the certificate may carry, whatever the CSR asks);
+    /// the error says why it was refused.
+    fn sign_agent_csr(&self, csr_pem: &str, host_address: &str) -> std::result::Result<String, String>;
 }
 
 /// What enrollment learned about the host.
@@ -86,6 +88,10 @@ pub trait EngineCredentials: Send + Sync {
 pub struct Enrollment {
     pub host_id: HostId,
     pub hostname: String,
+    /// SHA-256 fingerprint of the bootstrap certificate the agent presented (uppercase hex
+    /// pairs joined by `:`, as `openssl x509 -fingerprint -sha256` prints it), which the agent
+    /// also logs at start, so an administrator can compare the two.
+    pub bootstrap_fingerprint: String,
 }
 
 /// Enrolls the agent at `address:port` with `secret`: the agent makes a key and CSR, the
@@ -109,37 +115,64 @@ pub async fn host_enroll_with(
         reqwest::Identity::from_pem(pki.client_identity_pem().as_bytes()).map_err(|e| protocol(address, e))?;
     let bootstrap = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
+        .tls_info(true)
         .identity(identity)
         .connect_timeout(limits.connect)
         .timeout(limits.call)
         .build()
         .map_err(|e| protocol(address, e))?;
     let route = format!("POST {}", paths::ENROLLMENT);
-    let challenge: v1::EnrollmentChallenge = call(
-        address,
-        &route,
-        limits.max_reply_bytes,
-        bootstrap
-            .post(format!("{base}{}", paths::ENROLLMENT))
-            .json(&v1::EnrollmentRequest { secret: secret.to_owned(), names: vec![address.to_owned()] }),
-    )
-    .await?;
+    let resp = bootstrap
+        .post(format!("{base}{}", paths::ENROLLMENT))
+        .json(&v1::EnrollmentRequest { secret: secret.to_owned(), names: vec![address.to_owned()] })
+        .send()
+        .await
+        .map_err(|e| unreachable(address, e))?;
+    let fingerprint = peer_fingerprint(address, &resp)?;
+    let resp = check(address, &route, limits.max_reply_bytes, resp).await?;
+    let body = read_limited(address, &route, limits.max_reply_bytes, resp).await?;
+    let challenge: v1::EnrollmentChallenge =
+        serde_json::from_slice(&body).map_err(|e| protocol(address, format!("{route}: {e}")))?;
     let certificate_pem = pki
-        .sign_agent_csr(&challenge.csr_pem)
+        .sign_agent_csr(&challenge.csr_pem, address)
         .map_err(|detail| AgentClientError::Signing { address: address.to_owned(), detail })?;
     let route = format!("PUT {}", paths::ENROLLMENT);
-    let enrolled: v1::Enrolled = call(
-        address,
-        &route,
-        limits.max_reply_bytes,
-        bootstrap.put(format!("{base}{}", paths::ENROLLMENT)).json(&v1::EnrollmentCompletion {
+    let resp = bootstrap
+        .put(format!("{base}{}", paths::ENROLLMENT))
+        .json(&v1::EnrollmentCompletion {
             secret: secret.to_owned(),
             certificate_pem,
             ca_pem: pki.ca_cert_pem().to_owned(),
-        }),
-    )
-    .await?;
-    Ok(Enrollment { host_id: enrolled.host_id, hostname: challenge.hostname })
+        })
+        .send()
+        .await
+        .map_err(|e| unreachable(address, e))?;
+    // The certificate goes only to the agent that made the CSR: the one that presented the
+    // same bootstrap certificate (a new connection may have been opened in between).
+    let again = peer_fingerprint(address, &resp)?;
+    if again != fingerprint {
+        return Err(protocol(
+            address,
+            format!(
+                "the agent presented another certificate during enrollment ({fingerprint}, then {again}); \
+                 enrollment stopped"
+            ),
+        ));
+    }
+    let resp = check(address, &route, limits.max_reply_bytes, resp).await?;
+    let body = read_limited(address, &route, limits.max_reply_bytes, resp).await?;
+    let enrolled: v1::Enrolled =
+        serde_json::from_slice(&body).map_err(|e| protocol(address, format!("{route}: {e}")))?;
+    Ok(Enrollment { host_id: enrolled.host_id, hostname: challenge.hostname, bootstrap_fingerprint: fingerprint })
+}
+
+/// The fingerprint of the certificate the server presented on `resp`'s connection.
+fn peer_fingerprint(address: &str, resp: &reqwest::Response) -> Result<String> {
+    resp.extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .map(oxvirt_agent_api::certificate_fingerprint)
+        .ok_or_else(|| protocol(address, "the agent presented no certificate"))
 }
 
 /// An mTLS connection to one enrolled agent.

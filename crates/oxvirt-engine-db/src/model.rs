@@ -454,8 +454,9 @@ pub struct Host {
     pub status: HostStatus,
     /// Why the host is in its status (e.g. why non-operational), for the administrator.
     pub status_detail: Option<String>,
-    /// SHA-256 fingerprint (hex) of the agent's certificate issued at enrollment; `None`
-    /// until enrolled.
+    /// SHA-256 fingerprint (`AB:CD:…`) of the self-signed bootstrap certificate the agent
+    /// presented when this engine enrolled it (the agent logs its own at start, for the
+    /// administrator to compare); `None` for hosts enrolled before it was recorded.
     pub certificate_fingerprint: Option<String>,
     /// The last `GET /v1/capabilities` answer, as JSON (opaque to the store).
     pub capabilities: Option<serde_json::Value>,

@@ -23,8 +23,6 @@ pub enum PkiError {
     Cert(#[from] rcgen::Error),
     #[error("'{0}' is neither a DNS name nor an IP address usable in a certificate")]
     BadName(String),
-    #[error("the host's certificate signing request is not acceptable: {0}")]
-    BadCsr(String),
 }
 
 /// The CA (certificate, and its key to sign with), the HTTPS server's certificate and key,
@@ -97,19 +95,46 @@ impl EnginePki {
     }
 
     /// Signs an agent's certificate signing request (from its enrollment answer): a server
-    /// certificate for the names the CSR carries, valid 5 years.
-    pub fn sign_agent_csr(&self, csr_pem: &str) -> Result<String, PkiError> {
+    /// certificate valid 5 years for `host_address` only — the address the engine enrolled the
+    /// host at. The names the CSR asks for are ignored: the engine decides what a host's
+    /// certificate vouches for, so an agent cannot obtain a certificate for the engine's name,
+    /// another host's, or a wildcard. Only the CSR's public key (its signature checked) is
+    /// taken from it.
+    pub fn sign_agent_csr(&self, csr_pem: &str, host_address: &str) -> Result<String, PkiError> {
         let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
-        if csr.params.subject_alt_names.is_empty() {
-            return Err(PkiError::BadCsr("it names no host (no subject alternative names)".into()));
+        let asked: Vec<String> = csr.params.subject_alt_names.iter().map(san_text).collect();
+        let granted = san_of(host_address)?;
+        if asked.iter().any(|a| a != host_address) {
+            tracing::warn!(host = %host_address, asked = ?asked, "a host's CSR asked for other names; signing its address only");
         }
-        csr.params.is_ca = IsCa::ExplicitNoCa;
-        csr.params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::OrganizationName, "oxvirt");
+        params.distinguished_name.push(DnType::CommonName, host_address);
+        params.subject_alt_names = vec![granted];
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let now = std::time::SystemTime::now();
-        csr.params.not_before = now.into();
-        csr.params.not_after = (now + std::time::Duration::from_secs(5 * 365 * 24 * 3600)).into();
+        params.not_before = now.into();
+        params.not_after = (now + std::time::Duration::from_secs(5 * 365 * 24 * 3600)).into();
+        csr.params = params;
         Ok(csr.signed_by(&self.issuer)?.pem())
+    }
+}
+
+/// A subject alternative name for a host's address (an IP address or a DNS name).
+fn san_of(name: &str) -> Result<SanType, PkiError> {
+    Ok(match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => SanType::IpAddress(ip),
+        Err(_) => SanType::DnsName(name.to_owned().try_into().map_err(|_| PkiError::BadName(name.to_owned()))?),
+    })
+}
+
+fn san_text(san: &SanType) -> String {
+    match san {
+        SanType::IpAddress(ip) => ip.to_string(),
+        SanType::DnsName(n) => n.as_str().to_owned(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -144,11 +169,7 @@ fn new_server_cert(issuer: &Issuer<'_, KeyPair>, names: &[String]) -> Result<(St
     params.distinguished_name.push(DnType::OrganizationName, "oxvirt");
     params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
     for name in names {
-        let san = match name.parse::<std::net::IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(name.clone().try_into().map_err(|_| PkiError::BadName(name.clone()))?),
-        };
-        params.subject_alt_names.push(san);
+        params.subject_alt_names.push(san_of(name)?);
     }
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -196,8 +217,8 @@ impl oxvirt_agent_client::EngineCredentials for EnginePki {
         &self.ca_cert_pem
     }
 
-    fn sign_agent_csr(&self, csr_pem: &str) -> Result<String, String> {
-        EnginePki::sign_agent_csr(self, csr_pem).map_err(|e| e.to_string())
+    fn sign_agent_csr(&self, csr_pem: &str, host_address: &str) -> Result<String, String> {
+        EnginePki::sign_agent_csr(self, csr_pem, host_address).map_err(|e| e.to_string())
     }
 }
 
@@ -229,5 +250,23 @@ mod tests {
         let second = EnginePki::load_or_create(dir.path(), &names).expect("reissue");
         assert_eq!(first.ca_cert_pem, second.ca_cert_pem);
         assert_ne!(first.server_cert_pem, second.server_cert_pem);
+    }
+
+    #[test]
+    fn a_host_certificate_names_the_host_address_only_whatever_its_csr_asks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = EnginePki::load_or_create(dir.path(), &["engine.example".to_owned()]).expect("create");
+        let key = KeyPair::generate().expect("key");
+        let asked = vec!["engine.example".to_owned(), "*.example".to_owned(), "192.0.2.7".to_owned()];
+        let csr = CertificateParams::new(asked).expect("params").serialize_request(&key).expect("csr");
+        let cert = pki.sign_agent_csr(&csr.pem().expect("pem"), "192.0.2.7").expect("signed");
+        let (names, is_ca) = oxvirt_testkit::pki::certificate_names(&cert).expect("parse");
+        assert_eq!(names, ["192.0.2.7"], "only the address the engine enrolls the host at");
+        assert!(!is_ca, "a host certificate cannot sign others");
+
+        let csr = CertificateParams::new(Vec::<String>::new()).expect("params").serialize_request(&key).expect("csr");
+        let cert = pki.sign_agent_csr(&csr.pem().expect("pem"), "h1.example").expect("a CSR without names");
+        let (names, _) = oxvirt_testkit::pki::certificate_names(&cert).expect("parse");
+        assert_eq!(names, ["h1.example"]);
     }
 }

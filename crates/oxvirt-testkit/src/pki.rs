@@ -2,7 +2,9 @@
 //!
 //! Test double, labelled so: it plays the engine's CA (which lives in `oxvirt-engine::pki`)
 //! for agent tests that must not depend on the engine crate. It signs CSRs and issues the
-//! client certificate the "engine" presents, exactly as the real CA does.
+//! client certificate the "engine" presents as the real CA does — except that it signs the
+//! names the CSR asks for, where the engine's CA signs the host's address only.
+//! [`certificate_names`] reads an issued certificate back for tests of what a CA signed.
 
 use crate::{Result, TestkitError};
 use rcgen::{
@@ -47,4 +49,29 @@ impl TestCa {
         let cert = params.signed_by(&key, &self.issuer).map_err(err)?;
         Ok(format!("{}{}", cert.pem(), key.serialize_pem()))
     }
+}
+
+/// What a PEM certificate vouches for: its subject alternative names (DNS names and IP
+/// addresses as text) and whether it may sign other certificates.
+pub fn certificate_names(pem: &str) -> Result<(Vec<String>, bool)> {
+    use x509_parser::extensions::GeneralName;
+    let bad = |e: String| TestkitError::Setup(format!("reading a certificate: {e}"));
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let cert = pem.parse_x509().map_err(|e| bad(e.to_string()))?;
+    let mut names = Vec::new();
+    if let Some(san) = cert.subject_alternative_name().map_err(|e| bad(e.to_string()))? {
+        for name in &san.value.general_names {
+            names.push(match name {
+                GeneralName::DNSName(n) => (*n).to_owned(),
+                GeneralName::IPAddress(b) if b.len() == 4 => {
+                    std::net::IpAddr::from(<[u8; 4]>::try_from(*b).expect("4 bytes")).to_string()
+                }
+                GeneralName::IPAddress(b) if b.len() == 16 => {
+                    std::net::IpAddr::from(<[u8; 16]>::try_from(*b).expect("16 bytes")).to_string()
+                }
+                other => format!("{other:?}"),
+            });
+        }
+    }
+    Ok((names, cert.is_ca()))
 }

@@ -44,6 +44,11 @@ pub struct AgentIdentity {
     live: RwLock<Live>,
     /// Serialises enrollment calls: each reads and writes several files.
     enrollment: Mutex<()>,
+    /// SHA-256 fingerprint of the bootstrap certificate (`AB:CD:…`), logged at start.
+    bootstrap_fingerprint: String,
+    /// FAULT INJECTION (the simulator's rogue-CSR mode; empty on a real agent): names the next
+    /// CSRs ask for besides the engine's, as a compromised agent would.
+    rogue_csr_names: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for AgentIdentity {
@@ -79,13 +84,19 @@ impl AgentIdentity {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         files::ensure_dir(state_dir)?;
         let (secret, secret_path) = load_or_init_secret(state_dir, configured_secret, &provider)?;
-        let bootstrap = load_or_init_bootstrap(state_dir, host_id, &provider)?;
+        let (bootstrap, bootstrap_fingerprint) = load_or_init_bootstrap(state_dir, host_id, &provider)?;
         roll_forward_pending_key(state_dir, &provider)?;
         let live = match load_enrolled(state_dir, &provider)? {
             Some(server_config) => Live { enrolled: true, server_config },
             None => Live { enrolled: false, server_config: bootstrap },
         };
-        tracing::info!(host_id = %host_id, enrolled = live.enrolled, state_dir = %state_dir.display(), "agent identity loaded");
+        tracing::info!(
+            host_id = %host_id,
+            enrolled = live.enrolled,
+            state_dir = %state_dir.display(),
+            bootstrap_sha256 = %bootstrap_fingerprint,
+            "agent identity loaded (the engine records the bootstrap certificate's fingerprint when it enrolls this host)"
+        );
         Ok(Self {
             state_dir: state_dir.to_owned(),
             host_id,
@@ -94,7 +105,26 @@ impl AgentIdentity {
             provider,
             live: RwLock::new(live),
             enrollment: Mutex::new(()),
+            bootstrap_fingerprint,
+            rogue_csr_names: Mutex::new(Vec::new()),
         })
+    }
+
+    /// SHA-256 fingerprint of the bootstrap certificate, as the engine records it.
+    pub fn bootstrap_fingerprint(&self) -> &str {
+        &self.bootstrap_fingerprint
+    }
+
+    /// FAULT INJECTION, for the simulator's rogue-CSR mode: the next CSRs also ask for `names`
+    /// (the engine's name, a wildcard…), so tests can check that the engine signs only the
+    /// host's address.
+    pub fn fault_rogue_csr_names(&self, names: Vec<String>) {
+        *self.rogue_csr_names.lock().unwrap_or_else(PoisonError::into_inner) = names;
+    }
+
+    /// The certificate the engine issued to this host (PEM), once enrolled.
+    pub fn enrolled_certificate_pem(&self) -> Result<Option<String>, TlsError> {
+        files::read(&self.state_dir.join(AGENT_CERT))
     }
 
     pub fn host_id(&self) -> HostId {
@@ -143,15 +173,17 @@ impl AgentIdentity {
                 return Err(TlsError::BadName { name: name.clone() });
             }
         }
+        let mut names = req.names.clone();
+        names.extend(self.rogue_csr_names.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned());
         let mut params =
-            CertificateParams::new(req.names.clone()).map_err(|_| TlsError::BadName { name: req.names.join(", ") })?;
+            CertificateParams::new(names.clone()).map_err(|_| TlsError::BadName { name: names.join(", ") })?;
         params.distinguished_name.push(DnType::OrganizationName, "oxvirt");
         let common_name = if hostname.is_empty() { self.host_id.to_string() } else { hostname.to_owned() };
         params.distinguished_name.push(DnType::CommonName, common_name);
         let key = KeyPair::generate()?;
         let csr_pem = params.serialize_request(&key)?.pem()?;
         files::write_atomic(&self.state_dir.join(PENDING_KEY), &key.serialize_pem(), PRIVATE)?;
-        tracing::info!(host_id = %self.host_id, names = ?req.names, "enrollment begun: made a key pair and its CSR");
+        tracing::info!(host_id = %self.host_id, names = ?names, "enrollment begun: made a key pair and its CSR");
         Ok(EnrollmentChallenge { host_id: self.host_id, hostname: hostname.to_owned(), csr_pem })
     }
 
@@ -263,7 +295,7 @@ fn load_or_init_bootstrap(
     dir: &Path,
     host_id: HostId,
     provider: &Arc<CryptoProvider>,
-) -> Result<Arc<ServerConfig>, TlsError> {
+) -> Result<(Arc<ServerConfig>, String), TlsError> {
     let (key_path, cert_path) = (dir.join(BOOTSTRAP_KEY), dir.join(BOOTSTRAP_CERT));
     let (cert_pem, key_pem) = match (files::read(&cert_path)?, files::read(&key_path)?) {
         (Some(cert), Some(key)) => (cert, key),
@@ -281,6 +313,7 @@ fn load_or_init_bootstrap(
     };
     let corrupt = |path: &Path, reason: String| TlsError::StateCorrupt { path: path.to_owned(), reason };
     let chain = parse_certs(&cert_pem, "bootstrap.pem").map_err(|e| corrupt(&cert_path, e.to_string()))?;
+    let fingerprint = chain.first().map(|c| oxvirt_agent_api::certificate_fingerprint(c)).unwrap_or_default();
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| corrupt(&key_path, e.to_string()))?;
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
@@ -288,7 +321,7 @@ fn load_or_init_bootstrap(
         .with_single_cert(chain, key)
         .map_err(|e| corrupt(&cert_path, format!("bootstrap.pem and bootstrap.key do not go together: {e}")))?;
     config.alpn_protocols = alpn_protocols();
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), fingerprint))
 }
 
 /// Finishes an enrollment that a crash interrupted between writing `agent.pem` and renaming

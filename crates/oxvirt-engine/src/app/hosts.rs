@@ -86,7 +86,9 @@ impl App {
         let job_id = self.saga_start(tx, who, &ADD_HOST, format!("Adding host {}", req.name), &params, opts).await?;
         // The reply waits until the host is recorded (installing), as oVirt's does.
         self.job_wait(job_id, if opts.waits_for_end() { WaitFor::End } else { WaitFor::Steps(2) }).await?;
-        let host: HostId = self.job_output(job_id, 1).await?;
+        // The record step's output is the host's id (the enrollment step's also carries the
+        // agent's bootstrap fingerprint).
+        let host: HostId = self.job_output(job_id, 2).await?;
         Ok(self.store.host_get(host).await?)
     }
 
@@ -350,15 +352,43 @@ async fn host_add_enroll(ctx: &SagaCtx) -> Result<serde_json::Value> {
     // Idempotent: an agent this engine enrolled already (before a crash) answers over mTLS.
     let client = app.agent_client_new(&p.address, p.port)?;
     if let Ok(caps) = client.capabilities().await {
-        return output(caps.host_id);
+        return output(Enrolled::Agent { host_id: caps.host_id, bootstrap_fingerprint: None });
     }
     let enrolled = host_enroll(&p.address, p.port, &p.enrollment_secret, &app.pki).await?;
-    output(enrolled.host_id)
+    tracing::info!(
+        host = %p.name,
+        address = %p.address,
+        bootstrap_sha256 = %enrolled.bootstrap_fingerprint,
+        "enrolled the host's agent; compare the fingerprint with the one the agent logged"
+    );
+    output(Enrolled::Agent { host_id: enrolled.host_id, bootstrap_fingerprint: Some(enrolled.bootstrap_fingerprint) })
+}
+
+/// The output of `AddHost`'s enrollment step.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Enrolled {
+    Agent {
+        host_id: HostId,
+        /// The agent's bootstrap certificate, when this run enrolled it.
+        bootstrap_fingerprint: Option<String>,
+    },
+    /// Jobs written before enrollment recorded the fingerprint: the host id alone.
+    HostOnly(HostId),
+}
+
+impl Enrolled {
+    fn of(ctx: &SagaCtx) -> Result<(HostId, Option<String>)> {
+        Ok(match ctx.output::<Enrolled>(1)? {
+            Enrolled::Agent { host_id, bootstrap_fingerprint } => (host_id, bootstrap_fingerprint),
+            Enrolled::HostOnly(id) => (id, None),
+        })
+    }
 }
 
 async fn host_add_record(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let p: AddHostParams = ctx.params()?;
-    let id: HostId = ctx.output(1)?;
+    let (id, fingerprint) = Enrolled::of(ctx)?;
     let host = Host {
         id,
         name: p.name,
@@ -369,7 +399,7 @@ async fn host_add_record(ctx: &SagaCtx) -> Result<serde_json::Value> {
         cluster_id: p.cluster_id,
         status: HostStatus::Installing,
         status_detail: None,
-        certificate_fingerprint: None,
+        certificate_fingerprint: fingerprint,
         capabilities: None,
         memory_total: ByteSize(0),
         max_scheduling_memory: ByteSize(0),
@@ -385,7 +415,7 @@ async fn host_add_record(ctx: &SagaCtx) -> Result<serde_json::Value> {
 }
 
 async fn host_add_unrecord(ctx: &SagaCtx) -> Result<serde_json::Value> {
-    let Ok(id) = ctx.output::<HostId>(1) else { return Ok(serde_json::Value::Null) };
+    let Ok((id, _)) = Enrolled::of(ctx) else { return Ok(serde_json::Value::Null) };
     match ctx.app.store.host_get(id).await {
         Ok(h) if h.status == HostStatus::Installing => match ctx.app.store.host_delete(id).await {
             Ok(()) | Err(StoreError::NotFound { .. }) => {}
@@ -398,7 +428,7 @@ async fn host_add_unrecord(ctx: &SagaCtx) -> Result<serde_json::Value> {
 
 async fn host_add_up(ctx: &SagaCtx) -> Result<serde_json::Value> {
     let p: AddHostParams = ctx.params()?;
-    let id: HostId = ctx.output(1)?;
+    let (id, _) = Enrolled::of(ctx)?;
     let app = &ctx.app;
     let client = app.agent_client_new(&p.address, p.port)?;
     let caps = client.capabilities().await?;
@@ -420,7 +450,8 @@ async fn host_add_up(ctx: &SagaCtx) -> Result<serde_json::Value> {
 
 async fn host_add_ended(ctx: &SagaCtx, outcome: &Outcome) {
     let Ok(p) = ctx.params::<AddHostParams>() else { return };
-    let host = ctx.output::<HostId>(1).ok();
+    let enrolled = Enrolled::of(ctx).ok();
+    let host = enrolled.as_ref().map(|(id, _)| *id);
     let refs = EventRefs {
         host_id: host.filter(|_| outcome.succeeded()),
         cluster_id: Some(p.cluster_id),
@@ -430,7 +461,14 @@ async fn host_add_ended(ctx: &SagaCtx, outcome: &Outcome) {
         None => (
             Severity::Normal,
             AuditCode::USER_ADD_VDS,
-            format!("Host {} was added by {} and is Up.", p.name, ctx.who.login),
+            match enrolled.and_then(|(_, f)| f) {
+                Some(f) => format!(
+                    "Host {} was added by {} and is Up. Its agent was enrolled presenting the bootstrap \
+                     certificate with SHA-256 fingerprint {f} (the agent logs the same at start).",
+                    p.name, ctx.who.login
+                ),
+                None => format!("Host {} was added by {} and is Up.", p.name, ctx.who.login),
+            },
         ),
         Some((_, e)) => (
             Severity::Error,

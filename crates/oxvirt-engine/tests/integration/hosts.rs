@@ -34,6 +34,26 @@ async fn adding_a_simulated_host_enrolls_its_agent_and_brings_it_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rogue_agent_s_csr_gets_only_the_host_address_signed_and_its_fingerprint_is_recorded() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.data_center_add("dc1").await.expect("dc1");
+    ctx.cluster_add("c1", "dc1").await.expect("c1");
+    let sim = ctx.sim_host(0);
+    // FAULT INJECTION: the simulated agent's CSR also asks for the engine's name and a wildcard.
+    sim.identity().fault_rogue_csr_names(vec!["engine.example".into(), "*.example".into()]);
+
+    let host = ctx.api.post("hosts", &ctx.host_body(0, "h1", "c1", SIM_ENROLLMENT_SECRET)).await.expect("add h1");
+    ctx.host_wait_status(&id(&host), "up").await.expect("h1 up");
+    let pem = sim.identity().enrolled_certificate_pem().expect("read").expect("an issued certificate");
+    let (names, is_ca) = oxvirt_testkit::pki::certificate_names(&pem).expect("parse");
+    assert!(!is_ca, "a host certificate cannot sign others");
+    assert_eq!(names, [sim.address().to_string()], "the engine signs the host's address, nothing the CSR added");
+    let fingerprint = sim.identity().bootstrap_fingerprint();
+    assert_eq!(fingerprint.len(), 32 * 3 - 1, "SHA-256 as AB:CD:…: {fingerprint}");
+    ctx.event_wait(&["Host h1 was added", fingerprint]).await.expect("the event names the enrolled fingerprint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_enrollment_secret_is_refused_and_stores_nothing() {
     let ctx = EngineTestContext::start(1).await.expect("context");
     ctx.data_center_add("dc1").await.expect("dc1");
