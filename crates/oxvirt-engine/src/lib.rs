@@ -125,7 +125,7 @@ impl Engine {
         // ACK (Nagle's algorithm), which added ~40 ms to some replies (B3's p99 in docs/BENCHMARKS.md).
         let acceptor =
             axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());
-        let service = http::router(app.clone()).into_make_service();
+        let service = http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn({
             let handle = handle.clone();
             async move {

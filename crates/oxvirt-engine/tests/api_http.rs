@@ -251,3 +251,31 @@ async fn unhonoured_query_parameters_of_the_model_are_refused() {
     let body = r.text().await.expect("body");
     assert!(!body.contains("query parameter"), "clone=false is what the engine does: {body}");
 }
+
+/// A user backing off after failed logins is answered 429 with `Retry-After` (on the API and
+/// on SSO), without a password check.
+#[tokio::test]
+async fn a_backing_off_login_is_told_when_to_retry() {
+    let engine = TestEngine::start(&engine_binary().expect("engine binary"), &[]).await.expect("engine");
+    let http = client();
+    for _ in 0..5 {
+        let r = http.get(&engine.api_url).basic_auth("ghost@internal", Some("x")).send().await.expect("send");
+        assert_eq!(r.status(), 401);
+    }
+    let r = http.get(&engine.api_url).basic_auth("ghost@internal", Some("x")).send().await.expect("send");
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(r.text().await.expect("body").contains("too many failed logins for ghost@internal"));
+    let r = http
+        .post(format!("https://127.0.0.1:{}/ovirt-engine/sso/oauth/token", engine.port))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=password&username=ghost%40internal&password=x")
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let denied: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(denied["error"], "access_denied");
+}

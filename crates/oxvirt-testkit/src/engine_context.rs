@@ -669,13 +669,16 @@ impl ApiFault {
 }
 
 /// How the client authenticates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
-    /// HTTP Basic on every request (the engine verifies the password hash every time).
+    /// HTTP Basic on every request (the engine checks the password once a minute at most:
+    /// it caches verified credentials briefly).
     Basic,
     /// A bearer token from oVirt's SSO (`/ovirt-engine/sso/oauth/token`), as the SDK does:
     /// one password check per login; a 401 logs in again.
     Sso,
+    /// This bearer token and no other: a 401 is the answer (to test a token's end).
+    Token(String),
 }
 
 /// An SDK-like client of the engine's API in oVirt's JSON (`Accept` and `Content-Type:
@@ -856,8 +859,9 @@ impl ApiClient {
     }
 
     async fn authorized(&self, request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, ApiFault> {
-        match self.auth {
+        match &self.auth {
             Auth::Basic => Ok(request.basic_auth(&self.user, Some(&self.password))),
+            Auth::Token(t) => Ok(request.bearer_auth(t)),
             Auth::Sso => {
                 let cached = self.token_lock().clone();
                 let token = match cached {

@@ -23,7 +23,10 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The object's current state forbids the operation, or a name is taken (409).
     Conflict,
-    /// A dependency (host, storage, database) is unreachable or failing (503).
+    /// The caller asks too often (429): e.g. failed logins back off before the next check.
+    Throttled,
+    /// A dependency (host, storage, database) is unreachable or failing, or the engine is too
+    /// busy to take the request now (503).
     Unavailable,
     /// A bug or an unexpected failure (500).
     Internal,
@@ -39,6 +42,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::Conflict => 409,
+            ErrorKind::Throttled => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }

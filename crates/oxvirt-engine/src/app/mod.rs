@@ -84,6 +84,9 @@ pub enum AppError {
     NotFound(String),
     #[error("the user name or password is incorrect")]
     BadCredentials,
+    /// A password check was not run (backing off after failures, or too many at once).
+    #[error(transparent)]
+    Gate(#[from] auth::GateRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -104,10 +107,21 @@ impl AppError {
             AppError::Conflict(_) => ErrorKind::Conflict,
             AppError::NotFound(_) => ErrorKind::NotFound,
             AppError::BadCredentials => ErrorKind::Unauthenticated,
+            AppError::Gate(auth::GateRefusal::Backoff { .. }) => ErrorKind::Throttled,
+            AppError::Gate(auth::GateRefusal::Busy) => ErrorKind::Unavailable,
             AppError::Store(e) => e.kind(),
             AppError::Agent(e) => e.kind(),
             AppError::Auth(_) | AppError::Worker(_) => ErrorKind::Internal,
             AppError::Failed(kind, _) => *kind,
+        }
+    }
+
+    /// When a refused caller should ask again, in seconds.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::Gate(auth::GateRefusal::Backoff { retry_after, .. }) => Some(retry_after.as_secs().max(1)),
+            AppError::Gate(auth::GateRefusal::Busy) => Some(1),
+            _ => None,
         }
     }
 }
@@ -119,6 +133,8 @@ pub struct App {
     store: Store,
     pki: EnginePki,
     sessions: Sessions,
+    /// Every password check passes it (bounded, slowed after failures, cached for Basic).
+    gate: auth::PasswordGate,
     /// mTLS clients of the hosts' agents, by host.
     agents: std::sync::Mutex<std::collections::HashMap<oxvirt_types::HostId, oxvirt_agent_client::AgentClient>>,
     /// The per-host watchers of `monitor`.
@@ -175,7 +191,8 @@ impl App {
             Arc::new_cyclic(|me| Self {
                 store,
                 pki,
-                sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL),
+                sessions: Sessions::new(auth::DEFAULT_TOKEN_TTL, auth::DEFAULT_TOKEN_MAX_LIFETIME),
+                gate: auth::PasswordGate::new(auth::GateSettings::default()),
                 agents: Default::default(),
                 monitors: Default::default(),
                 background: Default::default(),
@@ -198,36 +215,69 @@ impl App {
         &self.pki
     }
 
-    /// Checks `login` (`name@profile`, profile `internal` when omitted) and `password`.
-    pub async fn principal_from_password(&self, login: &str, password: &str) -> Result<Principal> {
+    /// Checks `login` (`name@profile`, profile `internal` when omitted) and `password`, sent
+    /// from `source`, through the password gate: credentials verified within the last minute
+    /// are taken from its cache (if the user is unchanged); a user or source backing off after
+    /// failures is refused before any hash runs; an unknown or disabled user costs a dummy
+    /// hash, so the answer's timing does not tell which users exist.
+    pub async fn principal_from_password(
+        &self,
+        login: &str,
+        password: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<Principal> {
         let (name, profile) = login.rsplit_once('@').unwrap_or((login, INTERNAL_PROFILE));
+        let login = format!("{name}@{profile}");
+        if let Some(v) = self.gate.cached(&login, password) {
+            match self.store.user_get(v.principal.user_id).await {
+                Ok(u) if u.enabled && u.password_hash.as_deref() == Some(v.password_hash.as_str()) => {
+                    return Ok(v.principal);
+                }
+                Ok(_) | Err(StoreError::NotFound { .. }) => self.gate.uncache(&login, password),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.gate.admit(&login, source)?;
         let user = match self.store.user_get_by_name(profile, name).await {
-            Ok(u) => u,
-            Err(StoreError::NotFound { .. }) => return Err(AppError::BadCredentials),
+            Ok(u) => Some(u),
+            Err(StoreError::NotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        let Some(hash) = user.password_hash.clone().filter(|_| user.enabled) else {
-            return Err(AppError::BadCredentials);
-        };
-        let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || auth::password_verify(&hash, &password))
-            .await
-            .map_err(|e| AppError::Worker(e.to_string()))?;
-        if !ok {
-            return Err(AppError::BadCredentials);
+        let user = user.filter(|u| u.enabled && u.password_hash.is_some());
+        let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        match (self.gate.verify(hash.clone(), password).await?, user, hash) {
+            (true, Some(user), Some(hash)) => {
+                let principal = Principal { user_id: user.id, login: format!("{}@{}", user.name, user.domain) };
+                self.gate.succeeded(&login, password, principal.clone(), hash);
+                Ok(principal)
+            }
+            _ => {
+                self.gate.failed(&login, source);
+                tracing::debug!(user = %login, source = ?source, "password check failed");
+                Err(AppError::BadCredentials)
+            }
         }
-        Ok(Principal { user_id: user.id, login: format!("{}@{}", user.name, user.domain) })
     }
 
     /// oVirt SSO's password grant: a bearer token for `login`.
-    pub async fn login(&self, login: &str, password: &str) -> Result<IssuedToken> {
-        let principal = self.principal_from_password(login, password).await?;
+    pub async fn login(&self, login: &str, password: &str, source: Option<std::net::IpAddr>) -> Result<IssuedToken> {
+        let principal = self.principal_from_password(login, password, source).await?;
         tracing::info!(user = %principal.login, "logged in");
         Ok(self.sessions.token_issue(principal))
     }
 
-    pub fn principal_from_token(&self, token: &str) -> Option<Principal> {
-        self.sessions.token_check(token)
+    /// The principal of a live SSO token whose user still exists and is enabled; a token of a
+    /// removed or disabled user is revoked on its first use.
+    pub async fn principal_from_token(&self, token: &str) -> Result<Option<Principal>> {
+        let Some(principal) = self.sessions.token_check(token) else { return Ok(None) };
+        match self.store.user_get(principal.user_id).await {
+            Ok(u) if u.enabled => Ok(Some(principal)),
+            Ok(_) | Err(StoreError::NotFound { .. }) => {
+                self.sessions.token_revoke(token);
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub fn token_revoke(&self, token: &str) -> bool {

@@ -26,6 +26,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Accept {
     }
 }
 
+/// The address a request came from: the TCP peer (the engine trusts no proxy's headers),
+/// when the server recorded it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl ClientAddress {
+    pub fn of(extensions: &axum::http::Extensions) -> Self {
+        ClientAddress(extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress::of(&parts.extensions))
+    }
+}
+
 /// One path segment, parsed. Typed ids answer a malformed id with 404 as oVirt does (no object
 /// can have it); [`Segment`] takes any text (an action or statistic name).
 pub trait PathSegment: Sized {

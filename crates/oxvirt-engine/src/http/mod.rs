@@ -16,7 +16,7 @@ mod extract;
 pub(crate) mod repr;
 mod sso;
 
-pub use extract::{Accept, IdPath, JobOpts, Params, Segment};
+pub use extract::{Accept, ClientAddress, IdPath, JobOpts, Params, Segment};
 pub use repr::{Body, FromElement, Removed, Reply, ToElement};
 
 use crate::app::{App, AppError};
@@ -85,11 +85,13 @@ async fn pki_resource(State(app): State<AppState>, Params(q): Params<PkiResource
 pub struct Failure {
     pub kind: ErrorKind,
     pub detail: String,
+    /// When to ask again (`Retry-After`, seconds), for throttled or busy refusals.
+    pub retry_after: Option<u64>,
 }
 
 impl Failure {
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into() }
+        Self { kind, detail: detail.into(), retry_after: None }
     }
 
     /// oVirt's `reason` for each kind of failure (its detail carries our message).
@@ -101,6 +103,7 @@ impl Failure {
             ErrorKind::NotFound => "Not Found",
             ErrorKind::MethodNotAllowed => "Method Not Allowed",
             ErrorKind::Conflict => "Operation Failed",
+            ErrorKind::Throttled => "Too Many Requests",
             ErrorKind::Unavailable => "Service Unavailable",
             ErrorKind::Internal => "Internal Server Error",
         }
@@ -109,7 +112,7 @@ impl Failure {
 
 impl From<AppError> for Failure {
     fn from(e: AppError) -> Self {
-        Failure::new(e.kind(), e.to_string())
+        Failure { retry_after: e.retry_after(), ..Failure::new(e.kind(), e.to_string()) }
     }
 }
 
@@ -149,6 +152,9 @@ async fn render_faults(req: Request, next: Next) -> Response {
     let mut out = Reply::new(format, status, &fault(failure.reason(), &detail)).into_response();
     if failure.kind == ErrorKind::Unauthenticated {
         out.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ENGINE\""));
+    }
+    if let Some(secs) = failure.retry_after {
+        out.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     out
 }

@@ -3,6 +3,7 @@
 //! are JSON with `error` and `error_description`, which the SDK turns into an `AuthError`.
 
 use super::AppState;
+use super::ClientAddress;
 use crate::app::AppError;
 use axum::Form;
 use axum::extract::State;
@@ -21,6 +22,7 @@ pub(super) struct TokenRequest {
 
 pub(super) async fn token(
     State(app): State<AppState>,
+    ClientAddress(source): ClientAddress,
     req: Result<Form<TokenRequest>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     // A malformed form is answered in SSO's own error shape, like every other SSO refusal.
@@ -38,7 +40,7 @@ pub(super) async fn token(
     let (Some(username), Some(password)) = (req.username, req.password) else {
         return sso_error(StatusCode::BAD_REQUEST, "invalid_request", "username and password are required");
     };
-    match app.login(&username, &password).await {
+    match app.login(&username, &password, source).await {
         Ok(t) => axum::Json(json!({
             "access_token": t.token,
             "scope": req.scope.unwrap_or_else(|| "ovirt-app-api".to_owned()),
@@ -51,6 +53,14 @@ pub(super) async fn token(
             "access_denied",
             "Cannot authenticate user: the user name or password is incorrect",
         ),
+        Err(e @ AppError::Gate(_)) => {
+            let status = StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut resp = sso_error(status, "access_denied", &e.to_string());
+            if let Some(secs) = e.retry_after() {
+                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+            }
+            resp
+        }
         Err(e) => {
             tracing::error!(error = %e, "login failed");
             sso_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e.to_string())

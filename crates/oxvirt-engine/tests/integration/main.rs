@@ -15,6 +15,7 @@ mod affinity_labels;
 mod comments;
 mod data_centers;
 mod events;
+mod front_door;
 mod hosts;
 mod job_crashes;
 mod jobs;

@@ -8,6 +8,7 @@ mod affinity_labels;
 mod background;
 mod cluster_networks;
 mod clusters;
+mod cross_site;
 mod data_centers;
 mod disk_attachments;
 mod disks;
@@ -33,8 +34,8 @@ pub(super) use super::{
     Accept, AppState, Body, Failure, FromElement, IdPath, JobOpts, Params, Removed, Reply, Segment, ToElement,
 };
 use crate::app::{
-    ClusterAdd, ClusterUpdate, Comparison, Condition, DataCenterAdd, DataCenterUpdate, HostAdd, HostUpdate, ListQuery,
-    Named, Sort,
+    AppError, ClusterAdd, ClusterUpdate, Comparison, Condition, DataCenterAdd, DataCenterUpdate, HostAdd, HostUpdate,
+    ListQuery, Named, Sort,
 };
 use crate::auth::Principal;
 use axum::extract::{Request, State};
@@ -101,33 +102,41 @@ pub(super) fn router(app: Arc<crate::app::App>) -> Router<AppState> {
         .method_not_allowed_fallback(unserved::unserved)
         .layer(axum::middleware::from_fn(unserved::query_check))
         .layer(axum::middleware::from_fn_with_state(app, authenticate))
+        // Before authentication: a refused cross-site request never uses cached credentials.
+        .layer(axum::middleware::from_fn(cross_site::cross_site_check))
 }
 
 /// Every API call needs `Authorization: Bearer <SSO token>` or HTTP Basic credentials.
+/// A refusal of the password gate (backing off, busy) is answered as such, not as a 401.
 async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let source = super::ClientAddress::of(req.extensions()).0;
     let principal = if let Some(token) = header.strip_prefix("Bearer ") {
-        app.principal_from_token(token.trim())
+        app.principal_from_token(token.trim()).await
     } else if let Some(b64) = header.strip_prefix("Basic ") {
         let decoded =
             base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok().and_then(|b| String::from_utf8(b).ok());
         match decoded.as_deref().and_then(|d| d.split_once(':')) {
-            Some((user, password)) => app.principal_from_password(user, password).await.ok(),
-            None => None,
+            Some((user, password)) => match app.principal_from_password(user, password, source).await {
+                Err(AppError::BadCredentials) => Ok(None),
+                other => other.map(Some),
+            },
+            None => Ok(None),
         }
     } else {
-        None
+        Ok(None)
     };
     match principal {
-        Some(p) => {
+        Ok(Some(p)) => {
             req.extensions_mut().insert(p);
             next.run(req).await
         }
-        None => Failure::new(
+        Ok(None) => Failure::new(
             ErrorKind::Unauthenticated,
             "authentication required: log in through /ovirt-engine/sso/oauth/token or use HTTP Basic with user@profile",
         )
         .into_response(),
+        Err(e) => Failure::from(e).into_response(),
     }
 }
 
