@@ -11,10 +11,15 @@
 //! - The domain XML is in a temporary file (mode 0600: it may hold a VNC password) whose path
 //!   is in `$_hook_domxml`. A hook may rewrite the file; the next hook and the caller see the
 //!   edit. A hook that leaves malformed XML stops the chain, naming the hook.
-//! - The environment is the agent's, plus `vmId`, `vmName` and the VM's custom properties
-//!   (name = property name). Property names that are not valid environment names, that would
-//!   override `_hook_domxml`, `vmId` or `vmName`, or that would change how the hook itself is
-//!   found or loaded (`PATH`, `LD_*`) are not exported and produce a warning.
+//! - The environment is cleared and fixed (hooks run as root; nothing of the agent's
+//!   environment leaks in): `PATH`, `LANG`, `HOME`, plus `vmId`, `vmName`, `_hook_domxml` and
+//!   the VM's custom properties (name = property name). A property is not exported, with a
+//!   warning, when its name is not a valid environment name, would override a variable set
+//!   here, or could be read by a shell, loader or interpreter rather than by a hook: names
+//!   without a lowercase letter (`BASH_ENV`, `PYTHONPATH`, `PERL5OPT`, `GCONV_PATH`, `LD_*`,
+//!   `IFS` … are all upper case) and the lowercase ones tools honour (`http_proxy` and the
+//!   like). VDSM's property names are lower case (`sap_agent`, `hugepages`, `vhost`). The
+//!   engine checks properties against its allowlist first; this is the host's own defence.
 //! - Exit 0: success. Exit 1: the hook failed, the chain continues, its stderr becomes a
 //!   warning of the [`HookOutcome`]. Exit 2: the hook failed and the chain stops with
 //!   [`HookError::Failed`] carrying its stderr (so a failing `before_vm_start` aborts the start
@@ -49,8 +54,13 @@ pub const DOMXML_ENV: &str = "_hook_domxml";
 pub const VM_ID_ENV: &str = "vmId";
 /// The environment variable holding the VM's name.
 pub const VM_NAME_ENV: &str = "vmName";
+/// The fixed environment every hook starts with (the agent's own is not passed).
+const BASE_ENV: &[(&str, &str)] =
+    &[("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ("LANG", "C.UTF-8"), ("HOME", "/root")];
 /// Custom properties with these names are not exported (see the module docs).
-const PROTECTED_ENV: &[&str] = &[DOMXML_ENV, VM_ID_ENV, VM_NAME_ENV, "PATH"];
+const PROTECTED_ENV: &[&str] = &[DOMXML_ENV, VM_ID_ENV, VM_NAME_ENV];
+/// Lowercase variables that tools run by hooks honour.
+const TOOL_ENV: &[&str] = &["http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy"];
 /// Bytes kept of a hook's stdout and stderr each; the rest is read and dropped.
 const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
 
@@ -304,6 +314,8 @@ impl Hooks {
         env: &[(OsString, OsString)],
     ) -> Result<std::process::Output, HookError> {
         let mut child = tokio::process::Command::new(&script.path)
+            .env_clear()
+            .envs(BASE_ENV.iter().copied())
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -353,8 +365,14 @@ fn hook_env(vm: &HookVm<'_>, warnings: &mut Vec<String>) -> Vec<(String, String)
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         let refusal = if !valid_name {
             Some("is not a valid environment variable name")
-        } else if PROTECTED_ENV.contains(&name.as_str()) || name.starts_with("LD_") {
-            Some("would override a variable the agent sets or the hook's loader uses")
+        } else if PROTECTED_ENV.contains(&name.as_str()) || BASE_ENV.iter().any(|(k, _)| k == name) {
+            Some("would override a variable the agent sets")
+        } else if !name.chars().any(|c| c.is_ascii_lowercase())
+            || TOOL_ENV.contains(&name.to_ascii_lowercase().as_str())
+        {
+            Some(
+                "could be read by a shell, loader or interpreter (names need a lowercase letter; proxy variables are refused)",
+            )
         } else if value.contains('\0') {
             Some("has a value containing a NUL byte")
         } else {
@@ -488,6 +506,13 @@ mod tests {
             ("vmId", "spoofed"),
             ("PATH", "/tmp"),
             ("LD_PRELOAD", "/tmp/x.so"),
+            ("BASH_ENV", "/tmp/x.sh"),
+            ("PYTHONPATH", "/tmp"),
+            ("PERL5OPT", "-d"),
+            ("GCONV_PATH", "/tmp"),
+            ("HTTP_PROXY", "x"),
+            ("http_proxy", "x"),
+            ("HOME", "/tmp"),
             ("nul", "a\0b"),
         ]
         .into_iter()
@@ -498,7 +523,10 @@ mod tests {
         let env = hook_env(&vm, &mut warnings);
         let names: Vec<_> = env.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["_private", "sap_agent"]);
-        assert_eq!(warnings.len(), 7, "{warnings:#?}");
+        assert_eq!(warnings.len(), 14, "{warnings:#?}");
+        for refused in ["BASH_ENV", "PYTHONPATH", "PERL5OPT", "GCONV_PATH", "HTTP_PROXY", "http_proxy", "HOME"] {
+            assert!(warnings.iter().any(|w| w.contains(&format!("'{refused}'"))), "{refused}: {warnings:#?}");
+        }
         assert!(warnings.iter().any(|w| w.contains("'with-dash'") && w.contains("not a valid")), "{warnings:#?}");
     }
 }

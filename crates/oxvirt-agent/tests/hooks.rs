@@ -103,18 +103,21 @@ grep -q EDITED "$_hook_domxml" || {{ echo "edit not visible" >&2; exit 2; }}"#
 }
 
 #[tokio::test]
-async fn custom_properties_and_the_vm_identity_arrive_as_environment_variables() {
+async fn custom_properties_and_the_vm_identity_arrive_in_a_cleared_environment() {
     let d = HookDir::new();
     let out = sh_quote(&d.marker("env"));
     d.script(
         HookPoint::AfterVmStart,
         "10_env",
-        &format!(r#"printf '%s\n' "$vmId" "$vmName" "$sap_agent" "$tricky" "${{LD_PRELOAD:-unset}}" > {out}"#),
+        &format!(
+            r#"printf '%s\n' "$vmId" "$vmName" "$sap_agent" "$tricky" "${{LD_PRELOAD:-unset}}" "${{BASH_ENV:-unset}}" "$PATH" "${{CARGO_MANIFEST_DIR:-unset}}" > {out}"#
+        ),
     );
     let props: BTreeMap<String, String> = [
         ("sap_agent", "true"),
         ("tricky", r#"a b 'c' "d" $HOME &"#),
         ("LD_PRELOAD", "/nonexistent/evil.so"),
+        ("BASH_ENV", "/nonexistent/evil.sh"),
         ("not-an-env-name", "x"),
     ]
     .into_iter()
@@ -126,8 +129,22 @@ async fn custom_properties_and_the_vm_identity_arrive_as_environment_variables()
 
     let env = std::fs::read_to_string(d.marker("env")).expect("hook wrote its env");
     let lines: Vec<_> = env.lines().collect();
-    assert_eq!(lines, [id.to_string().as_str(), "web & db", "true", r#"a b 'c' "d" $HOME &"#, "unset"]);
-    assert_eq!(outcome.warnings.len(), 2, "{:?}", outcome.warnings);
+    assert_eq!(
+        lines,
+        [
+            id.to_string().as_str(),
+            "web & db",
+            "true",
+            r#"a b 'c' "d" $HOME &"#,
+            "unset",
+            "unset",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            // The test runner sets it for this process: the agent's environment does not leak.
+            "unset",
+        ]
+    );
+    assert_eq!(outcome.warnings.len(), 3, "{:?}", outcome.warnings);
+    assert!(outcome.warnings.iter().any(|w| w.contains("'BASH_ENV'")), "{:?}", outcome.warnings);
     assert!(outcome.warnings.iter().any(|w| w.contains("'not-an-env-name'")), "{:?}", outcome.warnings);
     assert!(outcome.warnings.iter().any(|w| w.contains("'LD_PRELOAD'")), "{:?}", outcome.warnings);
 }
