@@ -48,19 +48,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 
 /// How long one hook may run before it is killed.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
-/// The environment variable holding the path of the domain XML file.
-pub const DOMXML_ENV: &str = "_hook_domxml";
-/// The environment variable holding the VM's id.
-pub const VM_ID_ENV: &str = "vmId";
-/// The environment variable holding the VM's name.
-pub const VM_NAME_ENV: &str = "vmName";
-/// The fixed environment every hook starts with (the agent's own is not passed).
-const BASE_ENV: &[(&str, &str)] =
-    &[("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ("LANG", "C.UTF-8"), ("HOME", "/root")];
-/// Custom properties with these names are not exported (see the module docs).
-const PROTECTED_ENV: &[&str] = &[DOMXML_ENV, VM_ID_ENV, VM_NAME_ENV];
-/// Lowercase variables that tools run by hooks honour.
-const TOOL_ENV: &[&str] = &["http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy"];
+use oxvirt_types::hook_env::BASE_ENV;
+pub use oxvirt_types::hook_env::{DOMXML_ENV, VM_ID_ENV, VM_NAME_ENV};
 /// Bytes kept of a hook's stdout and stderr each; the rest is read and dropped.
 const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
 
@@ -361,18 +350,8 @@ impl Hooks {
 fn hook_env(vm: &HookVm<'_>, warnings: &mut Vec<String>) -> Vec<(String, String)> {
     let mut env = Vec::new();
     for (name, value) in vm.custom_properties {
-        let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let refusal = if !valid_name {
-            Some("is not a valid environment variable name")
-        } else if PROTECTED_ENV.contains(&name.as_str()) || BASE_ENV.iter().any(|(k, _)| k == name) {
-            Some("would override a variable the agent sets")
-        } else if !name.chars().any(|c| c.is_ascii_lowercase())
-            || TOOL_ENV.contains(&name.to_ascii_lowercase().as_str())
-        {
-            Some(
-                "could be read by a shell, loader or interpreter (names need a lowercase letter; proxy variables are refused)",
-            )
+        let refusal = if let Some(why) = oxvirt_types::hook_env::name_refusal(name) {
+            Some(why)
         } else if value.contains('\0') {
             Some("has a value containing a NUL byte")
         } else {

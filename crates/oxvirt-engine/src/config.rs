@@ -49,6 +49,14 @@ pub struct EngineConfig {
     /// earlier jobs at once.
     #[arg(long, env = "OXVIRT_JOB_LEASE_SECONDS", default_value_t = 30)]
     pub job_lease_seconds: u64,
+
+    /// VM custom properties the engine accepts besides oVirt's predefined ones (`sap_agent`,
+    /// `sndbuf`, `vhost`, `viodiskcache`, `mdev_type`, `hugepages`, `scsi_hostdev`,
+    /// `nvram_template`, `extra_cpu_flags`), as oVirt's `UserDefinedVMProperties`:
+    /// `name=regex;name=regex`. Values must match the whole pattern. Names need a lowercase
+    /// letter (they become environment variables of the hooks, which run as root).
+    #[arg(long, env = "OXVIRT_VM_CUSTOM_PROPERTIES", default_value = "")]
+    pub vm_custom_properties: String,
 }
 
 impl EngineConfig {

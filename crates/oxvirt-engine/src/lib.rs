@@ -19,6 +19,8 @@ use std::time::Duration;
 /// Errors that stop the engine from starting or serving.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error("cannot create the data dir {path}: {source}")]
     DataDir { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot set up the engine's certificate authority: {0}")]
@@ -90,12 +92,13 @@ impl Engine {
     /// Opens the data dir, PKI and database, recovers jobs, starts monitoring and serves
     /// HTTPS on `listen_address:https_port` (port 0: any free port; see [`Engine::addr`]).
     pub async fn start(config: EngineConfig) -> Result<Self, EngineError> {
+        let vm_policy = app::VmPolicy::new(&config.vm_custom_properties).map_err(EngineError::Config)?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| EngineError::DataDir { path: config.data_dir.clone(), source })?;
         let (data_dir_lock, engine_id) = data_dir_claim(&config.data_dir)?;
         let pki = pki::EnginePki::load_or_create(&config.data_dir.join("pki"), &config.server_names())?;
         let store = oxvirt_engine_db::Store::open(&config.database_url()).await?;
-        let (app, generated) = app::App::open(store, pki.clone(), config.admin_password.clone()).await?;
+        let (app, generated) = app::App::open(store, pki.clone(), config.admin_password.clone(), vm_policy).await?;
         if let Some(password) = generated {
             // Printed once, at the creation of admin@internal; it is stored only as a hash.
             println!("admin@internal password (shown once): {password}");

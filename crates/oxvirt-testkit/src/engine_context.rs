@@ -43,6 +43,9 @@ pub use oxvirt_sim::{HostParams, SimHost, Simulator};
 
 /// The enrollment secret every simulated host of a context shares (sent as `root_password`).
 pub const SIM_ENROLLMENT_SECRET: &str = "engine-test-context-secret";
+/// The custom property test engines declare besides oVirt's predefined ones (tests check it
+/// is stored and reaches hooks).
+pub const TEST_VM_CUSTOM_PROPERTIES: &str = "oxvirt_test=^[a-z0-9_-]{1,64}$";
 /// The login the [`ApiClient`] uses.
 pub const ADMIN_LOGIN: &str = "admin@internal";
 /// How long the context's waits give a condition by default (generous for a loaded CI machine;
@@ -86,6 +89,8 @@ pub struct EngineTestOptions {
     pub host_grace_seconds: u64,
     /// `OXVIRT_JOB_LEASE_SECONDS` of the engine.
     pub job_lease_seconds: u64,
+    /// `OXVIRT_VM_CUSTOM_PROPERTIES` of the engine (declared custom properties).
+    pub vm_custom_properties: String,
     /// More environment for the engine binary ([`EngineMode::Binary`]), e.g. a fault injection.
     pub engine_env: Vec<(String, String)>,
     /// What every simulated host has (memory, CPUs) and how fast its VMs react.
@@ -101,6 +106,7 @@ impl Default for EngineTestOptions {
             reconcile_interval_seconds: 2,
             host_grace_seconds: 3,
             job_lease_seconds: 5,
+            vm_custom_properties: TEST_VM_CUSTOM_PROPERTIES.to_owned(),
             engine_env: Vec::new(),
             host: HostParams {
                 cpus: 8,
@@ -247,6 +253,7 @@ impl EngineTestContext {
                     reconcile_interval_seconds: options.reconcile_interval_seconds,
                     host_grace_seconds: options.host_grace_seconds,
                     job_lease_seconds: options.job_lease_seconds,
+                    vm_custom_properties: options.vm_custom_properties.clone(),
                 };
                 let engine = oxvirt_engine::Engine::start(config)
                     .await
@@ -262,6 +269,7 @@ impl EngineTestContext {
                     ("OXVIRT_RECONCILE_INTERVAL_SECONDS", reconcile.as_str()),
                     ("OXVIRT_HOST_GRACE_SECONDS", grace.as_str()),
                     ("OXVIRT_JOB_LEASE_SECONDS", lease.as_str()),
+                    ("OXVIRT_VM_CUSTOM_PROPERTIES", options.vm_custom_properties.as_str()),
                 ];
                 env.extend(options.engine_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 let pg_url = pg.as_ref().map(TestPostgres::create_database).transpose()?;

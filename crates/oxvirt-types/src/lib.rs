@@ -6,6 +6,7 @@
 //! axum, sqlx or libvirt.
 
 pub mod error;
+pub mod hook_env;
 pub mod ids;
 pub mod status;
 pub mod units;

@@ -33,6 +33,7 @@ pub mod storage_check;
 mod storage_domains;
 mod tags;
 mod templates;
+mod vm_policy;
 mod vms;
 mod vnic_profiles;
 
@@ -56,6 +57,7 @@ pub use query::{Comparison, Condition, ListQuery, Sort};
 pub use saga::JobOptions;
 pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, storage_domain_reachable_from};
 pub use tags::{TagAdd, TagUpdate, Tagged};
+pub use vm_policy::VmPolicy;
 pub use vms::{PlacementPatch, RunOnce, VmAdd, VmConfigPatch, VmUpdate};
 pub use vnic_profiles::{VnicProfileAdd, VnicProfileUpdate};
 #[cfg(test)]
@@ -146,6 +148,8 @@ pub struct App {
     /// The last findings of the storage check, by domain (an event when they change).
     storage_checks:
         std::sync::Mutex<std::collections::HashMap<oxvirt_types::StorageDomainId, storage_check::StorageCheck>>,
+    /// What VMs may ask of their hosts (declared custom properties).
+    vm_policy: VmPolicy,
     /// This app, for the tasks it spawns (jobs outlive the request that created them).
     me: std::sync::Weak<App>,
 }
@@ -153,11 +157,13 @@ pub struct App {
 impl App {
     /// Wraps an opened store. At first start (no `admin@internal` yet) creates the
     /// administrator with `admin_password`, or a generated password that is printed once;
-    /// returns the generated password, if any, so the caller can show it.
+    /// returns the generated password, if any, so the caller can show it. Every VM's
+    /// configuration is checked against `vm_policy`.
     pub async fn open(
         store: Store,
         pki: EnginePki,
         admin_password: Option<String>,
+        vm_policy: VmPolicy,
     ) -> Result<(Arc<Self>, Option<String>)> {
         let mut generated = None;
         match store.user_get_by_name(INTERNAL_PROFILE, ADMIN_USER).await {
@@ -198,6 +204,7 @@ impl App {
                 background: Default::default(),
                 executor: Default::default(),
                 storage_checks: Default::default(),
+                vm_policy,
                 me: me.clone(),
             }),
             generated,

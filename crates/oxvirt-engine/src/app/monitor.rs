@@ -990,7 +990,7 @@ mod tests {
         let (a, b) = (host("ha", "192.0.2.1"), host("hb", "192.0.2.2"));
         store.host_insert(&a).await.expect("host a");
         store.host_insert(&b).await.expect("host b");
-        let (app, _) = App::open(store, pki, Some("pw".into())).await.expect("app");
+        let (app, _) = App::open(store, pki, Some("pw".into()), Default::default()).await.expect("app");
         Fixture { app, cluster: cluster.id, a, b, _dir: dir }
     }
 

@@ -17,7 +17,7 @@
 use super::cloud_init::Initialization;
 use super::saga::{JobOptions, Outcome, SagaCtx, SagaDef, StepDef, Undo, WaitFor, end_fn, output, step_fn};
 use super::scheduler::{Passed, Refusal};
-use super::{App, AppError, ListQuery, Result};
+use super::{App, AppError, ListQuery, Result, VmPolicy};
 use super::{Named, name_check};
 use crate::auth::Principal;
 use oxvirt_agent_api::v1;
@@ -111,7 +111,12 @@ pub struct PlacementPatch {
 }
 
 /// Applies `patch` to `config` and checks the result (every rule a VM's configuration obeys).
-pub(crate) fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name: &str) -> Result<()> {
+pub(crate) fn config_apply(
+    config: &mut VmConfig,
+    patch: VmConfigPatch,
+    vm_name: &str,
+    policy: &VmPolicy,
+) -> Result<()> {
     if let Some(m) = patch.memory {
         // Keep the guarantee and the hot-plug ceiling consistent with new memory unless given.
         if patch.memory_guaranteed.is_none() {
@@ -159,14 +164,7 @@ pub(crate) fn config_apply(config: &mut VmConfig, patch: VmConfigPatch, vm_name:
         config.high_availability = ha;
     }
     if let Some(cp) = patch.custom_properties {
-        for name in cp.keys() {
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(AppError::InvalidInput(format!(
-                    "VM {vm_name}: custom property name '{name}' is not valid: use letters, digits and '_' \
-                     (hooks receive it as an environment variable)"
-                )));
-            }
-        }
+        policy.custom_properties_check(vm_name, &cp)?;
         config.custom_properties = cp;
     }
     if let Some(serial) = patch.serial_number {
@@ -258,7 +256,7 @@ impl App {
         }
         let placement = self.placement_apply(Placement::default(), &req.placement, cluster.id).await?;
         let mut config = template.config.clone();
-        config_apply(&mut config, req.config, &req.name)?;
+        config_apply(&mut config, req.config, &req.name, &self.vm_policy)?;
         let vm = Vm {
             id: VmId::new_random(),
             name: req.name,
@@ -332,7 +330,7 @@ impl App {
         }
         vm.placement = self.placement_apply(vm.placement.clone(), &req.placement, vm.cluster_id).await?;
         let name = vm.name.clone();
-        config_apply(&mut vm.config, req.config, &name)?;
+        config_apply(&mut vm.config, req.config, &name, &self.vm_policy)?;
         // Compare-and-set on the configuration version: a concurrent update is refused, not
         // silently undone; the runtime (the monitor's) is not written.
         if !self.store.vm_config_update(&vm).await.map_err(|e| name_taken(e, &vm.name))? {

@@ -50,6 +50,38 @@ async fn a_vm_is_added_from_blank_down_and_refused_additions_store_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_properties_are_accepted_only_when_declared_and_matching_their_pattern() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let props = |pairs: &[(&str, &str)]| {
+        let list: Vec<_> = pairs.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+        json!({"custom_properties": {"custom_property": list}})
+    };
+    // oVirt's predefined property and the one the test engine declares.
+    let vm = ctx.vm_add("vm1", "c1", props(&[("sap_agent", "true"), ("oxvirt_test", "a1")])).await.expect("declared");
+    let vm_id = id(&vm);
+    for (pairs, words) in [
+        (vec![("BASH_ENV", "/tmp/x.sh")], vec!["BASH_ENV", "not defined", "--vm-custom-properties"]),
+        (vec![("LD_PRELOAD", "/tmp/x.so")], vec!["LD_PRELOAD", "not defined"]),
+        (vec![("sap_agent", "maybe")], vec!["sap_agent", "maybe", "does not match"]),
+        (vec![("oxvirt_test", "UPPER")], vec!["oxvirt_test", "UPPER"]),
+    ] {
+        ctx.vm_add("refused", "c1", props(&pairs))
+            .await
+            .expect_err("undeclared or mismatched")
+            .assert_names(400, &words);
+        ctx.api
+            .put(&format!("vms/{vm_id}"), &props(&pairs))
+            .await
+            .expect_err("an update is checked alike")
+            .assert_names(400, &words);
+    }
+    let stored = ctx.api.get(&format!("vms/{vm_id}")).await.expect("vm1");
+    assert_eq!(stored["custom_properties"], vm["custom_properties"], "refused updates changed nothing: {stored}");
+    assert_eq!(names(&ctx.api.list("vms", "vm").await.expect("list")), ["vm1"], "refused additions stored nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_runs_the_vm_on_a_simulated_host_and_stop_brings_it_down() {
     let ctx = EngineTestContext::start(1).await.expect("context");
     let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");

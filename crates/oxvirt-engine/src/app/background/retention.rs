@@ -45,7 +45,7 @@ mod tests {
             .await
             .expect("store");
         let pki = crate::pki::EnginePki::load_or_create(&dir.path().join("pki"), &["localhost".into()]).expect("pki");
-        let (app, _) = App::open(store, pki, Some("pw".into())).await.expect("app");
+        let (app, _) = App::open(store, pki, Some("pw".into()), Default::default()).await.expect("app");
         let now = Timestamp(100 * 24 * 3600 * 1000);
         let day = 24 * 3600 * 1000;
         for (age_days, text) in [(31, "old"), (29, "recent")] {

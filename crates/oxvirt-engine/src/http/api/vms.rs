@@ -694,7 +694,7 @@ mod fuzz {
                 Err(f) => return only_invalid_input(f.kind, &format!("{f:?} for {text}")),
             };
             let mut config = VmConfig::blank();
-            match vm_config_apply(&mut config, update.config, "fuzz") {
+            match vm_config_apply(&mut config, update.config, "fuzz", &crate::app::VmPolicy::default()) {
                 Ok(()) => {
                     prop_assert!(config.cpu.vcpus() >= 1 && config.cpu.vcpus() <= 512, "{:?} from {}", config.cpu, text);
                     prop_assert!(config.memory.bytes() >= 16 * 1024 * 1024, "{}", text);
