@@ -12,7 +12,8 @@ source "$(dirname "$0")/lib.sh"
 echo "== building release binaries"
 (cd "$repo" && cargo build --release --locked --bin oxvirt-engine --bin oxvirt-agent)
 
-mkdir -p "$run_dir" "$log_dir" "$data_dir/agent" "$data_dir/storage"
+mkdir -p "$run_dir" "$log_dir" "$data_dir/agent" "$data_dir/storage" "$data_dir/boot"
+data_dir=$(cd "$data_dir" && pwd)  # absolute: the boot directory is checked as a path
 
 # QEMU runs as libvirt's QEMU user (qemu.conf's `user`, libvirt-qemu on Debian), which must be
 # able to enter every directory above the disks: the data directory is oxvirt's, so it and its
@@ -21,7 +22,7 @@ mkdir -p "$run_dir" "$log_dir" "$data_dir/agent" "$data_dir/storage"
 qemu_user=$(sed -n 's/^[[:space:]]*user[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' /etc/libvirt/qemu.conf 2>/dev/null | tail -n1 || true)
 qemu_user=${qemu_user:-libvirt-qemu}
 if [ "$qemu_user" != root ] && id "$qemu_user" >/dev/null 2>&1; then
-  chmod o+x "$data_dir" "$data_dir/storage"
+  chmod o+x "$data_dir" "$data_dir/storage" "$data_dir/boot"
   d=$(cd "$data_dir" && pwd -P)
   while [ "$d" != / ]; do
     if ! runuser -u "$qemu_user" -- test -x "$d" 2>/dev/null; then
@@ -60,8 +61,10 @@ if [ ! -e "$data_dir/engine.db" ] && [ -z "${OXVIRT_DATABASE_URL:-}" ]; then
   first_start=yes
   export OXVIRT_ADMIN_PASSWORD=${OXVIRT_ADMIN_PASSWORD:-$(head -c 15 /dev/urandom | base64 | tr -d '/+=' | cut -c1-16)}
 fi
-start_bg oxvirt-engine "$bin/oxvirt-engine" --data-dir "$data_dir" --https-port "$https_port"
-start_bg oxvirt-agent "$bin/oxvirt-agent" --listen "127.0.0.1:$agent_port" --state-dir "$data_dir/agent"
+# VM kernels and initrds for direct boot (os.kernel, os.initrd) come from $data_dir/boot only.
+start_bg oxvirt-engine "$bin/oxvirt-engine" --data-dir "$data_dir" --https-port "$https_port" --vm-boot-dirs "$data_dir/boot"
+start_bg oxvirt-agent "$bin/oxvirt-agent" --listen "127.0.0.1:$agent_port" --state-dir "$data_dir/agent" \
+  --boot-dirs "$data_dir/boot"
 
 engine_health=https://127.0.0.1:$https_port/ovirt-engine/services/health
 agent_health=https://127.0.0.1:$agent_port/v1/health

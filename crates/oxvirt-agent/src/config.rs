@@ -28,6 +28,11 @@ pub struct AgentConfig {
     #[arg(long, env = "OXVIRT_AGENT_HOOKS_DIR", default_value = "/etc/oxvirt/hooks")]
     pub hooks_dir: PathBuf,
 
+    /// Directories VM kernels and initrds (direct boot) may come from, comma separated; a file
+    /// is judged after its symbolic links are followed.
+    #[arg(long, env = "OXVIRT_AGENT_BOOT_DIRS", value_delimiter = ',', default_value = crate::host_files::DEFAULT_BOOT_DIR)]
+    pub boot_dirs: Vec<PathBuf>,
+
     /// Where POSIX and NFS storage connections are mounted (default `<state-dir>/mnt`).
     #[arg(long, env = "OXVIRT_AGENT_MOUNT_ROOT")]
     pub mount_root: Option<PathBuf>,

@@ -14,6 +14,7 @@ pub mod cloud_init;
 pub mod config;
 pub mod hooks;
 pub mod host;
+pub mod host_files;
 pub mod hypervisor;
 pub mod network;
 pub mod stats;
@@ -95,7 +96,12 @@ impl Agent {
             // (state/mnt); the files in it that are secret (keys) are readable by root only.
             access::make_traversable(state).map_err(|source| AgentError::StateDir { path: state.clone(), source })?;
         }
-        let storage = Arc::new(storage::StorageManager::open(state, &mount_root)?.with_qemu_access(qemu.clone()));
+        let host_files = host_files::HostFiles::new(&config.boot_dirs, &[state, &config.hooks_dir, &mount_root]);
+        let storage = Arc::new(
+            storage::StorageManager::open(state, &mount_root)?
+                .with_qemu_access(qemu.clone())
+                .with_host_files(host_files.clone()),
+        );
         let virtualization = kvm_probe_cached(state, &config.qemu_binary).await;
         if let Some(reason) = &virtualization.kvm_unusable_reason {
             tracing::warn!(%reason, "KVM is not usable here: guests run under TCG (software emulation)");
@@ -113,6 +119,7 @@ impl Agent {
             domain_type: virtualization.domain_type,
             reconcile_every: Duration::from_secs(config.reconcile_interval_secs.max(1)),
             qemu,
+            host_files,
         };
         let vms =
             vms::VmService::start(options, storage.clone(), hooks::Hooks::new(config.hooks_dir.clone()), registry)

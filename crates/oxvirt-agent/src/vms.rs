@@ -63,6 +63,8 @@ pub enum VmError {
     Xml(#[from] XmlError),
     #[error("hook refused: {0}")]
     Hook(#[from] HookError),
+    #[error("VM {vm} cannot start: its {what} {} {reason}", path.display())]
+    BootFile { vm: String, what: &'static str, path: PathBuf, reason: String },
     #[error("VM {vm} cannot start: {source}")]
     QemuAccess { vm: String, source: AccessError },
     #[error(transparent)]
@@ -74,7 +76,7 @@ impl VmError {
         match self {
             VmError::NotFound { .. } => ErrorKind::NotFound,
             VmError::AlreadyRunning { .. } => ErrorKind::Conflict,
-            VmError::MissingFile { .. } => ErrorKind::InvalidInput,
+            VmError::MissingFile { .. } | VmError::BootFile { .. } => ErrorKind::InvalidInput,
             VmError::Console { .. } => ErrorKind::Internal,
             VmError::Hypervisor(e) => e.kind(),
             VmError::Storage(e) => e.kind(),
@@ -104,6 +106,8 @@ pub struct VmOptions {
     pub reconcile_every: Duration,
     /// The user QEMU runs as: each VM's files are checked against it before the start.
     pub qemu: Arc<QemuAccess>,
+    /// Where kernels and initrds may come from.
+    pub host_files: crate::host_files::HostFiles,
 }
 
 /// A delayed action pending on one run of a VM.
@@ -118,6 +122,7 @@ struct RunTimer {
 pub struct VmService {
     hypervisor: Hypervisor,
     qemu: Arc<QemuAccess>,
+    host_files: crate::host_files::HostFiles,
     storage: Arc<StorageManager>,
     hooks: Hooks,
     registry: Arc<VmRegistry>,
@@ -152,8 +157,16 @@ impl VmService {
         hooks: Hooks,
         registry: Arc<VmRegistry>,
     ) -> Result<Arc<Self>> {
-        let VmOptions { libvirt_uri, call_limits, console_dir, cloud_init_dir, domain_type, reconcile_every, qemu } =
-            options;
+        let VmOptions {
+            libvirt_uri,
+            call_limits,
+            console_dir,
+            cloud_init_dir,
+            domain_type,
+            reconcile_every,
+            qemu,
+            host_files,
+        } = options;
         std::fs::create_dir_all(&console_dir)
             .map_err(|source| VmError::Console { id: VmId::from_uuid(uuid::Uuid::nil()), source })?;
         let cloud_init_io = |source| CloudInitError::Dir { path: cloud_init_dir.clone(), source };
@@ -163,6 +176,7 @@ impl VmService {
         let service = Arc::new(Self {
             hypervisor,
             qemu,
+            host_files,
             storage,
             hooks,
             registry,
@@ -221,10 +235,11 @@ impl VmService {
     }
 
     /// Creates and starts VM `spec` as a transient domain.
-    pub async fn vm_create(&self, spec: VmSpec) -> Result<VmState> {
+    pub async fn vm_create(&self, mut spec: VmSpec) -> Result<VmState> {
         if let Some(known) = self.registry.get(spec.id).filter(|v| v.state != VmRunState::Down) {
             return Err(VmError::AlreadyRunning { id: spec.id, name: known.name, state: known.state });
         }
+        self.boot_files_resolve(&mut spec)?;
         let disks = self.disks_resolve(&spec).await?;
         self.files_check(&spec, &disks).await?;
         self.powering_down_lock().remove(&spec.id);
@@ -540,6 +555,22 @@ impl VmService {
             out.push(ResolvedDisk { spec: disk.clone(), path, format });
         }
         Ok(out)
+    }
+
+    /// Replaces the kernel and initrd paths by their resolved paths inside a boot directory, or
+    /// refuses the start naming the file and the boot directories.
+    fn boot_files_resolve(&self, spec: &mut VmSpec) -> Result<()> {
+        if let Boot::Kernel { kernel, initrd, .. } = &mut spec.boot {
+            for (what, path) in std::iter::once(("kernel", kernel)).chain(initrd.as_mut().map(|i| ("initrd", i))) {
+                *path = self.host_files.boot_file(path).map_err(|reason| VmError::BootFile {
+                    vm: spec.name.clone(),
+                    what,
+                    path: path.clone(),
+                    reason,
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Refuses to start VM `spec` when QEMU (running as its own user) could not reach one of

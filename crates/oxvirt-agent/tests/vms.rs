@@ -9,6 +9,7 @@ use oxvirt_agent_api::v1::*;
 use oxvirt_testkit::agent::CallError;
 use oxvirt_testkit::{ConsoleLog, HostOptions, TestAgent, TestGuest, TestHost, TestNetwork};
 use oxvirt_types::{ByteSize, DiskId, NicId, StorageDomainId, VmId, VolumeId};
+use std::path::PathBuf;
 use std::time::Duration;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_oxvirt-agent");
@@ -394,6 +395,50 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         .expect_err("cannot mount");
     assert!((400..600).contains(&e.status) && e.error.is_some(), "{e}");
 
+    // Kernels and initrds only from the boot directories (the test guest's and the host's
+    // `boot/`), judged after symbolic links are followed.
+    let guest = TestGuest::get().expect("test guest");
+    let link = rig.host.dir().join("boot/vmlinuz-link");
+    std::os::unix::fs::symlink("/etc/hostname", &link).expect("a link out of the boot dir");
+    for (kernel, initrd, needles) in [
+        (
+            PathBuf::from("/etc/hostname"),
+            guest.initrd.clone(),
+            vec!["kernel /etc/hostname", "not in a boot directory", "--boot-dirs"],
+        ),
+        (guest.kernel.clone(), PathBuf::from("/etc/shadow"), vec!["initrd /etc/shadow", "not in a boot directory"]),
+        (link.clone(), guest.initrd.clone(), vec!["vmlinuz-link", "resolves to /etc/hostname"]),
+    ] {
+        let mut outside = rig.spec("outside-boot-vm").await;
+        outside.boot = Boot::Kernel { kernel, initrd: Some(initrd), cmdline: guest.cmdline.clone() };
+        let r = rig.agent.post::<VmState>("/v1/vms", &outside).await;
+        let e = r.expect_err("a boot file outside the boot directories");
+        assert_eq!(e.status, 400, "{e}");
+        let message = e.error.as_ref().map(|a| a.message.clone()).unwrap_or_default();
+        for needle in needles {
+            assert!(message.contains(needle), "message '{message}' should mention '{needle}'");
+        }
+    }
+    // A local storage domain in a system directory or holding the agent's own state.
+    for path in [PathBuf::from("/etc"), rig.host.dir().to_path_buf()] {
+        let e = rig
+            .agent
+            .post::<StorageDomainInfo>(
+                "/v1/storage-domains",
+                &StorageDomainCreate {
+                    id: StorageDomainId::new_random(),
+                    name: "misplaced".into(),
+                    domain_type: StorageDomainType::Data,
+                    connection: StorageDomainConnection::Localfs { path: path.clone() },
+                },
+            )
+            .await
+            .expect_err("a misplaced local domain");
+        assert_eq!(e.status, 400, "{e}");
+        let message = e.error.as_ref().map(|a| a.message.clone()).unwrap_or_default();
+        assert!(message.contains(&path.display().to_string()) && message.contains("directory"), "{message}");
+    }
+
     assert!(rig.host.running_domains().expect("list").is_empty(), "nothing was started");
     let list: VmStateList = rig.agent.get("/v1/vms").await.expect("list");
     assert!(list.vms.is_empty(), "nothing was recorded: {:?}", list.vms);
@@ -523,7 +568,7 @@ async fn paths_qemu_cannot_reach_and_starts_qemu_refuses_are_clear_client_faults
 
     // A kernel in a directory only root may enter: refused, naming the directory, the user
     // and the fix; nothing is started.
-    let closed = rig.host.dir().join("closed");
+    let closed = rig.host.dir().join("boot/closed");
     std::fs::create_dir(&closed).expect("closed dir");
     std::fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
     let hidden_kernel = closed.join("vmlinuz");

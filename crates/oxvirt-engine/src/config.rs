@@ -57,6 +57,11 @@ pub struct EngineConfig {
     /// letter (they become environment variables of the hooks, which run as root).
     #[arg(long, env = "OXVIRT_VM_CUSTOM_PROPERTIES", default_value = "")]
     pub vm_custom_properties: String,
+
+    /// Directories of the hosts that VM kernels and initrds (`os.kernel`, `os.initrd`) may come
+    /// from (comma separated); each agent checks its own `--boot-dirs` as well.
+    #[arg(long, env = "OXVIRT_VM_BOOT_DIRS", value_delimiter = ',', default_value = crate::app::DEFAULT_BOOT_DIR)]
+    pub vm_boot_dirs: Vec<PathBuf>,
 }
 
 impl EngineConfig {

@@ -92,7 +92,8 @@ impl Engine {
     /// Opens the data dir, PKI and database, recovers jobs, starts monitoring and serves
     /// HTTPS on `listen_address:https_port` (port 0: any free port; see [`Engine::addr`]).
     pub async fn start(config: EngineConfig) -> Result<Self, EngineError> {
-        let vm_policy = app::VmPolicy::new(&config.vm_custom_properties).map_err(EngineError::Config)?;
+        let vm_policy =
+            app::VmPolicy::new(&config.vm_custom_properties, &config.vm_boot_dirs).map_err(EngineError::Config)?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| EngineError::DataDir { path: config.data_dir.clone(), source })?;
         let (data_dir_lock, engine_id) = data_dir_claim(&config.data_dir)?;

@@ -55,11 +55,16 @@ impl TestAgent {
         let state_dir = host.dir().join("agent");
         let hooks_dir = host.dir().join("hooks");
         std::fs::create_dir_all(&hooks_dir).map_err(|source| TestkitError::Io { path: hooks_dir.clone(), source })?;
+        // Kernels and initrds: the test guest's, and the host's own boot directory for tests
+        // that place boot files of their own.
+        let boot_dir = host.dir().join("boot");
+        std::fs::create_dir_all(&boot_dir).map_err(|source| TestkitError::Io { path: boot_dir.clone(), source })?;
         let base = format!("https://{}:{}", host.address(), oxvirt_agent_api::DEFAULT_AGENT_PORT);
         let mut args = vec![
             format!("--listen={}:{}", host.address(), oxvirt_agent_api::DEFAULT_AGENT_PORT),
             format!("--state-dir={}", state_dir.display()),
             format!("--hooks-dir={}", hooks_dir.display()),
+            format!("--boot-dirs={},{}", crate::TestGuest::cache_root().display(), boot_dir.display()),
             format!("--enrollment-secret={TEST_ENROLLMENT_SECRET}"),
         ];
         args.extend(extra_args.iter().map(|s| (*s).to_owned()));

@@ -136,6 +136,7 @@ impl TestEngine {
             .arg("--listen-address=127.0.0.1")
             .env("OXVIRT_ADMIN_PASSWORD", TEST_ADMIN_PASSWORD)
             .env("OXVIRT_VM_CUSTOM_PROPERTIES", crate::engine_context::TEST_VM_CUSTOM_PROPERTIES)
+            .env("OXVIRT_VM_BOOT_DIRS", crate::TestGuest::cache_root())
             .env("OXVIRT_LOG", "info,oxvirt_engine=debug")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())

@@ -254,6 +254,7 @@ impl EngineTestContext {
                     host_grace_seconds: options.host_grace_seconds,
                     job_lease_seconds: options.job_lease_seconds,
                     vm_custom_properties: options.vm_custom_properties.clone(),
+                    vm_boot_dirs: vec![crate::TestGuest::cache_root()],
                 };
                 let engine = oxvirt_engine::Engine::start(config)
                     .await

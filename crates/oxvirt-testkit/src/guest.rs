@@ -39,11 +39,31 @@ impl TestGuest {
             .map_err(|e| TestkitError::Setup(e.clone()))
     }
 
+    /// The directory every build of the guest is cached under (`OXVIRT_GUEST_DIR`, else
+    /// `target/oxvirt-guest`), as an absolute path without `.` or `..`: test engines and agents
+    /// allow kernels and initrds from it (their boot directories), without building the guest.
+    pub fn cache_root() -> PathBuf {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir =
+            std::env::var_os("OXVIRT_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| repo.join("target/oxvirt-guest"));
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        let mut normal = PathBuf::new();
+        for c in dir.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    normal.pop();
+                }
+                std::path::Component::CurDir => {}
+                c => normal.push(c),
+            }
+        }
+        normal
+    }
+
     fn build() -> Result<TestGuest> {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let script = repo.join("guest/build.sh");
-        let out =
-            std::env::var_os("OXVIRT_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| repo.join("target/oxvirt-guest"));
+        let out = Self::cache_root();
         let stdout = crate::proc::run_stdout(Command::new(&script).arg(&out))?;
         let dir = PathBuf::from(
             stdout

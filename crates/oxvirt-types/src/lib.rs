@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod hook_env;
+pub mod host_path;
 pub mod ids;
 pub mod status;
 pub mod units;

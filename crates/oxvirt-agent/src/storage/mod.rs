@@ -261,6 +261,8 @@ pub struct StorageManager {
     admin: tokio::sync::Mutex<()>,
     /// The user QEMU runs as: a domain's directories must be reachable by it.
     qemu: Arc<QemuAccess>,
+    /// Which directories may hold a local domain.
+    host_files: crate::host_files::HostFiles,
 }
 
 /// Runs blocking file work off the async runtime's threads.
@@ -396,6 +398,7 @@ impl StorageManager {
             domains: Mutex::new(domains),
             admin: tokio::sync::Mutex::new(()),
             qemu: Arc::new(QemuAccess::root()),
+            host_files: Default::default(),
         })
     }
 
@@ -403,6 +406,12 @@ impl StorageManager {
     /// attached; without it, QEMU is taken to run as root.
     pub fn with_qemu_access(mut self, qemu: Arc<QemuAccess>) -> Self {
         self.qemu = qemu;
+        self
+    }
+
+    /// Local domains are refused in system directories and in (or around) these directories.
+    pub fn with_host_files(mut self, host_files: crate::host_files::HostFiles) -> Self {
+        self.host_files = host_files;
         self
     }
 
@@ -463,12 +472,17 @@ impl StorageManager {
                     return Err(StorageError::LocalPath { path: path.clone(), reason: "must be absolute".to_owned() });
                 }
                 return match std::fs::metadata(path) {
-                    Ok(meta) if meta.is_dir() => Ok(Connected {
-                        root: path.clone(),
-                        mount_point: None,
-                        mounted_now: false,
-                        created_mount_dir: false,
-                    }),
+                    Ok(meta) if meta.is_dir() => {
+                        if let Some(reason) = self.host_files.storage_dir_refusal(path) {
+                            return Err(StorageError::LocalPath { path: path.clone(), reason });
+                        }
+                        Ok(Connected {
+                            root: path.clone(),
+                            mount_point: None,
+                            mounted_now: false,
+                            created_mount_dir: false,
+                        })
+                    }
                     Ok(_) => Err(StorageError::LocalPath {
                         path: path.clone(),
                         reason: "is not a directory; give an existing directory".to_owned(),

@@ -57,7 +57,7 @@ pub use query::{Comparison, Condition, ListQuery, Sort};
 pub use saga::JobOptions;
 pub use storage_domains::{StorageDomainAdd, StorageDomainRemove, StorageDomainUpdate, storage_domain_reachable_from};
 pub use tags::{TagAdd, TagUpdate, Tagged};
-pub use vm_policy::VmPolicy;
+pub use vm_policy::{DEFAULT_BOOT_DIR, VmPolicy};
 pub use vms::{PlacementPatch, RunOnce, VmAdd, VmConfigPatch, VmUpdate};
 pub use vnic_profiles::{VnicProfileAdd, VnicProfileUpdate};
 #[cfg(test)]

@@ -105,13 +105,21 @@ impl App {
         opts: &super::JobOptions,
     ) -> Result<StorageDomain> {
         name_check("storage domain", &req.name)?;
-        if let StorageConnection::Localfs { path } = &req.connection
-            && !path.starts_with('/')
-        {
-            return Err(AppError::InvalidInput(format!(
-                "storage domain {}: the localfs path '{path}' must be absolute",
-                req.name
-            )));
+        if let StorageConnection::Localfs { path } = &req.connection {
+            if let Some(why) = oxvirt_types::host_path::lexical_refusal(path) {
+                return Err(AppError::InvalidInput(format!(
+                    "storage domain {}: the localfs path '{}' {why}; give an absolute path",
+                    req.name,
+                    path.escape_debug()
+                )));
+            }
+            if oxvirt_types::host_path::in_system_dir(std::path::Path::new(path)) {
+                return Err(AppError::InvalidInput(format!(
+                    "storage domain {}: the localfs path '{path}' is in a system directory; give a directory of \
+                     its own, such as /var/lib/oxvirt/storage/{}",
+                    req.name, req.name
+                )));
+            }
         }
         let host = self.host_resolve(&req.host).await?;
         if host.status != HostStatus::Up {

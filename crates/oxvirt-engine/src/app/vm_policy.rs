@@ -1,5 +1,5 @@
-//! What a VM may ask of the host it runs on: which custom properties it may carry, and (H4)
-//! which host files it may boot as kernel and initrd.
+//! What a VM may ask of the host it runs on: which custom properties it may carry, and which
+//! host files it may boot as kernel and initrd.
 //!
 //! Why: custom properties reach the host's hooks as environment variables of processes running
 //! as root, so oVirt only accepts properties an administrator declared, each with a pattern
@@ -15,10 +15,20 @@
 //! Patterns are Rust `regex` syntax (as oVirt's Java patterns without back-references and
 //! look-around) and must match the whole value; matching runs in time linear in the value, so
 //! no value can make a pattern run for ever.
+//!
+//! Kernels and initrds are files of the host that QEMU reads into the guest (and libvirt
+//! chowns to QEMU's user), so they must be in one of the boot directories
+//! (`--vm-boot-dirs`, default [`DEFAULT_BOOT_DIR`]) — checked here by the path's letters,
+//! since the engine does not see the hosts' file systems, and again by each agent against its
+//! own `--boot-dirs` after resolving symbolic links.
 
 use super::{AppError, Result};
 use regex::Regex;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where kernels and initrds for direct boot are kept on hosts, unless configured otherwise.
+pub const DEFAULT_BOOT_DIR: &str = "/var/lib/oxvirt/boot";
 
 /// oVirt 4.7's predefined VM custom properties and the patterns their values must match.
 pub const PREDEFINED_VM_PROPERTIES: &str = "sap_agent=^(true|false)$;\
@@ -45,19 +55,29 @@ struct PropertyRule {
 #[derive(Debug, Clone)]
 pub struct VmPolicy {
     properties: BTreeMap<String, PropertyRule>,
+    boot_dirs: Vec<PathBuf>,
 }
 
 impl Default for VmPolicy {
-    /// oVirt's predefined properties only.
+    /// oVirt's predefined properties only; kernels from [`DEFAULT_BOOT_DIR`].
     fn default() -> Self {
-        Self::new("").expect("the predefined properties are valid")
+        Self::new("", &[PathBuf::from(DEFAULT_BOOT_DIR)]).expect("the predefined properties are valid")
     }
 }
 
 impl VmPolicy {
-    /// The predefined properties plus `user_defined` (`name=regex;name=regex`, empty for none).
-    /// The error says which declaration is wrong and why.
-    pub fn new(user_defined: &str) -> std::result::Result<Self, String> {
+    /// The predefined properties plus `user_defined` (`name=regex;name=regex`, empty for none);
+    /// kernels and initrds from `boot_dirs`. The error says which setting is wrong and why.
+    pub fn new(user_defined: &str, boot_dirs: &[PathBuf]) -> std::result::Result<Self, String> {
+        for dir in boot_dirs {
+            let text = dir.to_string_lossy();
+            if let Some(why) = oxvirt_types::host_path::lexical_refusal(&text) {
+                return Err(format!("--vm-boot-dirs: '{text}' {why}"));
+            }
+            if oxvirt_types::host_path::in_system_dir(dir) {
+                return Err(format!("--vm-boot-dirs: '{text}' is a system directory; give a directory of its own"));
+            }
+        }
         let mut properties = BTreeMap::new();
         for (source, spec) in
             [("the predefined properties", PREDEFINED_VM_PROPERTIES), ("--vm-custom-properties", user_defined)]
@@ -78,7 +98,28 @@ impl VmPolicy {
                 properties.insert(name.to_owned(), PropertyRule { pattern: pattern.to_owned(), regex });
             }
         }
-        Ok(Self { properties })
+        Ok(Self { properties, boot_dirs: boot_dirs.to_vec() })
+    }
+
+    /// Refuses a kernel or initrd path (`field`, e.g. `os.kernel`) outside the boot directories.
+    pub fn boot_file_check(&self, vm_name: &str, field: &str, path: &str) -> Result<()> {
+        let dirs = || self.boot_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+        if let Some(why) = oxvirt_types::host_path::lexical_refusal(path) {
+            return Err(AppError::InvalidInput(format!(
+                "VM {vm_name}: {field} '{}' {why}; give the absolute path of a file in a boot directory ({})",
+                path.escape_debug(),
+                dirs()
+            )));
+        }
+        let p = Path::new(path);
+        if !self.boot_dirs.iter().any(|d| p.starts_with(d) && p != d) {
+            return Err(AppError::InvalidInput(format!(
+                "VM {vm_name}: {field} '{path}' is not in a boot directory; put kernels and initrds in {} on the hosts \
+                 (the engine's --vm-boot-dirs and each agent's --boot-dirs)",
+                dirs()
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses custom properties that are not declared or whose value does not match.
@@ -144,8 +185,32 @@ mod tests {
     }
 
     #[test]
+    fn kernels_and_initrds_come_from_the_boot_directories_only() {
+        let policy = VmPolicy::default();
+        policy.boot_file_check("vm1", "os.kernel", "/var/lib/oxvirt/boot/vmlinuz").expect("in the boot dir");
+        for bad in [
+            "/etc/shadow",
+            "/var/lib/oxvirt/boot/../../../etc/shadow",
+            "vmlinuz",
+            "/var/lib/oxvirt/boot",
+            "/var/lib/oxvirt/bootx/k",
+        ] {
+            match policy.boot_file_check("vm1", "os.initrd", bad) {
+                Err(AppError::InvalidInput(m)) => {
+                    assert!(m.contains("vm1") && m.contains("os.initrd") && m.contains(DEFAULT_BOOT_DIR), "{m}")
+                }
+                other => panic!("{bad} must be refused: {other:?}"),
+            }
+        }
+        for dirs in [vec![PathBuf::from("/etc")], vec![PathBuf::from("boot")], vec![PathBuf::from("/")]] {
+            let e = VmPolicy::new("", &dirs).expect_err("a bad boot dir");
+            assert!(e.contains("--vm-boot-dirs"), "{e}");
+        }
+    }
+
+    #[test]
     fn administrators_declare_properties_and_dangerous_names_are_refused_at_start() {
-        let policy = VmPolicy::new("oxvirt_test=^[a-z]+$; sap_agent=^yes$").expect("valid declarations");
+        let policy = VmPolicy::new("oxvirt_test=^[a-z]+$; sap_agent=^yes$", &[]).expect("valid declarations");
         policy
             .custom_properties_check("vm1", &props(&[("oxvirt_test", "slice"), ("sap_agent", "yes")]))
             .expect("declared");
@@ -158,7 +223,7 @@ mod tests {
             ("broken=(", "not valid"),
             ("novalue", "name=regex"),
         ] {
-            let e = VmPolicy::new(spec).expect_err(spec);
+            let e = VmPolicy::new(spec, &[]).expect_err(spec);
             assert!(e.contains("--vm-custom-properties") && e.contains(says), "{spec}: {e}");
         }
     }

@@ -148,6 +148,11 @@ pub(crate) fn config_apply(
     if let Some(d) = patch.boot_devices {
         config.boot.devices = d;
     }
+    for (field, path) in [("os.kernel", &patch.kernel), ("os.initrd", &patch.initrd)] {
+        if let Some(path) = path.as_deref().filter(|p| !p.is_empty()) {
+            policy.boot_file_check(vm_name, field, path)?;
+        }
+    }
     if let Some(k) = patch.kernel {
         config.boot.kernel = Some(k).filter(|k| !k.is_empty());
     }

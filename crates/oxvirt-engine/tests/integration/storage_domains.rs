@@ -124,7 +124,7 @@ async fn a_domain_in_maintenance_is_detached_unattached_and_then_removed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_domain_is_created_only_through_an_existing_up_host_with_a_free_name_and_an_absolute_path() {
+async fn a_domain_is_created_only_through_an_existing_up_host_with_a_free_name_and_a_directory_of_its_own() {
     let ctx = EngineTestContext::start(1).await.expect("context");
     let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
     let body = |name: &str, host: &str, path: &str| json!({"name": name, "type": "data", "host": {"name": host}, "storage": {"type": "localfs", "path": path}});
@@ -133,6 +133,12 @@ async fn a_domain_is_created_only_through_an_existing_up_host_with_a_free_name_a
     f.assert_names(400, &["host 'nosuch' does not exist"]);
     let f = ctx.api.post("storagedomains", &body("rel", "sim0", "not/absolute")).await.expect_err("relative path");
     f.assert_names(400, &["rel", "not/absolute", "absolute"]);
+    for (path, says) in
+        [("/etc", "system directory"), ("/", "system directory"), ("/srv/../etc", "'..'"), ("/proc/1", "system")]
+    {
+        let f = ctx.api.post("storagedomains", &body("misplaced", "sim0", path)).await.expect_err("a misplaced path");
+        f.assert_names(400, &["misplaced", path, says]);
+    }
     let f = ctx.api.post("storagedomains", &json!({"name": "nostorage", "host": {"name": "sim0"}})).await;
     f.expect_err("no storage").assert_names(400, &["nostorage", "storage"]);
     let tape = json!({"name": "tape", "host": {"name": "sim0"}, "storage": {"type": "tape", "path": "/t"}});

@@ -82,6 +82,31 @@ async fn custom_properties_are_accepted_only_when_declared_and_matching_their_pa
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kernels_and_initrds_come_only_from_the_boot_directories() {
+    let ctx = EngineTestContext::start(1).await.expect("context");
+    ctx.setup(1).await.expect("dc1, c1 and sim0 up");
+    let boot_dir = oxvirt_testkit::TestGuest::cache_root();
+    let kernel = boot_dir.join("any/vmlinuz").display().to_string();
+    let os = |kernel: &str, initrd: &str| json!({"os": {"type": "other_linux", "kernel": kernel, "initrd": initrd}});
+    let vm = ctx.vm_add("vm1", "c1", os(&kernel, &kernel)).await.expect("from the boot directory");
+    let vm_id = id(&vm);
+    let traversal = format!("{}/../../../etc/shadow", boot_dir.display());
+    for (k, i, words) in [
+        ("/etc/shadow", kernel.as_str(), vec!["os.kernel", "/etc/shadow", "not in a boot directory", "--vm-boot-dirs"]),
+        (kernel.as_str(), "/root/.ssh/id_ed25519", vec!["os.initrd", "/root/.ssh/id_ed25519"]),
+        (kernel.as_str(), traversal.as_str(), vec!["os.initrd", "'..'"]),
+        ("vmlinuz", kernel.as_str(), vec!["os.kernel", "absolute"]),
+    ] {
+        ctx.vm_add("refused", "c1", os(k, i)).await.expect_err("outside the boot dirs").assert_names(400, &words);
+        let f = ctx.api.put(&format!("vms/{vm_id}"), &os(k, i)).await.expect_err("an update is checked alike");
+        f.assert_names(400, &words);
+    }
+    let stored = ctx.api.get(&format!("vms/{vm_id}")).await.expect("vm1");
+    assert_eq!(stored["os"]["kernel"], json!(kernel), "refused updates changed nothing: {stored}");
+    assert_eq!(names(&ctx.api.list("vms", "vm").await.expect("list")), ["vm1"], "refused additions stored nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_runs_the_vm_on_a_simulated_host_and_stop_brings_it_down() {
     let ctx = EngineTestContext::start(1).await.expect("context");
     let s = ctx.setup(1).await.expect("dc1, c1 and sim0 up");
