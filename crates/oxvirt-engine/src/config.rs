@@ -62,6 +62,15 @@ pub struct EngineConfig {
     /// from (comma separated); each agent checks its own `--boot-dirs` as well.
     #[arg(long, env = "OXVIRT_VM_BOOT_DIRS", value_delimiter = ',', default_value = crate::app::DEFAULT_BOOT_DIR)]
     pub vm_boot_dirs: Vec<PathBuf>,
+
+    /// Connections the API serves at once; past it new connections are closed at once.
+    #[arg(long, env = "OXVIRT_MAX_CONNECTIONS", default_value_t = crate::serve::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Seconds a client may take to send a request's headers, and a kept-alive connection may
+    /// stay idle before its next request.
+    #[arg(long, env = "OXVIRT_HEADER_READ_TIMEOUT_SECONDS", default_value_t = crate::serve::DEFAULT_HEADER_READ_TIMEOUT.as_secs())]
+    pub header_read_timeout_seconds: u64,
 }
 
 impl EngineConfig {

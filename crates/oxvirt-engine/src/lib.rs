@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod pki;
+pub mod serve;
 
 use config::EngineConfig;
 use std::net::SocketAddr;
@@ -125,20 +126,36 @@ impl Engine {
 
         let addr = SocketAddr::new(config.listen_address, config.https_port);
         let handle = axum_server::Handle::new();
-        // TCP_NODELAY: a reply written in several pieces must not wait for the client's delayed
-        // ACK (Nagle's algorithm), which added ~40 ms to some replies (B3's p99 in docs/BENCHMARKS.md).
-        let acceptor =
-            axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());
+        // Descriptors for every connection the cap allows, the database and the hosts.
+        let files = serve::open_files_limit_raise(config.max_connections as u64 + 1024);
+        if files < config.max_connections as u64 + 64 {
+            tracing::warn!(
+                open_files = files,
+                max_connections = config.max_connections,
+                "the open-files limit is below OXVIRT_MAX_CONNECTIONS: the kernel may refuse connections first; raise `ulimit -n`"
+            );
+        }
+        let header_read_timeout = Duration::from_secs(config.header_read_timeout_seconds.max(1));
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+            .handshake_timeout(serve::HANDSHAKE_TIMEOUT.min(header_read_timeout))
+            .acceptor(serve::CappedAcceptor::new(config.max_connections));
         let service = http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn({
             let handle = handle.clone();
             async move {
-                axum_server::bind(addr)
-                    .acceptor(acceptor)
-                    .handle(handle)
-                    .serve(service)
-                    .await
-                    .map_err(|source| EngineError::Serve { addr, source })
+                let mut server = axum_server::bind(addr).acceptor(acceptor).handle(handle);
+                server
+                    .http_builder()
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_read_timeout);
+                server
+                    .http_builder()
+                    .http2()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .keep_alive_interval(Some(header_read_timeout))
+                    .keep_alive_timeout(serve::HANDSHAKE_TIMEOUT);
+                server.serve(service).await.map_err(|source| EngineError::Serve { addr, source })
             }
         });
         let Some(bound) = handle.listening().await else {

@@ -91,6 +91,10 @@ pub struct EngineTestOptions {
     pub job_lease_seconds: u64,
     /// `OXVIRT_VM_CUSTOM_PROPERTIES` of the engine (declared custom properties).
     pub vm_custom_properties: String,
+    /// `OXVIRT_MAX_CONNECTIONS` of the in-process engine.
+    pub max_connections: usize,
+    /// `OXVIRT_HEADER_READ_TIMEOUT_SECONDS` of the in-process engine.
+    pub header_read_timeout_seconds: u64,
     /// More environment for the engine binary ([`EngineMode::Binary`]), e.g. a fault injection.
     pub engine_env: Vec<(String, String)>,
     /// What every simulated host has (memory, CPUs) and how fast its VMs react.
@@ -107,6 +111,8 @@ impl Default for EngineTestOptions {
             host_grace_seconds: 3,
             job_lease_seconds: 5,
             vm_custom_properties: TEST_VM_CUSTOM_PROPERTIES.to_owned(),
+            max_connections: oxvirt_engine::serve::DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout_seconds: oxvirt_engine::serve::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
             engine_env: Vec::new(),
             host: HostParams {
                 cpus: 8,
@@ -176,6 +182,8 @@ pub struct EngineTestContext {
     store: tokio::sync::OnceCell<Store>,
     database_url: String,
     data_dir: PathBuf,
+    /// Where the API listens (127.0.0.1 and a free port).
+    api_port: u16,
     options: EngineTestOptions,
     pg: Option<TestPostgres>,
     /// Removed last (after the engine, simulator and database are gone).
@@ -255,6 +263,8 @@ impl EngineTestContext {
                     job_lease_seconds: options.job_lease_seconds,
                     vm_custom_properties: options.vm_custom_properties.clone(),
                     vm_boot_dirs: vec![crate::TestGuest::cache_root()],
+                    max_connections: options.max_connections,
+                    header_read_timeout_seconds: options.header_read_timeout_seconds,
                 };
                 let engine = oxvirt_engine::Engine::start(config)
                     .await
@@ -285,8 +295,13 @@ impl EngineTestContext {
             }
         };
         let api = ApiClient::new(&api_url, &data_dir.join("pki/ca.pem"), ADMIN_LOGIN, TEST_ADMIN_PASSWORD)?;
+        let api_port = reqwest::Url::parse(&api_url)
+            .ok()
+            .and_then(|u| u.port())
+            .ok_or_else(|| TestkitError::Setup(format!("no port in the API URL {api_url}")))?;
         Ok(Self {
             api,
+            api_port,
             engine: Some(engine),
             sim: Some(sim),
             store: tokio::sync::OnceCell::new(),
@@ -308,6 +323,11 @@ impl EngineTestContext {
     /// The engine's data dir (`pki/ca.pem`, and for SQLite `engine.db`).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The address the engine's API listens on.
+    pub fn api_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.api_port))
     }
 
     /// What the context was started with.

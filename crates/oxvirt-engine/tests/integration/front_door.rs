@@ -148,3 +148,90 @@ async fn cross_site_requests_are_refused_before_authentication_and_store_nothing
         .collect();
     assert_eq!(names, ["owndc"], "nothing refused was stored");
 }
+
+/// Waits (up to `deadline`) until the server closes `stream`: a read returns end of file or
+/// a reset. True if it did.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream, deadline: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 256];
+    let until = Instant::now() + deadline;
+    loop {
+        match tokio::time::timeout(until.saturating_duration_since(Instant::now()), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A client of its own (no connection pooled by earlier calls) as admin@internal.
+fn fresh_client(ctx: &EngineTestContext) -> ApiClient {
+    let url = format!("https://{}/ovirt-engine/api", ctx.api_addr());
+    ApiClient::new(
+        &url,
+        &ctx.data_dir().join("pki/ca.pem"),
+        "admin@internal",
+        oxvirt_testkit::engine::TEST_ADMIN_PASSWORD,
+    )
+    .expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_idle_connections_leave_the_api_answering() {
+    let ctx = EngineTestContext::start(0).await.expect("context");
+    let mut idle = Vec::new();
+    for i in 0..1000 {
+        let c = tokio::net::TcpStream::connect(ctx.api_addr()).await;
+        idle.push(c.unwrap_or_else(|e| panic!("idle connection {i}: {e} (open-files limit of the test?)")));
+    }
+    let api = fresh_client(&ctx);
+    let root = api.get("").await.expect("the API answers a new client while 1,000 connections idle");
+    assert!(root["product_info"].is_object(), "{root}");
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_cap_new_connections_close_and_silent_or_slow_clients_time_out() {
+    let ctx =
+        oxvirt_testkit::EngineTestOptions { max_connections: 8, header_read_timeout_seconds: 1, ..Default::default() }
+            .hosts(0)
+            .start()
+            .await
+            .expect("context");
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(tokio::net::TcpStream::connect(ctx.api_addr()).await.expect("a connection within the cap"));
+    }
+    // The kernel completes the ninth connection; the engine closes it at once.
+    let mut ninth = tokio::net::TcpStream::connect(ctx.api_addr()).await.expect("tcp");
+    assert!(closed_by_server(&mut ninth, Duration::from_secs(5)).await, "past the cap a connection is closed");
+    // Connections that never start a TLS handshake are closed after the timeout, freeing their slots.
+    for (i, c) in held.iter_mut().enumerate() {
+        assert!(closed_by_server(c, Duration::from_secs(15)).await, "silent connection {i} closed");
+    }
+    let api = fresh_client(&ctx);
+    api.get("").await.expect("the slots are free again");
+
+    // After the handshake, a request whose headers never end is closed too (a real TLS client).
+    let mut slow = tokio::process::Command::new("openssl")
+        .args(["s_client", "-connect", &ctx.api_addr().to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("openssl s_client");
+    let mut stdin = slow.stdin.take().expect("stdin");
+    use tokio::io::AsyncWriteExt as _;
+    stdin.write_all(b"GET /ovirt-engine/api HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await.expect("a partial header");
+    stdin.flush().await.expect("flush");
+    let mut stdout = slow.stdout.take().expect("stdout");
+    let mut out = Vec::new();
+    use tokio::io::AsyncReadExt as _;
+    let ended = tokio::time::timeout(Duration::from_secs(15), stdout.read_to_end(&mut out)).await;
+    assert!(ended.is_ok(), "the engine closed a connection whose headers did not arrive in time");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("CONNECTED") && out.contains("Verify return code"), "the TLS handshake was made: {out}");
+    assert!(!out.contains("HTTP/1.1 200"), "no request was served: {out}");
+    drop(stdin);
+}
