@@ -9,30 +9,35 @@
 use oxvirt_types::host_path::{SYSTEM_DIRS, in_system_dir};
 use std::path::{Path, PathBuf};
 
-/// Where kernels and initrds are kept unless `--boot-dirs` says otherwise.
-pub const DEFAULT_BOOT_DIR: &str = "/var/lib/oxvirt/boot";
+pub use oxvirt_types::host_path::DEFAULT_BOOT_DIR;
 
-/// The resolved boot directories and the agent's own directories (see the module docs).
+/// The boot directories and the agent's own directories (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct HostFiles {
     /// Boot directories as configured; resolved at each check (one may appear, or become a
     /// link, after the agent started).
     boot_dirs: Vec<PathBuf>,
-    /// Resolved directories of the agent (state, hooks, mounts) that no storage may be in or hold.
+    /// Directories of the agent (state, hooks, mounts) that no storage may be in or hold;
+    /// resolved at each check, like the boot directories (they may not exist yet at start).
     own_dirs: Vec<PathBuf>,
 }
 
-/// Follows symbolic links; a path that does not exist stays as given.
+/// Follows symbolic links; `None` for a path that does not exist.
 fn resolve(path: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(path).ok()
 }
 
 impl HostFiles {
-    pub fn new(boot_dirs: &[PathBuf], own_dirs: &[&Path]) -> Self {
-        Self {
-            boot_dirs: boot_dirs.to_vec(),
-            own_dirs: own_dirs.iter().map(|d| resolve(d).unwrap_or_else(|| d.to_path_buf())).collect(),
+    /// Refuses, naming it, a boot directory that is not absolute and normal or is a system
+    /// directory (the agent does not start with one: it could never serve a kernel).
+    pub fn new(boot_dirs: &[PathBuf], own_dirs: &[&Path]) -> Result<Self, String> {
+        for dir in boot_dirs {
+            let text = dir.to_string_lossy();
+            if let Some(why) = oxvirt_types::host_path::boot_dir_refusal(&text) {
+                return Err(format!("--boot-dirs: '{text}' {why}"));
+            }
         }
+        Ok(Self { boot_dirs: boot_dirs.to_vec(), own_dirs: own_dirs.iter().map(|d| d.to_path_buf()).collect() })
     }
 
     fn boot_dirs_text(&self) -> String {
@@ -72,7 +77,8 @@ impl HostFiles {
                 SYSTEM_DIRS.join(", ")
             ));
         }
-        if let Some(own) = self.own_dirs.iter().find(|d| resolved.starts_with(d) || d.starts_with(&resolved)) {
+        let mut own_dirs = self.own_dirs.iter().map(|d| resolve(d).unwrap_or_else(|| d.clone()));
+        if let Some(own) = own_dirs.find(|d| resolved.starts_with(d) || d.starts_with(&resolved)) {
             return Some(format!(
                 "is or holds the agent's own directory {}{via}; give a directory of its own",
                 own.display()
@@ -94,7 +100,8 @@ mod tests {
         std::fs::write(boot.join("vmlinuz"), b"k").expect("kernel");
         std::os::unix::fs::symlink("/etc/passwd", boot.join("evil")).expect("link");
         std::fs::write(tmp.path().join("outside"), b"x").expect("outside");
-        let files = HostFiles::new(std::slice::from_ref(&boot), &[]);
+        let files = HostFiles::new(std::slice::from_ref(&boot), &[]).expect("a valid boot dir");
+        assert!(HostFiles::new(&[PathBuf::from("/boot")], &[]).expect_err("a system dir").contains("--boot-dirs"));
         let ok = files.boot_file(&boot.join("vmlinuz")).expect("inside");
         assert!(ok.ends_with("boot/vmlinuz"), "{}", ok.display());
         let e = files.boot_file(&boot.join("evil")).expect_err("a link out of the boot dir");
@@ -115,7 +122,7 @@ mod tests {
         std::fs::create_dir_all(&state).expect("state");
         std::fs::create_dir_all(&data).expect("data");
         std::os::unix::fs::symlink("/etc", tmp.path().join("etc-link")).expect("link");
-        let files = HostFiles::new(&[], &[&state]);
+        let files = HostFiles::new(&[], &[&state]).expect("no boot dirs");
         assert_eq!(files.storage_dir_refusal(&data), None);
         for bad in [
             tmp.path().to_path_buf(),

@@ -53,6 +53,8 @@ pub enum AgentError {
     Access(#[from] access::AccessError),
     #[error("agent API server failed: {0}")]
     Serve(std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 impl AgentError {
@@ -86,8 +88,10 @@ impl Agent {
     /// Brings up every part of the agent (without the listener).
     pub async fn start(config: &AgentConfig) -> Result<Arc<Self>, AgentError> {
         let state = &config.state_dir;
-        std::fs::create_dir_all(state).map_err(|source| AgentError::StateDir { path: state.clone(), source })?;
         let mount_root = config.mount_root.clone().unwrap_or_else(|| state.join("mnt"));
+        let host_files = host_files::HostFiles::new(&config.boot_dirs, &[state, &config.hooks_dir, &mount_root])
+            .map_err(AgentError::Config)?;
+        std::fs::create_dir_all(state).map_err(|source| AgentError::StateDir { path: state.clone(), source })?;
         let qemu =
             Arc::new(access::QemuAccess::resolve(&config.libvirt_uri, config.qemu_user.as_deref(), &config.qemu_conf)?);
         tracing::info!(user = qemu.user(), "QEMU's access to storage, kernels and initrds is checked as this user");
@@ -96,7 +100,6 @@ impl Agent {
             // (state/mnt); the files in it that are secret (keys) are readable by root only.
             access::make_traversable(state).map_err(|source| AgentError::StateDir { path: state.clone(), source })?;
         }
-        let host_files = host_files::HostFiles::new(&config.boot_dirs, &[state, &config.hooks_dir, &mount_root]);
         let storage = Arc::new(
             storage::StorageManager::open(state, &mount_root)?
                 .with_qemu_access(qemu.clone())

@@ -10,6 +10,10 @@
 
 use std::path::Path;
 
+/// Where kernels and initrds for direct boot are kept on hosts unless configured otherwise
+/// (the engine's `--vm-boot-dirs`, the agent's `--boot-dirs`).
+pub const DEFAULT_BOOT_DIR: &str = "/var/lib/oxvirt/boot";
+
 /// Directories of the operating system: nothing an API client names may be in them.
 pub const SYSTEM_DIRS: &[&str] = &[
     "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run", "/sbin", "/sys",
@@ -35,6 +39,15 @@ pub fn lexical_refusal(path: &str) -> Option<&'static str> {
     None
 }
 
+/// Why `dir` cannot be a boot directory (not absolute and normal, or a system directory whose
+/// files — the host's own initramfs, keys — must never reach a guest), or `None` if it can.
+pub fn boot_dir_refusal(dir: &str) -> Option<&'static str> {
+    lexical_refusal(dir).or_else(|| {
+        in_system_dir(Path::new(dir))
+            .then_some("is a system directory (or the root); give a directory of its own, such as /var/lib/oxvirt/boot")
+    })
+}
+
 /// Is `path` the root directory or in (or one of) [`SYSTEM_DIRS`]? Compared by components.
 pub fn in_system_dir(path: &Path) -> bool {
     path == Path::new("/") || SYSTEM_DIRS.iter().any(|d| path.starts_with(d))
@@ -54,6 +67,8 @@ mod tests {
         }
         assert!(in_system_dir(Path::new("/etc/shadow")) && in_system_dir(Path::new("/")));
         assert!(in_system_dir(Path::new("/proc/self/environ")) && in_system_dir(Path::new("/usr")));
+        assert_eq!(boot_dir_refusal(DEFAULT_BOOT_DIR), None);
+        assert!(boot_dir_refusal("/boot").is_some() && boot_dir_refusal("boot").is_some());
         assert!(!in_system_dir(Path::new("/etcetera")) && !in_system_dir(Path::new("/var/lib/oxvirt")));
     }
 }

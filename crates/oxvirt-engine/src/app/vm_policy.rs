@@ -27,8 +27,7 @@ use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Where kernels and initrds for direct boot are kept on hosts, unless configured otherwise.
-pub const DEFAULT_BOOT_DIR: &str = "/var/lib/oxvirt/boot";
+pub use oxvirt_types::host_path::DEFAULT_BOOT_DIR;
 
 /// oVirt 4.7's predefined VM custom properties and the patterns their values must match.
 pub const PREDEFINED_VM_PROPERTIES: &str = "sap_agent=^(true|false)$;\
@@ -71,11 +70,8 @@ impl VmPolicy {
     pub fn new(user_defined: &str, boot_dirs: &[PathBuf]) -> std::result::Result<Self, String> {
         for dir in boot_dirs {
             let text = dir.to_string_lossy();
-            if let Some(why) = oxvirt_types::host_path::lexical_refusal(&text) {
+            if let Some(why) = oxvirt_types::host_path::boot_dir_refusal(&text) {
                 return Err(format!("--vm-boot-dirs: '{text}' {why}"));
-            }
-            if oxvirt_types::host_path::in_system_dir(dir) {
-                return Err(format!("--vm-boot-dirs: '{text}' is a system directory; give a directory of its own"));
             }
         }
         let mut properties = BTreeMap::new();
